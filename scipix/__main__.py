@@ -1,0 +1,47 @@
+"""Command line: ``python -m scipix {demo,detect-features,bench}``."""
+import argparse
+import sys
+
+import scipix
+
+
+def _detect_features(args):
+    scipix.show_runtime()
+
+
+def _demo(args):
+    from ._demo import run_demo
+    run_demo(args.pages, args.size)
+
+
+def _bench(args):
+    from ._bench import run_bench
+    run_bench(args.sizes, args.repeat, args.kernels)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m scipix", description=scipix.__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("detect-features", help="print CPU features and the chosen variant") \
+        .set_defaults(run=_detect_features)
+
+    demo = commands.add_parser("demo", help="run the spec's integration example")
+    demo.add_argument("--pages", type=int, default=8, help="synthetic pages (default 8)")
+    demo.add_argument("--size", type=int, default=1024, help="page side in pixels (default 1024)")
+    demo.set_defaults(run=_demo)
+
+    bench = commands.add_parser("bench", help="compare optimized, scalar and OpenCV kernels")
+    bench.add_argument("--sizes", type=int, nargs="+", default=[16, 256, 1024, 2048, 4096])
+    bench.add_argument("--repeat", type=int, default=15, help="timed repeats (median kept)")
+    bench.add_argument("--kernels", nargs="+", default=None,
+                       help="subset of: grayscale threshold normalize bilinear area")
+    bench.set_defaults(run=_bench)
+
+    args = parser.parse_args(argv)
+    args.run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""scipix.optimize: CPU feature detection, optimization levels and threads.
+
+The submodules hold the capabilities: :mod:`~scipix.optimize.simd` (image
+kernels), and later ``parallel``, ``memory``, ``quantize`` and ``batch``.
+"""
+from . import simd
+from ._dispatch import active_variant, built_variants, runnable_variants
+from .config import (OptLevel, default_thread_count, get_opt_level, get_thread_count,
+                     memory_opt_enabled, opt_level, parallel_enabled, set_opt_level,
+                     set_thread_count, simd_enabled)
+from .cpu import CpuFeatures, detect_features, get_features
+
+__all__ = [
+    "CpuFeatures", "detect_features", "get_features",
+    "active_variant", "built_variants", "runnable_variants",
+    "OptLevel", "set_opt_level", "get_opt_level", "opt_level",
+    "simd_enabled", "parallel_enabled", "memory_opt_enabled",
+    "set_thread_count", "get_thread_count", "default_thread_count",
+    "simd",
+]

@@ -1,0 +1,140 @@
+"""Choose which compiled variant of the SIMD kernels this process runs.
+
+The kernels are built once per instruction set as ``_simd_<variant>``.  A
+variant's module may execute its instructions as soon as it is imported, so
+it is imported only after the CPU is known to support them.  This is the one
+module that knows variants exist.
+
+Environment (read at import, like NumPy's ``NPY_DISABLE_CPU_FEATURES``):
+
+``SCIPIX_DISABLE_CPU_FEATURES``
+    Comma- or space-separated variant or feature names (``avx512``,
+    ``avx2``, ``fma``, ...): no variant that needs one of them is chosen.
+``SCIPIX_FORCE_VARIANT``
+    Run exactly this variant; an error if the CPU cannot run it or it was
+    not built.
+"""
+import importlib
+import importlib.util
+import os
+import platform
+from dataclasses import fields
+
+from .cpu import CpuFeatures, get_features
+
+__all__ = ["VARIANTS", "REFERENCE", "built_variants", "runnable_variants",
+           "load_variant", "active_variant", "kernels", "reference_kernels"]
+
+# Best first; each with the CPU features its compiler flags let gcc use
+# (-march=x86-64-v2 / -v3 / -v4 + VNNI, armv8-a).
+_X86_64_V2 = ("sse3", "ssse3", "sse4_1", "sse4_2", "popcnt", "cx16", "lahf")
+_X86_64_V3 = _X86_64_V2 + ("avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "lzcnt", "movbe")
+VARIANTS = {
+    "avx512": _X86_64_V3 + ("avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl",
+                            "avx512vnni"),
+    "avx2": _X86_64_V3,
+    "sse42": _X86_64_V2,
+    "neon": ("neon",),
+    "baseline": ("sse2",),
+}
+# The vectorization-free build: OptLevel.NONE and the tests' oracle.
+REFERENCE = "scalar"
+
+_FEATURE_NAMES = {f.name for f in fields(CpuFeatures)}
+_ARCH_VARIANTS = {
+    "x86_64": ("avx512", "avx2", "sse42", "baseline"),
+    "amd64": ("avx512", "avx2", "sse42", "baseline"),
+    "aarch64": ("neon",),
+    "arm64": ("neon",),
+}
+
+
+def _module_name(variant):
+    return f"{__package__}._simd_{variant}"
+
+
+def built_variants():
+    """Variants compiled for this machine's architecture, best first."""
+    candidates = _ARCH_VARIANTS.get(platform.machine().lower(), ())
+    return [v for v in candidates if importlib.util.find_spec(_module_name(v)) is not None]
+
+
+def missing_features(variant, features=None):
+    """Features ``variant`` needs that the CPU lacks."""
+    features = features or get_features()
+    return [name for name in VARIANTS[variant] if not getattr(features, name)]
+
+
+def runnable_variants():
+    """Built variants this CPU can execute, best first (ignores the environment)."""
+    return [v for v in built_variants() if not missing_features(v)]
+
+
+def load_variant(name):
+    """Import the kernel module of variant ``name`` after checking the CPU.
+
+    ``name`` may also be ``"scalar"``, the reference build.
+
+    Raises
+    ------
+    ValueError
+        Unknown variant name.
+    RuntimeError
+        The variant was not built, or this CPU cannot run it.
+    """
+    if name != REFERENCE:
+        if name not in VARIANTS:
+            raise ValueError(f"unknown variant {name!r}; expected one of {sorted(VARIANTS)}")
+        if name not in built_variants():
+            raise RuntimeError(f"variant {name!r} was not built; built: {built_variants()}")
+        lacking = missing_features(name)
+        if lacking:
+            raise RuntimeError(f"this CPU cannot run variant {name!r}: it lacks {lacking}")
+    return importlib.import_module(_module_name(name))
+
+
+def _parse_names(value, env_name):
+    names = [n.strip().lower() for n in value.replace(",", " ").split() if n.strip()]
+    unknown = [n for n in names if n not in VARIANTS and n not in _FEATURE_NAMES]
+    if unknown:
+        raise ValueError(f"{env_name} names unknown variants or features {unknown}; "
+                         f"variants: {sorted(VARIANTS)}")
+    return names
+
+
+def _choose(environ):
+    forced = environ.get("SCIPIX_FORCE_VARIANT", "").strip().lower()
+    if forced:
+        if forced not in VARIANTS:
+            raise ValueError(f"SCIPIX_FORCE_VARIANT={forced!r} is not a variant; "
+                             f"expected one of {sorted(VARIANTS)}")
+        load_variant(forced)  # raises when not built or not runnable
+        return forced
+    disabled = set(_parse_names(environ.get("SCIPIX_DISABLE_CPU_FEATURES", ""),
+                                "SCIPIX_DISABLE_CPU_FEATURES"))
+    if "baseline" in disabled or "sse2" in disabled:
+        raise ValueError("SCIPIX_DISABLE_CPU_FEATURES cannot disable the baseline")
+    for variant in runnable_variants():
+        if variant not in disabled and disabled.isdisjoint(VARIANTS[variant]):
+            return variant
+    return REFERENCE
+
+
+_ACTIVE = _choose(os.environ)
+_KERNELS = load_variant(_ACTIVE)
+_REFERENCE_KERNELS = load_variant(REFERENCE)
+
+
+def active_variant():
+    """Name of the variant the kernels run (``"scalar"`` where none fits)."""
+    return _ACTIVE
+
+
+def kernels():
+    """The chosen variant's kernel module."""
+    return _KERNELS
+
+
+def reference_kernels():
+    """The scalar reference kernel module (used by ``OptLevel.NONE``)."""
+    return _REFERENCE_KERNELS

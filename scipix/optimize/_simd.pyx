@@ -1,0 +1,711 @@
+"""SIMD image kernels.
+
+This one source is compiled once per instruction-set variant (see setup.py):
+``_simd_scalar`` (vectorization off, the reference), ``_simd_baseline``,
+``_simd_sse42``, ``_simd_avx2``, ``_simd_avx512`` and ``_simd_neon``.  The
+loops are written so that gcc vectorizes them for each target: every hot loop
+works on raw row pointers inside a ``noexcept nogil`` row function (stores
+through a memoryview inside ``prange`` are not vectorized), float reductions
+keep ``LANES`` explicit partial sums, and no loop depends on the variant.
+
+Callers (``scipix.optimize.simd``) validate arguments; these functions
+re-check only what memory safety depends on.  Every function takes
+``n_threads``: the OpenMP thread count, passed explicitly to ``prange``.
+"""
+from cython.parallel cimport prange
+from libc.math cimport floor, isfinite, sqrt
+from libc.stdint cimport int32_t, uint8_t, uint32_t
+from libc.stdlib cimport free, malloc
+
+cdef extern from *:
+    """
+    #if defined(__AVX512F__)
+    #define SCIPIX_VECTOR_BITS 512
+    #elif defined(__AVX2__)
+    #define SCIPIX_VECTOR_BITS 256
+    #elif defined(__SSE2__) || defined(__ARM_NEON)
+    #define SCIPIX_VECTOR_BITS 128
+    #else
+    #define SCIPIX_VECTOR_BITS 0
+    #endif
+    static const char *scipix_target_macros[] = {
+    #ifdef __SSE4_2__
+        "__SSE4_2__",
+    #endif
+    #ifdef __AVX2__
+        "__AVX2__",
+    #endif
+    #ifdef __FMA__
+        "__FMA__",
+    #endif
+    #ifdef __AVX512F__
+        "__AVX512F__",
+    #endif
+    #ifdef __AVX512BW__
+        "__AVX512BW__",
+    #endif
+    #ifdef __AVX512VNNI__
+        "__AVX512VNNI__",
+    #endif
+    #ifdef __ARM_NEON
+        "__ARM_NEON",
+    #endif
+        0
+    };
+    """
+    int SCIPIX_VECTOR_BITS
+    const char **scipix_target_macros
+
+cdef enum:
+    # Below this many pixels (or floats) one thread beats waking a team:
+    # an OpenMP region costs about 1 us even when it runs serially.
+    PARALLEL_MIN_WORK = 1 << 17
+    # Widest run of a row handed to one thread, so that a single long row
+    # (a flat RGBA buffer) still splits across threads.
+    SPAN = 1 << 15
+    # Partial sums per float reduction: one AVX-512 register, two AVX2.
+    LANES = 16
+    # Floats per normalize block: summed in float32 lanes, blocks merged in
+    # float64, which keeps 16M-element statistics to ~1e-7 relative.
+    BLOCK = 1024
+    # Fixed-point bilinear weights, as OpenCV's INTER_RESIZE_COEF_BITS.
+    COEF_BITS = 11
+    COEF_ONE = 1 << COEF_BITS
+
+
+def target_macros():
+    """The compiler's target macros this module was built with (tests check them)."""
+    cdef list names = []
+    cdef Py_ssize_t i = 0
+    while scipix_target_macros[i] != NULL:
+        names.append(scipix_target_macros[i].decode())
+        i += 1
+    return names
+
+
+def vector_bits():
+    """Widest vector register the variant's compiler target allows (0: none)."""
+    return SCIPIX_VECTOR_BITS
+
+
+cdef inline int _team_size(Py_ssize_t work, int n_threads) noexcept nogil:
+    if n_threads <= 1 or work < PARALLEL_MIN_WORK:
+        return 1
+    return n_threads
+
+
+# --------------------------------------------------------------------------
+# Grayscale
+
+cdef inline void _gray_row_rgba(const uint8_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t x
+    for x in range(n):
+        dst[x] = <uint8_t>((77 * <uint32_t>src[4 * x] + 150 * <uint32_t>src[4 * x + 1]
+                            + 29 * <uint32_t>src[4 * x + 2]) >> 8)
+
+
+cdef inline void _gray_row_rgb(const uint8_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t x
+    for x in range(n):
+        dst[x] = <uint8_t>((77 * <uint32_t>src[3 * x] + 150 * <uint32_t>src[3 * x + 1]
+                            + 29 * <uint32_t>src[3 * x + 2]) >> 8)
+
+
+cdef inline void _gray_span(const uint8_t[:, :, :] src, uint8_t[:, :] dst,
+                            Py_ssize_t y, Py_ssize_t x0, Py_ssize_t n) noexcept nogil:
+    if src.shape[2] == 4:
+        _gray_row_rgba(&src[y, x0, 0], &dst[y, x0], n)
+    else:
+        _gray_row_rgb(&src[y, x0, 0], &dst[y, x0], n)
+
+
+def grayscale(const uint8_t[:, :, :] src, uint8_t[:, :] dst, int n_threads):
+    """BT.601 luma ``(77 R + 150 G + 29 B) >> 8``, written into ``dst``.
+
+    Parameters
+    ----------
+    src : uint8 memoryview, shape (rows, cols, 3 or 4)
+        Pixels packed within a row (strides ``(any, channels, 1)``).
+    dst : uint8 memoryview, shape (rows, cols)
+        Contiguous within a row; any row stride.
+    n_threads : int
+    """
+    cdef Py_ssize_t rows = src.shape[0], cols = src.shape[1], channels = src.shape[2]
+    if channels not in (3, 4) or src.strides[2] != 1 or src.strides[1] != channels:
+        raise ValueError("src must have 3 or 4 packed channels")
+    if dst.shape[0] != rows or dst.shape[1] != cols or dst.strides[1] != 1:
+        raise ValueError("dst must be (rows, cols) with contiguous rows")
+    cdef Py_ssize_t spans = (cols + SPAN - 1) // SPAN, tile, y, x0
+    cdef int team = _team_size(rows * cols, n_threads)
+    with nogil:
+        if team == 1:
+            for y in range(rows):
+                _gray_span(src, dst, y, 0, cols)
+        else:
+            for tile in prange(rows * spans, num_threads=team, schedule="static"):
+                y = tile // spans
+                x0 = (tile % spans) * SPAN
+                _gray_span(src, dst, y, x0, min(SPAN, cols - x0))
+
+
+# --------------------------------------------------------------------------
+# Threshold
+
+cdef inline void _threshold_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n,
+                                uint8_t thresh) noexcept nogil:
+    cdef Py_ssize_t x
+    for x in range(n):
+        dst[x] = 255 if src[x] > thresh else 0
+
+
+def threshold(const uint8_t[:, :] src, uint8_t[:, :] dst, uint8_t thresh, int n_threads):
+    """``dst = 255 where src > thresh else 0`` (unsigned, strict).
+
+    Parameters
+    ----------
+    src, dst : uint8 memoryviews, shape (rows, cols)
+        Contiguous within a row; any row stride.  ``dst`` may be ``src``.
+    thresh : int in [0, 255]
+    n_threads : int
+    """
+    cdef Py_ssize_t rows = src.shape[0], cols = src.shape[1]
+    if src.strides[1] != 1 or dst.strides[1] != 1 or dst.shape[0] != rows or dst.shape[1] != cols:
+        raise ValueError("src and dst must have the same shape and contiguous rows")
+    cdef Py_ssize_t spans = (cols + SPAN - 1) // SPAN, tile, y, x0
+    cdef int team = _team_size(rows * cols, n_threads)
+    with nogil:
+        if team == 1:
+            for y in range(rows):
+                _threshold_row(&src[y, 0], &dst[y, 0], cols, thresh)
+        else:
+            for tile in prange(rows * spans, num_threads=team, schedule="static"):
+                y = tile // spans
+                x0 = (tile % spans) * SPAN
+                _threshold_row(&src[y, x0], &dst[y, x0], min(SPAN, cols - x0), thresh)
+
+
+# --------------------------------------------------------------------------
+# Normalize
+
+cdef struct Moments:
+    double count
+    double mean
+    double m2      # sum of squared deviations from mean
+
+
+cdef inline Moments _block_moments(const float* x, Py_ssize_t n) noexcept nogil:
+    """Mean and M2 of one block, by the corrected two-pass algorithm.
+
+    Pass one estimates the mean in float32 lanes; pass two sums the
+    deviations ``d`` from that estimate and their squares, and corrects both
+    with ``sum(d)`` (Chan, Golub & LeVeque), so the estimate's error cancels.
+    The block is in L1 for the second pass.
+    """
+    cdef float acc[LANES]
+    cdef float dev[LANES]
+    cdef float sq[LANES]
+    cdef Py_ssize_t i, k, chunk, full = n - n % LANES
+    cdef double total = 0.0, dev_sum = 0.0, sq_sum = 0.0
+    cdef float estimate, d
+    cdef Moments result
+    for k in range(LANES):
+        acc[k] = 0.0
+    for chunk in range(full // LANES):
+        for k in range(LANES):
+            acc[k] += x[chunk * LANES + k]
+    for k in range(LANES):
+        total += acc[k]
+    for i in range(full, n):
+        total += x[i]
+    estimate = <float>(total / n)
+
+    for k in range(LANES):
+        dev[k] = 0.0
+        sq[k] = 0.0
+    for chunk in range(full // LANES):
+        for k in range(LANES):
+            d = x[chunk * LANES + k] - estimate
+            dev[k] += d
+            sq[k] += d * d
+    for k in range(LANES):
+        dev_sum += dev[k]
+        sq_sum += sq[k]
+    for i in range(full, n):
+        d = x[i] - estimate
+        dev_sum += d
+        sq_sum += <double>d * d
+    result.count = n
+    result.mean = estimate + dev_sum / n
+    result.m2 = sq_sum - dev_sum * dev_sum / n
+    return result
+
+
+cdef inline Moments _block_moments_f64(const float* x, Py_ssize_t n) noexcept nogil:
+    """Float64 two-pass moments: the fallback when float32 squares overflow."""
+    cdef Py_ssize_t i
+    cdef double total = 0.0, m2 = 0.0, d
+    cdef Moments result
+    for i in range(n):
+        total += x[i]
+    result.count = n
+    result.mean = total / n
+    for i in range(n):
+        d = x[i] - result.mean
+        m2 += d * d
+    result.m2 = m2
+    return result
+
+
+cdef inline Moments _merge(Moments a, Moments b) noexcept nogil:
+    """Combine two blocks' moments (Chan et al.'s parallel formula)."""
+    cdef Moments out
+    cdef double delta = b.mean - a.mean
+    out.count = a.count + b.count
+    out.mean = a.mean + delta * (b.count / out.count)
+    out.m2 = a.m2 + b.m2 + delta * delta * (a.count * b.count / out.count)
+    return out
+
+
+cdef inline void _scale_block(float* x, Py_ssize_t n, float shift, float factor) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        x[i] = (x[i] - shift) * factor
+
+
+cdef inline Moments _block(const float* x, Py_ssize_t n, Py_ssize_t b, bint exact) noexcept nogil:
+    """Moments of block ``b`` of ``x[:n]``."""
+    cdef Py_ssize_t start = b * BLOCK, size = min(BLOCK, n - b * BLOCK)
+    if exact:
+        return _block_moments_f64(x + start, size)
+    return _block_moments(x + start, size)
+
+
+cdef Moments _moments(float* x, Py_ssize_t n, int team, bint exact) noexcept nogil:
+    cdef Py_ssize_t blocks = (n + BLOCK - 1) // BLOCK, b
+    cdef Moments total
+    cdef Moments* per_block = <Moments*>malloc(blocks * sizeof(Moments))
+    if per_block == NULL:
+        total.count = -1
+        return total
+    if team == 1:
+        for b in range(blocks):
+            per_block[b] = _block(x, n, b, exact)
+    else:
+        for b in prange(blocks, num_threads=team, schedule="static"):
+            per_block[b] = _block(x, n, b, exact)
+    # Merged serially in block order: the result is the same for any team.
+    total = per_block[0]
+    for b in range(1, blocks):
+        total = _merge(total, per_block[b])
+    free(per_block)
+    return total
+
+
+def normalize(float[::1] data, int n_threads):
+    """In place ``data = (data - mean) / (std + 1e-8)`` (population std).
+
+    The division is a multiplication by the float32 reciprocal.
+
+    Parameters
+    ----------
+    data : float32 memoryview, shape (n,), contiguous, n >= 1
+    n_threads : int
+
+    Returns
+    -------
+    mean, std : float
+        The statistics used, in float64.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` holds NaN or infinity (``data`` is then left unchanged).
+    MemoryError
+    """
+    cdef Py_ssize_t n = data.shape[0], blocks = (n + BLOCK - 1) // BLOCK, b
+    if n == 0:
+        raise ValueError("data is empty")
+    cdef int team = _team_size(n, n_threads)
+    cdef Moments total
+    cdef double std
+    cdef float shift, factor
+    with nogil:
+        total = _moments(&data[0], n, team, False)
+        if total.count > 0 and not (isfinite(total.mean) and isfinite(total.m2)):
+            # float32 squares overflow beyond ~1e19; NaN/inf stay non-finite.
+            total = _moments(&data[0], n, team, True)
+    if total.count < 0:
+        raise MemoryError()
+    if not (isfinite(total.mean) and isfinite(total.m2)):
+        raise ValueError("data contains NaN or infinity")
+    std = sqrt(max(total.m2, 0.0) / n)
+    shift = <float>total.mean
+    factor = <float>(1.0 / (std + 1e-8))
+    with nogil:
+        if team == 1:
+            _scale_block(&data[0], n, shift, factor)
+        else:
+            for b in prange(blocks, num_threads=team, schedule="static"):
+                _scale_block(&data[b * BLOCK], min(BLOCK, n - b * BLOCK), shift, factor)
+    return total.mean, std
+
+
+# --------------------------------------------------------------------------
+# Resize: shared pieces
+
+cdef inline int32_t _round_half_even(float value) noexcept nogil:
+    """``rint(value)`` for 0 <= value < 2**22, by the 1.5 * 2**23 trick.
+
+    It vectorizes on every target (SSE2 has no rounding instruction) and
+    rounds ties to even as OpenCV's ``saturate_cast<uchar>(float)`` does.
+    """
+    return <int32_t>((value + 12582912.0) - 12582912.0)
+
+
+cdef inline const uint8_t* _row(const uint8_t[:, :] img, Py_ssize_t y) noexcept nogil:
+    return &img[y, 0]
+
+
+cdef inline void _check_resize(const uint8_t[:, :] src, uint8_t[:, :] dst) except *:
+    if src.shape[0] < 1 or src.shape[1] < 1 or dst.shape[0] < 1 or dst.shape[1] < 1:
+        raise ValueError("src and dst must be non-empty")
+    if src.strides[1] != 1 or dst.strides[1] != 1:
+        raise ValueError("src and dst must have contiguous rows")
+
+
+cdef inline int _row_chunks(Py_ssize_t rows, Py_ssize_t cols, int n_threads) noexcept nogil:
+    """How many contiguous bands of output rows to hand out, one per thread."""
+    cdef int team = _team_size(rows * cols, n_threads)
+    return <int>min(<Py_ssize_t>team, rows)
+
+
+# --------------------------------------------------------------------------
+# Area resize by integer factors (OpenCV's INTER_AREA fast path)
+
+cdef inline void _area2x2_row(const uint8_t* a, const uint8_t* b, uint8_t* dst,
+                              Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t x
+    for x in range(n):
+        dst[x] = <uint8_t>((<uint32_t>a[2 * x] + a[2 * x + 1] + b[2 * x] + b[2 * x + 1] + 2) >> 2)
+
+
+cdef void _area2x2_rows(const uint8_t[:, :] src, uint8_t[:, :] dst,
+                        Py_ssize_t y0, Py_ssize_t y1) noexcept nogil:
+    cdef Py_ssize_t y
+    for y in range(y0, y1):
+        _area2x2_row(_row(src, 2 * y), _row(src, 2 * y + 1), &dst[y, 0], dst.shape[1])
+
+
+cdef inline void _add_row(const uint8_t* row, int32_t* sums, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t x
+    for x in range(n):
+        sums[x] += row[x]
+
+
+cdef inline void _area_int_row(const int32_t* sums, uint8_t* dst, Py_ssize_t n,
+                               Py_ssize_t kx, float scale) noexcept nogil:
+    cdef Py_ssize_t x, i
+    cdef int32_t total
+    for x in range(n):
+        total = 0
+        for i in range(kx):
+            total = total + sums[x * kx + i]
+        dst[x] = <uint8_t>_round_half_even(<float>total * scale)
+
+
+cdef int _area_int_rows(const uint8_t[:, :] src, uint8_t[:, :] dst, Py_ssize_t y0,
+                        Py_ssize_t y1, Py_ssize_t kx, Py_ssize_t ky) noexcept nogil:
+    """Rows [y0, y1) of an integer-factor area downscale; -1 when out of memory."""
+    cdef Py_ssize_t y, j, x, cols = dst.shape[1] * kx
+    # OpenCV: scale = 1.f / area, result = saturate_cast<uchar>(sum * scale).
+    cdef float scale = 1.0 / <float>(kx * ky)
+    cdef int32_t* sums = <int32_t*>malloc(cols * sizeof(int32_t))
+    if sums == NULL:
+        return -1
+    for y in range(y0, y1):
+        for x in range(cols):
+            sums[x] = 0
+        for j in range(ky):
+            _add_row(_row(src, y * ky + j), sums, cols)
+        _area_int_row(sums, &dst[y, 0], dst.shape[1], kx, scale)
+    free(sums)
+    return 0
+
+
+def resize_area_integer(const uint8_t[:, :] src, uint8_t[:, :] dst, int n_threads):
+    """Area downscale by integer factors ``kx = src_w / dst_w``, ``ky = src_h / dst_h``.
+
+    Matches OpenCV's INTER_AREA exactly: ``(sum + 2) >> 2`` for 2x2 blocks,
+    ``rint(sum * (1.f / (kx * ky)))`` otherwise.
+
+    Parameters
+    ----------
+    src : uint8 memoryview, shape (dst_h * ky, dst_w * kx), contiguous rows
+    dst : uint8 memoryview, shape (dst_h, dst_w), contiguous rows
+    n_threads : int
+    """
+    _check_resize(src, dst)
+    cdef Py_ssize_t rows = dst.shape[0], cols = dst.shape[1], chunk, failed = 0
+    if src.shape[0] % rows or src.shape[1] % cols:
+        raise ValueError("src's shape must be a whole multiple of dst's")
+    cdef Py_ssize_t ky = src.shape[0] // rows, kx = src.shape[1] // cols
+    cdef int chunks = _row_chunks(rows, src.shape[1] * ky, n_threads)
+    with nogil:
+        if kx == 2 and ky == 2:
+            if chunks == 1:
+                _area2x2_rows(src, dst, 0, rows)
+            else:
+                for chunk in prange(chunks, num_threads=chunks, schedule="static"):
+                    _area2x2_rows(src, dst, chunk * rows // chunks, (chunk + 1) * rows // chunks)
+        elif chunks == 1:
+            failed = _area_int_rows(src, dst, 0, rows, kx, ky)
+        else:
+            for chunk in prange(chunks, num_threads=chunks, schedule="static"):
+                failed += _area_int_rows(src, dst, chunk * rows // chunks,
+                                         (chunk + 1) * rows // chunks, kx, ky)
+    if failed:
+        raise MemoryError()
+
+
+# --------------------------------------------------------------------------
+# Area resize by any factor <= 1 (OpenCV's INTER_AREA general path)
+
+cdef struct AreaTaps:
+    Py_ssize_t taps        # taps per output pixel, zero-weight padded
+    int32_t* index         # (n_out, taps) source indices
+    float* weight          # (n_out, taps) weights, each output's sum is 1
+
+
+cdef int _area_taps(AreaTaps* t, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil:
+    """Fill ``t`` with OpenCV's computeResizeAreaTab coverage, per output."""
+    cdef double scale = <double>n_in / n_out, start, stop, cell
+    cdef Py_ssize_t out, first, last, s, k
+    t.taps = <Py_ssize_t>scale + 2
+    t.index = <int32_t*>malloc(n_out * t.taps * sizeof(int32_t))
+    t.weight = <float*>malloc(n_out * t.taps * sizeof(float))
+    if t.index == NULL or t.weight == NULL:
+        return -1
+    for out in range(n_out):
+        start = out * scale
+        stop = start + scale
+        cell = min(scale, n_in - start)
+        first = <Py_ssize_t>(start + 1.0 - 1e-12) if start != <Py_ssize_t>start else <Py_ssize_t>start
+        last = min(<Py_ssize_t>floor(stop), n_in - 1)
+        first = min(first, last)
+        k = out * t.taps
+        if first - start > 1e-3:
+            t.index[k] = <int32_t>(first - 1)
+            t.weight[k] = <float>((first - start) / cell)
+            k += 1
+        for s in range(first, last):
+            t.index[k] = <int32_t>s
+            t.weight[k] = <float>(1.0 / cell)
+            k += 1
+        if stop - last > 1e-3:
+            t.index[k] = <int32_t>last
+            t.weight[k] = <float>(min(min(stop - last, 1.0), cell) / cell)
+            k += 1
+        while k < (out + 1) * t.taps:
+            t.index[k] = t.index[out * t.taps]
+            t.weight[k] = 0.0
+            k += 1
+    return 0
+
+
+cdef inline void _area_hrow(const uint8_t* row, float* out, const AreaTaps* t,
+                            Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t x, k
+    cdef float total
+    for x in range(n):
+        total = 0.0
+        for k in range(t.taps):
+            total = total + t.weight[x * t.taps + k] * row[t.index[x * t.taps + k]]
+        out[x] = total
+
+
+cdef inline void _accumulate(const float* row, float* acc, float weight, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t x
+    for x in range(n):
+        acc[x] = acc[x] + weight * row[x]
+
+
+cdef inline void _store_rounded(const float* acc, uint8_t* dst, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t x
+    for x in range(n):
+        dst[x] = <uint8_t>min(_round_half_even(acc[x]), 255)
+
+
+cdef int _area_rows(const uint8_t[:, :] src, uint8_t[:, :] dst, const AreaTaps* tx,
+                    const AreaTaps* ty, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil:
+    cdef Py_ssize_t y, k, cols = dst.shape[1]
+    cdef float* row = <float*>malloc(2 * cols * sizeof(float))
+    if row == NULL:
+        return -1
+    cdef float* acc = row + cols
+    for y in range(y0, y1):
+        for k in range(cols):
+            acc[k] = 0.0
+        for k in range(ty.taps):
+            if ty.weight[y * ty.taps + k] != 0.0:
+                _area_hrow(_row(src, ty.index[y * ty.taps + k]), row, tx, cols)
+                _accumulate(row, acc, ty.weight[y * ty.taps + k], cols)
+        _store_rounded(acc, &dst[y, 0], cols)
+    free(row)
+    return 0
+
+
+def resize_area(const uint8_t[:, :] src, uint8_t[:, :] dst, int n_threads):
+    """Area (pixel-coverage) downscale by any factors, in float32.
+
+    Parameters
+    ----------
+    src : uint8 memoryview, shape (src_h, src_w), contiguous rows
+    dst : uint8 memoryview, shape (dst_h <= src_h, dst_w <= src_w), contiguous rows
+    n_threads : int
+    """
+    _check_resize(src, dst)
+    cdef Py_ssize_t rows = dst.shape[0], cols = dst.shape[1], chunk, failed = 0
+    if rows > src.shape[0] or cols > src.shape[1]:
+        raise ValueError("area resize only shrinks")
+    cdef AreaTaps tx, ty
+    tx.index = NULL; tx.weight = NULL; ty.index = NULL; ty.weight = NULL
+    cdef int chunks = _row_chunks(rows, src.shape[1] * src.shape[0] // rows, n_threads)
+    try:
+        with nogil:
+            failed = _area_taps(&tx, src.shape[1], cols) + _area_taps(&ty, src.shape[0], rows)
+            if failed == 0:
+                if chunks == 1:
+                    failed = _area_rows(src, dst, &tx, &ty, 0, rows)
+                else:
+                    for chunk in prange(chunks, num_threads=chunks, schedule="static"):
+                        failed += _area_rows(src, dst, &tx, &ty, chunk * rows // chunks,
+                                             (chunk + 1) * rows // chunks)
+    finally:
+        free(tx.index); free(tx.weight); free(ty.index); free(ty.weight)
+    if failed:
+        raise MemoryError()
+
+
+# --------------------------------------------------------------------------
+# Bilinear resize (OpenCV's INTER_LINEAR for uint8)
+
+cdef struct LinearTaps:
+    int32_t* first        # (n_out,) left / top source index
+    int32_t* second       # (n_out,) right / bottom source index, clamped
+    int32_t* w_first      # (n_out,) weights in 1/COEF_ONE, w_first + w_second == COEF_ONE
+    int32_t* w_second
+
+
+cdef int _linear_taps(LinearTaps* t, Py_ssize_t n_in, Py_ssize_t n_out, bint clamp_weight) noexcept nogil:
+    """Pixel-centre taps: source ``(out + 0.5) * scale - 0.5``, as OpenCV.
+
+    OpenCV zeroes the fraction at the horizontal edges (``clamp_weight``) and
+    clamps only the row indices vertically; the results agree either way.
+    """
+    cdef double scale = 1.0 / (<double>n_out / n_in)
+    cdef Py_ssize_t out, s
+    cdef float f
+    t.first = <int32_t*>malloc(n_out * sizeof(int32_t))
+    t.second = <int32_t*>malloc(n_out * sizeof(int32_t))
+    t.w_first = <int32_t*>malloc(n_out * sizeof(int32_t))
+    t.w_second = <int32_t*>malloc(n_out * sizeof(int32_t))
+    if t.first == NULL or t.second == NULL or t.w_first == NULL or t.w_second == NULL:
+        return -1
+    for out in range(n_out):
+        f = <float>((out + 0.5) * scale - 0.5)
+        s = <Py_ssize_t>floor(f)
+        f = f - s
+        if clamp_weight and s < 0:
+            s = 0
+            f = 0.0
+        if clamp_weight and s >= n_in - 1:
+            s = n_in - 1
+            f = 0.0
+        t.first[out] = <int32_t>min(max(s, 0), n_in - 1)
+        t.second[out] = <int32_t>min(max(s + 1, 0), n_in - 1)
+        t.w_second[out] = <int32_t>floor(f * COEF_ONE + 0.5)
+        t.w_first[out] = COEF_ONE - t.w_second[out]
+    return 0
+
+
+cdef void _free_linear(LinearTaps* t) noexcept nogil:
+    free(t.first); free(t.second); free(t.w_first); free(t.w_second)
+
+
+cdef inline void _linear_hrow(const uint8_t* row, int32_t* out, const LinearTaps* t,
+                              Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t x
+    for x in range(n):
+        out[x] = row[t.first[x]] * t.w_first[x] + row[t.second[x]] * t.w_second[x]
+
+
+cdef inline void _linear_vrow(const int32_t* top, const int32_t* bottom, uint8_t* dst,
+                              int32_t w_top, int32_t w_bottom, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t x
+    # Both factors are < 2**20 and 2**12: the sum stays below 2**31.
+    for x in range(n):
+        dst[x] = <uint8_t>((top[x] * w_top + bottom[x] * w_bottom + (1 << (2 * COEF_BITS - 1)))
+                           >> (2 * COEF_BITS))
+
+
+cdef int _linear_rows(const uint8_t[:, :] src, uint8_t[:, :] dst, const LinearTaps* tx,
+                      const LinearTaps* ty, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil:
+    """Rows [y0, y1), each source row resampled horizontally once per band."""
+    cdef Py_ssize_t y, cols = dst.shape[1], top_row = -1, bottom_row = -1, swap_row
+    cdef int32_t* top = <int32_t*>malloc(2 * cols * sizeof(int32_t))
+    if top == NULL:
+        return -1
+    cdef int32_t* rows = top
+    cdef int32_t* bottom = top + cols
+    cdef int32_t* swap
+    for y in range(y0, y1):
+        if ty.first[y] != top_row and ty.first[y] == bottom_row:
+            swap = top; top = bottom; bottom = swap
+            swap_row = top_row; top_row = bottom_row; bottom_row = swap_row
+        if ty.first[y] != top_row:
+            top_row = ty.first[y]
+            _linear_hrow(_row(src, top_row), top, tx, cols)
+        if ty.second[y] != bottom_row:
+            bottom_row = ty.second[y]
+            _linear_hrow(_row(src, bottom_row), bottom, tx, cols)
+        _linear_vrow(top, bottom, &dst[y, 0], ty.w_first[y], ty.w_second[y], cols)
+    free(rows)
+    return 0
+
+
+def resize_bilinear(const uint8_t[:, :] src, uint8_t[:, :] dst, int n_threads):
+    """Bilinear resize with OpenCV's INTER_LINEAR convention and fixed point.
+
+    An exact 2x downscale is the 2x2 area average, bit for bit, and takes
+    that path (OpenCV does the same).
+
+    Parameters
+    ----------
+    src : uint8 memoryview, shape (src_h, src_w), contiguous rows
+    dst : uint8 memoryview, shape (dst_h, dst_w), contiguous rows
+    n_threads : int
+    """
+    _check_resize(src, dst)
+    cdef Py_ssize_t rows = dst.shape[0], cols = dst.shape[1], chunk, failed = 0
+    if src.shape[0] == 2 * rows and src.shape[1] == 2 * cols:
+        return resize_area_integer(src, dst, n_threads)
+    cdef LinearTaps tx, ty
+    tx.first = tx.second = tx.w_first = tx.w_second = NULL
+    ty.first = ty.second = ty.w_first = ty.w_second = NULL
+    cdef int chunks = _row_chunks(rows, cols * 4, n_threads)
+    try:
+        with nogil:
+            failed = (_linear_taps(&tx, src.shape[1], cols, True)
+                      + _linear_taps(&ty, src.shape[0], rows, False))
+            if failed == 0:
+                if chunks == 1:
+                    failed = _linear_rows(src, dst, &tx, &ty, 0, rows)
+                else:
+                    for chunk in prange(chunks, num_threads=chunks, schedule="static"):
+                        failed += _linear_rows(src, dst, &tx, &ty, chunk * rows // chunks,
+                                               (chunk + 1) * rows // chunks)
+    finally:
+        _free_linear(&tx)
+        _free_linear(&ty)
+    if failed:
+        raise MemoryError()

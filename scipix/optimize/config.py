@@ -1,0 +1,156 @@
+"""Process-wide optimization level and OpenMP thread count.
+
+Both are process-wide (as in the spec), not per thread: the thread count is
+passed explicitly to every ``prange`` because ``omp_set_num_threads`` would
+only reach kernels called from the thread that set it.
+"""
+import contextlib
+import enum
+import operator
+import os
+
+__all__ = ["OptLevel", "set_opt_level", "get_opt_level", "opt_level", "simd_enabled",
+           "parallel_enabled", "memory_opt_enabled", "set_thread_count",
+           "get_thread_count", "default_thread_count", "kernel_threads"]
+
+
+class OptLevel(enum.IntEnum):
+    """Which optimizations scipix uses; each level includes the ones below.
+
+    NONE
+        The scalar reference kernels on one thread.
+    SIMD
+        The best SIMD variant for this CPU, on one thread.
+    PARALLEL
+        SIMD kernels on ``get_thread_count()`` OpenMP threads.
+    FULL
+        Also buffer pooling and the other memory optimizations (default).
+    """
+
+    NONE = 0
+    SIMD = 1
+    PARALLEL = 2
+    FULL = 3
+
+
+def _as_level(level):
+    if isinstance(level, str):
+        try:
+            return OptLevel[level.upper()]
+        except KeyError:
+            raise ValueError(f"level must be one of {[m.name for m in OptLevel]}, "
+                             f"got {level!r}") from None
+    try:
+        return OptLevel(operator.index(level))
+    except TypeError:
+        raise TypeError(f"level must be an OptLevel, got {type(level).__name__}") from None
+    except ValueError:
+        raise ValueError(f"level must be one of {[int(m) for m in OptLevel]}, "
+                         f"got {level!r}") from None
+
+
+def default_thread_count():
+    """Threads scipix uses unless told otherwise.
+
+    The first value of ``OMP_NUM_THREADS`` when set, otherwise the number of
+    cores in this process's CPU affinity mask.
+    """
+    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+_level = OptLevel.FULL
+_threads = default_thread_count()
+
+
+def set_opt_level(level):
+    """Set the process-wide optimization level.
+
+    Parameters
+    ----------
+    level : OptLevel, int or str
+        E.g. ``OptLevel.SIMD``, ``1`` or ``"simd"``.
+    """
+    global _level
+    _level = _as_level(level)
+
+
+def get_opt_level():
+    """The current :class:`OptLevel`."""
+    return _level
+
+
+@contextlib.contextmanager
+def opt_level(level):
+    """Run a block at ``level``, then restore the previous level.
+
+    The level is process-wide: other threads see it too while the block runs.
+    """
+    previous = _level
+    set_opt_level(level)
+    try:
+        yield _level
+    finally:
+        set_opt_level(previous)
+
+
+def simd_enabled():
+    """True when the SIMD kernels are used (level >= SIMD)."""
+    return _level >= OptLevel.SIMD
+
+
+def parallel_enabled():
+    """True when kernels and batch helpers use several threads (level >= PARALLEL)."""
+    return _level >= OptLevel.PARALLEL
+
+
+def memory_opt_enabled():
+    """True when pooling and the other memory optimizations are on (level FULL)."""
+    return _level >= OptLevel.FULL
+
+
+def set_thread_count(n):
+    """Set the OpenMP threads of scipix's kernels, for every calling thread.
+
+    Parameters
+    ----------
+    n : int >= 1, or None
+        None restores :func:`default_thread_count`.
+    """
+    global _threads
+    if n is None:
+        _threads = default_thread_count()
+        return
+    try:
+        n = operator.index(n)
+    except TypeError:
+        raise TypeError(f"n must be an int, got {type(n).__name__}") from None
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    _threads = n
+
+
+def get_thread_count():
+    """The thread count set by :func:`set_thread_count` (or the default)."""
+    return _threads
+
+
+def kernel_threads():
+    """Threads a kernel called now may use: 1 below ``OptLevel.PARALLEL``."""
+    return _threads if _level >= OptLevel.PARALLEL else 1
+
+
+def _after_fork_in_child():
+    # libgomp's thread pool does not survive fork(): a child that starts a
+    # team after its parent ran one hangs.  One thread needs no team.
+    global _threads
+    _threads = 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,139 @@
+"""Build scipix's compiled modules.
+
+The SIMD kernels (``scipix/optimize/_simd.pyx``) are one Cython source
+compiled once per instruction-set variant into separately named extension
+modules (``scipix.optimize._simd_avx2``, ...).  The dispatcher,
+``scipix/optimize/_dispatch.py``, imports the best one the CPU can run.
+
+Set ``SCIPIX_VARIANTS=scalar,avx2`` to build only some variants (a quicker
+development build); the default is every variant of the build machine's
+architecture.
+"""
+import os
+import platform
+import subprocess
+import sys
+import sysconfig
+import tempfile
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+PACKAGE_DIR = os.path.join("scipix", "optimize")
+
+CYTHON_DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": False,
+    "wraparound": False,
+    "cdivision": True,
+    "initializedcheck": False,
+    "embedsignature": True,
+}
+
+# Flags of each kernel variant.  ``scalar`` is the reference used by
+# OptLevel.NONE and by the tests: the same source with vectorization off.
+X86_VARIANTS = {
+    "scalar": ["-O2", "-march=x86-64", "-fno-tree-vectorize", "-fno-tree-slp-vectorize"],
+    "baseline": ["-O3", "-march=x86-64"],
+    "sse42": ["-O3", "-march=x86-64-v2"],
+    "avx2": ["-O3", "-march=x86-64-v3"],
+    # gcc keeps 256-bit vectors for x86-64-v4 unless told to prefer 512.
+    "avx512": ["-O3", "-march=x86-64-v4", "-mavx512vnni", "-mprefer-vector-width=512"],
+}
+ARM64_VARIANTS = {
+    "scalar": ["-O2", "-fno-tree-vectorize", "-fno-tree-slp-vectorize"],
+    "neon": ["-O3", "-march=armv8-a+simd"],
+}
+OTHER_VARIANTS = {
+    "scalar": ["-O2", "-fno-tree-vectorize", "-fno-tree-slp-vectorize"],
+}
+# No FMA contraction: float kernels then round identically on every variant.
+COMMON_FLAGS = ["-fno-math-errno", "-ffp-contract=off", "-Wno-unused-function"]
+OPENMP_FLAG = "-fopenmp"
+
+
+def _machine_variants():
+    machine = platform.machine().lower()
+    if machine in ("x86_64", "amd64"):
+        return X86_VARIANTS
+    if machine in ("aarch64", "arm64"):
+        return ARM64_VARIANTS
+    return OTHER_VARIANTS
+
+
+def _compiler_accepts(flags):
+    """True when the C compiler builds (and, for OpenMP, links) with ``flags``."""
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    with tempfile.TemporaryDirectory() as tmp:
+        source = os.path.join(tmp, "probe.c")
+        with open(source, "w") as f:
+            f.write("int main(void) { return 0; }\n")
+        command = cc.split() + flags + [source, "-o", os.path.join(tmp, "probe")]
+        return subprocess.run(command, capture_output=True).returncode == 0
+
+
+def _selected_variants():
+    variants = _machine_variants()
+    wanted = os.environ.get("SCIPIX_VARIANTS")
+    if wanted:
+        names = {name.strip() for name in wanted.split(",") if name.strip()}
+        unknown = names - set(variants)
+        if unknown:
+            sys.exit(f"SCIPIX_VARIANTS names unknown variants {sorted(unknown)}; "
+                     f"this machine builds {sorted(variants)}")
+        names.add("scalar")
+        variants = {name: flags for name, flags in variants.items() if name in names}
+    usable = {}
+    for name, flags in variants.items():
+        if _compiler_accepts(flags):
+            usable[name] = flags
+        else:
+            print(f"scipix: the compiler rejects {flags}; skipping variant {name!r}")
+    return usable
+
+
+def _extensions():
+    openmp = [OPENMP_FLAG] if _compiler_accepts([OPENMP_FLAG]) else []
+    if not openmp:
+        print("scipix: no OpenMP support found; kernels will run on one thread")
+
+    extensions = []
+    for module in ("_cpu_features", "_openmp_helpers"):
+        (ext,) = cythonize(
+            Extension(f"scipix.optimize.{module}", [os.path.join(PACKAGE_DIR, module + ".pyx")]),
+            compiler_directives=CYTHON_DIRECTIVES,
+            build_dir=os.path.join("build", "cython", "common"),
+        )
+        ext.include_dirs = [PACKAGE_DIR]
+        ext.extra_compile_args = ["-O2"] + COMMON_FLAGS + openmp
+        ext.extra_link_args = list(openmp)
+        extensions.append(ext)
+
+    # Each variant gets its own Cython build_dir (one generated .c per module
+    # name) and its flags are set after cythonize: Cython caches per-source
+    # metadata, so flags given before would leak from one variant to the next.
+    source = os.path.join(PACKAGE_DIR, "_simd.pyx")
+    for variant, flags in _selected_variants().items():
+        (ext,) = cythonize(
+            Extension(f"scipix.optimize._simd_{variant}", [source]),
+            compiler_directives=CYTHON_DIRECTIVES,
+            build_dir=os.path.join("build", "cython", variant),
+        )
+        ext.include_dirs = [PACKAGE_DIR]
+        ext.extra_compile_args = flags + COMMON_FLAGS + openmp
+        ext.extra_link_args = list(openmp)
+        extensions.append(ext)
+    return extensions
+
+
+class ParallelBuildExt(build_ext):
+    """Compile the variants on every core; pip passes no ``-j``."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if not self.parallel:
+            self.parallel = os.cpu_count() or 1
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": ParallelBuildExt})

@@ -205,7 +205,7 @@ cdef inline Moments _block_moments(const float* x, Py_ssize_t n) noexcept nogil:
     cdef float dev[LANES]
     cdef float sq[LANES]
     cdef Py_ssize_t i, k, chunk, full = n - n % LANES
-    cdef double total = 0.0, dev_sum = 0.0, sq_sum = 0.0
+    cdef double total = 0.0, dev_sum = 0.0, sq_sum = 0.0, tail
     cdef float estimate, d
     cdef Moments result
     for k in range(LANES):
@@ -231,9 +231,9 @@ cdef inline Moments _block_moments(const float* x, Py_ssize_t n) noexcept nogil:
         dev_sum += dev[k]
         sq_sum += sq[k]
     for i in range(full, n):
-        d = x[i] - estimate
-        dev_sum += d
-        sq_sum += <double>d * d
+        tail = <double>x[i] - estimate
+        dev_sum += tail
+        sq_sum += tail * tail
     result.count = n
     result.mean = estimate + dev_sum / n
     result.m2 = sq_sum - dev_sum * dev_sum / n
@@ -359,7 +359,8 @@ cdef inline int32_t _round_half_even(float value) noexcept nogil:
     It vectorizes on every target (SSE2 has no rounding instruction) and
     rounds ties to even as OpenCV's ``saturate_cast<uchar>(float)`` does.
     """
-    return <int32_t>((value + 12582912.0) - 12582912.0)
+    cdef float magic = 12582912.0  # float, not double: the trick needs float adds
+    return <int32_t>((value + magic) - magic)
 
 
 cdef inline const uint8_t* _row(const uint8_t[:, :] img, Py_ssize_t y) noexcept nogil:

@@ -1,0 +1,136 @@
+import multiprocessing
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from scipix.optimize import (OptLevel, _dispatch, get_opt_level, get_thread_count,
+                             memory_opt_enabled, opt_level, parallel_enabled, set_opt_level,
+                             set_thread_count, simd, simd_enabled)
+from scipix.optimize.config import kernel_threads
+
+
+@pytest.fixture(autouse=True)
+def restore_state():
+    level, threads = get_opt_level(), get_thread_count()
+    yield
+    set_opt_level(level)
+    set_thread_count(threads)
+
+
+def test_default_level_is_full():
+    result = subprocess.run([sys.executable, "-c",
+                             "import scipix.optimize as o; print(o.get_opt_level().name)"],
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "FULL"
+
+
+@pytest.mark.parametrize("level, simd_on, parallel_on, memory_on", [
+    (OptLevel.NONE, False, False, False), (OptLevel.SIMD, True, False, False),
+    (OptLevel.PARALLEL, True, True, False), (OptLevel.FULL, True, True, True)])
+def test_level_switches(level, simd_on, parallel_on, memory_on):
+    set_opt_level(level)
+    assert (simd_enabled(), parallel_enabled(), memory_opt_enabled()) == \
+        (simd_on, parallel_on, memory_on)
+
+
+def test_levels_from_names_and_ints():
+    set_opt_level("simd")
+    assert get_opt_level() is OptLevel.SIMD
+    set_opt_level(2)
+    assert get_opt_level() is OptLevel.PARALLEL
+
+
+@pytest.mark.parametrize("bad, error", [(7, ValueError), ("fastest", ValueError),
+                                        (1.5, TypeError), (None, TypeError)])
+def test_bad_level(bad, error):
+    with pytest.raises(error, match="level"):
+        set_opt_level(bad)
+
+
+def test_context_manager_restores_even_on_error():
+    set_opt_level(OptLevel.PARALLEL)
+    with pytest.raises(RuntimeError):
+        with opt_level(OptLevel.NONE) as level:
+            assert level is OptLevel.NONE and get_opt_level() is OptLevel.NONE
+            raise RuntimeError
+    assert get_opt_level() is OptLevel.PARALLEL
+
+
+class Recorder:
+    """Wraps a kernel module and records which kernels ran with how many threads."""
+
+    def __init__(self, module):
+        self.module, self.calls = module, []
+
+    def __getattr__(self, name):
+        def call(*args):
+            self.calls.append((name, args[-1]))
+            return getattr(self.module, name)(*args)
+        return call
+
+
+@pytest.mark.parametrize("level, uses_reference, threads", [
+    (OptLevel.NONE, True, 1), (OptLevel.SIMD, False, 1), (OptLevel.FULL, False, 3)])
+def test_levels_route_to_kernels(monkeypatch, level, uses_reference, threads):
+    chosen = Recorder(_dispatch.kernels())
+    reference = Recorder(_dispatch.reference_kernels())
+    monkeypatch.setattr(_dispatch, "_KERNELS", chosen)
+    monkeypatch.setattr(_dispatch, "_REFERENCE_KERNELS", reference)
+    set_thread_count(3)
+    with opt_level(level):
+        simd.simd_grayscale(np.zeros((4, 4, 4), np.uint8))
+    used, unused = (reference, chosen) if uses_reference else (chosen, reference)
+    assert used.calls == [("grayscale", threads)] and unused.calls == []
+
+
+def test_thread_count():
+    set_thread_count(5)
+    assert get_thread_count() == 5 and kernel_threads() == 5
+    with opt_level(OptLevel.SIMD):
+        assert kernel_threads() == 1
+    set_thread_count(None)
+    assert get_thread_count() == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-2, ValueError), (2.0, TypeError)])
+def test_bad_thread_count(bad, error):
+    with pytest.raises(error, match="n must"):
+        set_thread_count(bad)
+
+
+def test_default_threads_respect_omp_num_threads():
+    env = dict(os.environ, OMP_NUM_THREADS="3,1")
+    result = subprocess.run([sys.executable, "-c",
+                             "import scipix.optimize as o; print(o.get_thread_count())"],
+                            capture_output=True, text=True, env=env, check=True)
+    assert result.stdout.strip() == "3"
+
+
+def test_threadpoolctl_sees_openmp():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    simd.simd_grayscale(np.zeros((512, 512, 4), np.uint8))
+    apis = {info["user_api"] for info in threadpoolctl.threadpool_info()}
+    assert "openmp" in apis
+
+
+def _child_grayscale(queue):
+    image = np.full((1024, 1024, 4), 200, np.uint8)
+    queue.put(int(simd.simd_grayscale(image)[0, 0]))
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_fork_after_parallel_region_does_not_hang():
+    set_thread_count(2)
+    simd.simd_grayscale(np.zeros((1024, 1024, 4), np.uint8))  # starts the OpenMP team
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_child_grayscale, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("child hung in an OpenMP region after fork")
+    assert child.exitcode == 0 and queue.get(timeout=5) == 200

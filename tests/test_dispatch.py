@@ -1,0 +1,141 @@
+import os
+import platform
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import scipix
+from scipix.optimize import _dispatch, active_variant, built_variants, runnable_variants
+
+X86 = platform.machine() in ("x86_64", "AMD64")
+
+
+def _run(code, **env):
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("SCIPIX_FORCE_VARIANT", "SCIPIX_DISABLE_CPU_FEATURES")}
+    environment.update(env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=environment, timeout=120)
+
+
+def test_active_is_best_runnable():
+    runnable = runnable_variants()
+    assert runnable, "no SIMD variant runs on this machine"
+    if not os.environ.get("SCIPIX_FORCE_VARIANT") and not os.environ.get(
+            "SCIPIX_DISABLE_CPU_FEATURES"):
+        assert active_variant() == runnable[0]
+
+
+@pytest.mark.skipif(not X86, reason="x86-64 variants")
+def test_all_x86_variants_built():
+    assert built_variants() == ["avx512", "avx2", "sse42", "baseline"]
+
+
+def test_runnable_variants_have_their_features():
+    for variant in runnable_variants():
+        assert not _dispatch.missing_features(variant)
+
+
+def test_each_variant_was_compiled_for_its_target():
+    # Guards against one variant's flags leaking into another at build time.
+    expected = {"baseline": set(), "sse42": {"__SSE4_2__"},
+                "avx2": {"__SSE4_2__", "__AVX2__", "__FMA__"},
+                "avx512": {"__SSE4_2__", "__AVX2__", "__FMA__", "__AVX512F__",
+                           "__AVX512BW__", "__AVX512VNNI__"},
+                "neon": {"__ARM_NEON"}, "scalar": set()}
+    for variant in runnable_variants() + ["scalar"]:
+        module = _dispatch.load_variant(variant)
+        assert set(module.target_macros()) == expected[variant], variant
+
+
+@pytest.mark.skipif(not (X86 and shutil.which("objdump")), reason="needs x86-64 objdump")
+@pytest.mark.parametrize("variant, register", [("avx512", "zmm"), ("avx2", "ymm"),
+                                               ("sse42", "xmm"), ("baseline", "xmm")])
+def test_disassembly_uses_vector_registers(variant, register):
+    # Read the machine code without importing it: works for variants this
+    # CPU cannot run.  Packed integer adds show the hot loops are vectorized.
+    spec = __import__("importlib.util").util.find_spec(f"scipix.optimize._simd_{variant}")
+    code = subprocess.run(["objdump", "-d", "--no-show-raw-insn", spec.origin],
+                          capture_output=True, text=True, check=True).stdout
+    packed = [line for line in code.splitlines()
+              if "\tvpadd" in line or "\tpadd" in line or "\tvpmaddwd" in line
+              or "\tpmaddwd" in line]
+    assert any(f"%{register}" in line for line in packed), variant
+    if register == "xmm":
+        assert "%ymm" not in code
+
+
+@pytest.mark.skipif(not (X86 and shutil.which("objdump")), reason="needs x86-64 objdump")
+def test_scalar_reference_has_no_packed_arithmetic():
+    spec = __import__("importlib.util").util.find_spec("scipix.optimize._simd_scalar")
+    code = subprocess.run(["objdump", "-d", "--no-show-raw-insn", spec.origin],
+                          capture_output=True, text=True, check=True).stdout
+    for mnemonic in ("\tpaddw", "\tpaddd", "\tpmaddwd", "\tpmullw", "\taddps", "\tmulps",
+                     "\tpavgb", "\tpmaxub"):
+        assert mnemonic not in code, mnemonic
+
+
+def test_force_variant():
+    variant = runnable_variants()[-1]
+    result = _run("import scipix.optimize as o; print(o.active_variant())",
+                  SCIPIX_FORCE_VARIANT=variant)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == variant
+
+
+def test_force_unknown_variant_is_an_error():
+    result = _run("import scipix", SCIPIX_FORCE_VARIANT="avx9000")
+    assert result.returncode != 0
+    assert "SCIPIX_FORCE_VARIANT" in result.stderr and "avx9000" in result.stderr
+
+
+def test_force_variant_the_cpu_lacks_is_an_error():
+    lacking = [v for v in built_variants() if _dispatch.missing_features(v)]
+    if not lacking:
+        pytest.skip("this CPU runs every built variant")
+    result = _run("import scipix", SCIPIX_FORCE_VARIANT=lacking[0])
+    assert result.returncode != 0
+    assert "cannot run variant" in result.stderr and lacking[0] in result.stderr
+
+
+def test_disable_features_falls_back():
+    runnable = runnable_variants()
+    if len(runnable) < 2:
+        pytest.skip("only one variant runs here")
+    result = _run("import scipix.optimize as o; print(o.active_variant())",
+                  SCIPIX_DISABLE_CPU_FEATURES=runnable[0])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == runnable[1]
+
+
+@pytest.mark.skipif(not X86, reason="x86-64 feature names")
+def test_disable_a_feature_disables_variants_needing_it():
+    result = _run("import scipix.optimize as o; print(o.active_variant())",
+                  SCIPIX_DISABLE_CPU_FEATURES="sse4_2")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "baseline"
+
+
+def test_disable_unknown_feature_is_an_error():
+    result = _run("import scipix", SCIPIX_DISABLE_CPU_FEATURES="avx2,warp_drive")
+    assert result.returncode != 0
+    assert "warp_drive" in result.stderr
+
+
+def test_load_variant_checks():
+    with pytest.raises(ValueError, match="unknown variant"):
+        _dispatch.load_variant("mmx")
+    for variant in built_variants():
+        if _dispatch.missing_features(variant):
+            with pytest.raises(RuntimeError, match="cannot run"):
+                _dispatch.load_variant(variant)
+
+
+def test_show_runtime(capsys):
+    scipix.show_runtime()
+    printed = capsys.readouterr().out
+    assert f"active_variant    : {active_variant()}" in printed
+    for variant in built_variants():
+        assert variant in printed

@@ -1,0 +1,393 @@
+"""Kernels against NumPy / OpenCV references, on every variant this CPU runs."""
+import numpy as np
+import pytest
+
+from scipix.optimize import OptLevel, opt_level, simd
+from scipix.optimize.simd import (fast_area_resize, simd_grayscale, simd_normalize,
+                                  simd_resize_bilinear, simd_threshold)
+
+from conftest import VARIANTS
+
+SHAPES = [(1, 1), (1, 17), (3, 1), (7, 33), (16, 16), (31, 257), (64, 1000), (513, 129)]
+THREADS = [1, 2]
+
+
+def gray_reference(pixels):
+    wide = pixels.astype(np.int64)
+    return ((77 * wide[..., 0] + 150 * wide[..., 1] + 29 * wide[..., 2]) >> 8).astype(np.uint8)
+
+
+def strided_crop(rng, shape, channels=None):
+    """A crop of a bigger random image: rows strided, pixels packed."""
+    rows, cols = shape
+    tail = () if channels is None else (channels,)
+    big = rng.integers(0, 256, size=(rows + 5, cols + 9) + tail, dtype=np.uint8)
+    return big[2:2 + rows, 3:3 + cols]
+
+
+# ---------------------------------------------------------------- grayscale
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("channels", [4, 3])
+@pytest.mark.parametrize("n_threads", THREADS)
+def test_grayscale_exact(kernels, rng, shape, channels, n_threads):
+    pixels = strided_crop(rng, shape, channels)
+    out = np.empty(shape, np.uint8)
+    kernels.grayscale(pixels, out, n_threads)
+    np.testing.assert_array_equal(out, gray_reference(pixels))
+
+
+def test_grayscale_large_parallel_spans(kernels, rng):
+    # One long row is split across threads in spans; check every span edge.
+    flat = rng.integers(0, 256, size=4 * 200_003, dtype=np.uint8)
+    out = np.empty((1, 200_003), np.uint8)
+    kernels.grayscale(flat.reshape(1, -1, 4), out, 2)
+    np.testing.assert_array_equal(out[0], gray_reference(flat.reshape(-1, 4)))
+
+
+def test_grayscale_public_forms(rng):
+    image = rng.integers(0, 256, size=(40, 50, 4), dtype=np.uint8)
+    expected = gray_reference(image)
+    np.testing.assert_array_equal(simd_grayscale(image), expected)
+    np.testing.assert_array_equal(simd_grayscale(image.reshape(-1)), expected.reshape(-1))
+    np.testing.assert_array_equal(simd_grayscale(bytes(image.reshape(-1))), expected.reshape(-1))
+    np.testing.assert_array_equal(simd_grayscale(image[..., :3].copy()), expected)
+    out = np.full((40, 50), 7, np.uint8)
+    assert simd_grayscale(image, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+    # out inside a larger array: strided rows
+    big = np.zeros((60, 80), np.uint8)
+    simd_grayscale(image, out=big[5:45, 10:60])
+    np.testing.assert_array_equal(big[5:45, 10:60], expected)
+    assert big[:5].sum() == 0 and big[:, :10].sum() == 0 and big[:, 60:].sum() == 0
+
+
+def test_grayscale_matches_opencv_on_gray_pixels(rng):
+    cv2 = pytest.importorskip("cv2")
+    # Both are BT.601; their fixed points differ (by at most 1) on colours.
+    image = rng.integers(0, 256, size=(64, 64, 4), dtype=np.uint8)
+    ours = simd_grayscale(image).astype(int)
+    theirs = cv2.cvtColor(image, cv2.COLOR_RGBA2GRAY).astype(int)
+    assert np.abs(ours - theirs).max() <= 1
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    (np.zeros((4, 4, 4), np.float32), TypeError, "rgba must have dtype uint8"),
+    (np.zeros((4, 4, 2), np.uint8), ValueError, "rgba must have shape"),
+    (np.zeros((4, 4), np.uint8), ValueError, "rgba must have shape"),
+    (np.zeros(10, np.uint8), ValueError, "multiple of 4"),
+    (np.zeros((0, 4, 4), np.uint8), ValueError, "rgba is empty"),
+    (np.zeros((4, 8, 4), np.uint8)[:, ::2], ValueError, "packed pixels"),
+    ([1, 2, 3, 4], TypeError, "buffer protocol"),
+])
+def test_grayscale_bad_input(bad, error, match):
+    with pytest.raises(error, match=match):
+        simd_grayscale(bad)
+
+
+@pytest.mark.parametrize("out, error, match", [
+    (np.zeros((4, 5), np.uint8), ValueError, "out must have shape"),
+    (np.zeros((4, 4), np.int16), TypeError, "out must have dtype uint8"),
+    (np.zeros((4, 8), np.uint8)[:, ::2], ValueError, "out must have contiguous rows"),
+    ([0] * 16, TypeError, "out must be a numpy.ndarray"),
+])
+def test_grayscale_bad_out_is_untouched(out, error, match):
+    with pytest.raises(error, match=match):
+        simd_grayscale(np.zeros((4, 4, 4), np.uint8), out=out)
+
+
+def test_grayscale_read_only_out():
+    out = np.zeros((4, 4), np.uint8)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="out is read-only"):
+        simd_grayscale(np.zeros((4, 4, 4), np.uint8), out=out)
+
+
+def test_grayscale_out_overlapping_input(rng):
+    buffer = rng.integers(0, 256, size=4 * 64, dtype=np.uint8)
+    expected = gray_reference(buffer.reshape(-1, 4))
+    simd_grayscale(buffer, out=buffer[:64])
+    np.testing.assert_array_equal(buffer[:64], expected)
+
+
+# ---------------------------------------------------------------- threshold
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("thresh", [0, 1, 127, 128, 200, 254, 255])
+@pytest.mark.parametrize("n_threads", THREADS)
+def test_threshold_exact(kernels, rng, shape, thresh, n_threads):
+    gray = strided_crop(rng, shape)
+    out = np.empty(shape, np.uint8)
+    kernels.threshold(gray, out, thresh, n_threads)
+    np.testing.assert_array_equal(out, np.where(gray > thresh, 255, 0).astype(np.uint8))
+
+
+def test_threshold_every_value(kernels):
+    # All 256 inputs against all thresholds: the signed-compare trap.
+    gray = np.tile(np.arange(256, dtype=np.uint8), (256, 1))
+    for thresh in range(256):
+        out = np.empty_like(gray)
+        kernels.threshold(gray, out, thresh, 1)
+        np.testing.assert_array_equal(out[0], np.where(np.arange(256) > thresh, 255, 0))
+
+
+def test_threshold_in_place_and_1d(rng):
+    gray = rng.integers(0, 256, size=(30, 41), dtype=np.uint8)
+    expected = np.where(gray > 99, 255, 0).astype(np.uint8)
+    assert simd_threshold(gray, 99, out=gray) is gray
+    np.testing.assert_array_equal(gray, expected)
+    line = rng.integers(0, 256, size=1001, dtype=np.uint8)
+    np.testing.assert_array_equal(simd_threshold(line, np.uint8(10)),
+                                  np.where(line > 10, 255, 0))
+
+
+@pytest.mark.parametrize("thresh, error", [(-1, ValueError), (256, ValueError),
+                                           (127.5, TypeError), ("128", TypeError)])
+def test_threshold_bad_thresh(thresh, error):
+    with pytest.raises(error, match="thresh"):
+        simd_threshold(np.zeros((4, 4), np.uint8), thresh)
+
+
+def test_threshold_bad_gray():
+    with pytest.raises(ValueError, match="gray must be 2-D"):
+        simd_threshold(np.zeros((2, 2, 2), np.uint8), 1)
+    with pytest.raises(ValueError, match="gray must have contiguous rows"):
+        simd_threshold(np.zeros((4, 8), np.uint8)[:, ::2], 1)
+    with pytest.raises(TypeError, match="gray must have dtype uint8"):
+        simd_threshold(np.zeros((4, 4), np.int8), 1)
+
+
+# ---------------------------------------------------------------- normalize
+
+@pytest.mark.parametrize("n", [1, 2, 15, 16, 17, 1023, 1024, 1025, 100_003])
+def test_normalize_matches_float64(kernels, rng, n):
+    data = (rng.standard_normal(n) * 3 + 7).astype(np.float32)
+    wide = data.astype(np.float64)
+    expected = (wide - wide.mean()) / (wide.std() + 1e-8)
+    mean, std = kernels.normalize(data, 2)
+    assert mean == pytest.approx(wide.mean(), rel=1e-7)
+    assert std == pytest.approx(wide.std(), rel=1e-6, abs=1e-12)
+    np.testing.assert_allclose(data, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_normalize_16m_precision(rng):
+    # Offset data: a naive float32 sum or E[x^2]-E[x]^2 would fail this.
+    data = (rng.standard_normal(1 << 24) * 0.5 + 1000).astype(np.float32)
+    wide = data.astype(np.float64)
+    expected = (wide - wide.mean()) / (wide.std() + 1e-8)
+    simd_normalize(data)
+    np.testing.assert_allclose(data, expected, rtol=1e-5, atol=1e-4)
+    assert abs((data.astype(np.float64) - expected)).max() < 2e-4
+
+
+def test_normalize_huge_values_use_float64(kernels):
+    data = np.array([3e25, -3e25, 1e25, 0], np.float32)
+    wide = data.astype(np.float64)
+    expected = (wide - wide.mean()) / (wide.std() + 1e-8)
+    kernels.normalize(data, 1)
+    np.testing.assert_allclose(data, expected, rtol=1e-6)
+
+
+def test_normalize_constant_gives_zeros():
+    data = np.full((5, 7), 3.25, np.float32)
+    simd_normalize(data)
+    assert not data.any()
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_normalize_rejects_non_finite_and_keeps_data(value):
+    data = np.arange(5000, dtype=np.float32)
+    data[1234] = value
+    before = data.copy()
+    with pytest.raises(ValueError, match="data contains NaN or infinity"):
+        simd_normalize(data)
+    np.testing.assert_array_equal(data, before)
+
+
+def test_normalize_fortran_and_shapes(rng):
+    data = np.asfortranarray(rng.standard_normal((30, 20)).astype(np.float32))
+    wide = data.astype(np.float64)
+    simd_normalize(data)
+    np.testing.assert_allclose(data, (wide - wide.mean()) / wide.std(), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("bad, error, match", [
+    ([1.0, 2.0], TypeError, "data must be a float32 numpy.ndarray"),
+    (np.zeros(4, np.float64), TypeError, "data must have dtype float32"),
+    (np.zeros(0, np.float32), ValueError, "data is empty"),
+    (np.zeros(8, np.float32)[::2], ValueError, "data must be contiguous"),
+])
+def test_normalize_bad_input(bad, error, match):
+    with pytest.raises(error, match=match):
+        simd_normalize(bad)
+
+
+def test_normalize_read_only():
+    data = np.zeros(4, np.float32)
+    data.flags.writeable = False
+    with pytest.raises(ValueError, match="data is read-only"):
+        simd_normalize(data)
+
+
+# ---------------------------------------------------------------- resize
+
+def bilinear_reference(src, width, height):
+    """The kernels' fixed-point definition, written out in NumPy."""
+    def taps(n_in, n_out, clamp_weight):
+        scale = 1.0 / (n_out / n_in)
+        f = ((np.arange(n_out) + 0.5) * scale - 0.5).astype(np.float32)
+        s = np.floor(f).astype(np.int64)
+        f = f - s.astype(np.float32)
+        if clamp_weight:
+            edge = (s < 0) | (s >= n_in - 1)
+            f[edge] = 0
+            s = np.clip(s, 0, n_in - 1)
+        w1 = np.floor(f.astype(np.float32) * np.float32(2048) + np.float32(0.5)).astype(np.int64)
+        return np.clip(s, 0, n_in - 1), np.clip(s + 1, 0, n_in - 1), 2048 - w1, w1
+
+    x0, x1, wx0, wx1 = taps(src.shape[1], width, True)
+    y0, y1, wy0, wy1 = taps(src.shape[0], height, False)
+    s = src.astype(np.int64)
+    rows = s[:, x0] * wx0 + s[:, x1] * wx1
+    out = (rows[y0] * wy0[:, None] + rows[y1] * wy1[:, None] + (1 << 21)) >> 22
+    return out.astype(np.uint8)
+
+
+RESIZES = [((1, 1), (1, 1)), ((1, 1), (5, 3)), ((7, 9), (7, 9)), ((20, 30), (10, 15)),
+           ((37, 53), (20, 21)), ((20, 30), (45, 71)), ((64, 64), (13, 64)),
+           ((100, 3), (7, 2)), ((256, 300), (97, 181)), ((5, 400), (9, 11))]
+
+
+@pytest.mark.parametrize("src_shape, dst_shape", RESIZES)
+@pytest.mark.parametrize("n_threads", THREADS)
+def test_bilinear_exact_fixed_point(kernels, rng, src_shape, dst_shape, n_threads):
+    src = strided_crop(rng, src_shape)
+    out = np.empty(dst_shape, np.uint8)
+    kernels.resize_bilinear(src, out, n_threads)
+    np.testing.assert_array_equal(out, bilinear_reference(src, dst_shape[1], dst_shape[0]))
+
+
+@pytest.mark.parametrize("src_shape, dst_shape", RESIZES + [((512, 512), (256, 256)),
+                                                            ((300, 200), (150, 100))])
+def test_bilinear_within_one_of_opencv(rng, src_shape, dst_shape):
+    cv2 = pytest.importorskip("cv2")
+    src = rng.integers(0, 256, size=src_shape, dtype=np.uint8)
+    ours = simd_resize_bilinear(src, dst_shape[1], dst_shape[0]).astype(int)
+    theirs = cv2.resize(src, dst_shape[::-1], interpolation=cv2.INTER_LINEAR).astype(int)
+    assert np.abs(ours - theirs).max() <= 1
+
+
+AREA_INTEGER = [((2, 2), (1, 1)), ((64, 64), (32, 32)), ((60, 90), (30, 45)),
+                ((90, 60), (30, 30)), ((120, 120), (30, 30)), ((128, 96), (16, 12)),
+                ((45, 50), (9, 10)), ((7, 7), (7, 7)), ((64, 200), (64, 100))]
+
+
+@pytest.mark.parametrize("src_shape, dst_shape", AREA_INTEGER)
+@pytest.mark.parametrize("n_threads", THREADS)
+def test_area_integer_exact(kernels, rng, src_shape, dst_shape, n_threads):
+    src = strided_crop(rng, src_shape)
+    ky, kx = src_shape[0] // dst_shape[0], src_shape[1] // dst_shape[1]
+    sums = src.reshape(dst_shape[0], ky, dst_shape[1], kx).astype(np.int64).sum(axis=(1, 3))
+    if (kx, ky) == (2, 2):
+        expected = (sums + 2) >> 2
+    else:
+        expected = np.rint(sums.astype(np.float32) * np.float32(1.0 / (kx * ky)))
+    out = np.empty(dst_shape, np.uint8)
+    kernels.resize_area_integer(src, out, n_threads)
+    np.testing.assert_array_equal(out, expected.astype(np.uint8))
+
+
+@pytest.mark.parametrize("src_shape, dst_shape", AREA_INTEGER)
+def test_area_integer_equals_opencv(rng, src_shape, dst_shape):
+    cv2 = pytest.importorskip("cv2")
+    src = rng.integers(0, 256, size=src_shape, dtype=np.uint8)
+    np.testing.assert_array_equal(
+        fast_area_resize(src, dst_shape[1], dst_shape[0]),
+        cv2.resize(src, dst_shape[::-1], interpolation=cv2.INTER_AREA))
+
+
+AREA_GENERAL = [((10, 10), (3, 7)), ((37, 53), (20, 21)), ((256, 300), (97, 181)),
+                ((100, 100), (99, 1)), ((1, 500), (1, 7)), ((333, 333), (100, 100)),
+                ((1000, 90), (3, 89))]
+
+
+@pytest.mark.parametrize("src_shape, dst_shape", AREA_GENERAL)
+def test_area_general_within_one_of_opencv(rng, src_shape, dst_shape):
+    cv2 = pytest.importorskip("cv2")
+    src = rng.integers(0, 256, size=src_shape, dtype=np.uint8)
+    ours = fast_area_resize(src, dst_shape[1], dst_shape[0]).astype(int)
+    theirs = cv2.resize(src, dst_shape[::-1], interpolation=cv2.INTER_AREA).astype(int)
+    assert np.abs(ours - theirs).max() <= 1
+
+
+@pytest.mark.parametrize("src_shape, dst_shape", AREA_GENERAL)
+def test_area_general_preserves_flat_images(kernels, src_shape, dst_shape):
+    src = np.full(src_shape, 173, np.uint8)
+    out = np.empty(dst_shape, np.uint8)
+    kernels.resize_area(src, out, 2)
+    assert (out == 173).all()
+
+
+@pytest.mark.parametrize("function", [simd_resize_bilinear, fast_area_resize])
+def test_resize_bad_input(function):
+    src = np.zeros((8, 8), np.uint8)
+    with pytest.raises(ValueError, match="width must be positive"):
+        function(src, 0, 4)
+    with pytest.raises(ValueError, match="height must be positive"):
+        function(src, 4, -3)
+    with pytest.raises(TypeError, match="width must be an int"):
+        function(src, 4.0, 4)
+    with pytest.raises(ValueError, match="src must be a 2-D gray image"):
+        function(np.zeros((8, 8, 4), np.uint8), 4, 4)
+    with pytest.raises(ValueError, match="out must have shape"):
+        function(src, 4, 4, out=np.zeros((4, 5), np.uint8))
+    with pytest.raises(ValueError, match="src is empty"):
+        function(np.zeros((0, 8), np.uint8), 4, 4)
+
+
+def test_area_only_shrinks():
+    with pytest.raises(ValueError, match="only shrinks"):
+        fast_area_resize(np.zeros((8, 8), np.uint8), 9, 4)
+
+
+# ---------------------------------------------------------------- variants agree
+
+@pytest.mark.parametrize("name, module", VARIANTS[:-1], ids=[n for n, _ in VARIANTS[:-1]])
+def test_variants_bit_exact_with_scalar_reference(name, module, rng):
+    reference = VARIANTS[-1][1]
+    for trial in range(25):
+        rows, cols = rng.integers(1, 300, size=2)
+        rgba = strided_crop(rng, (rows, cols), 4)
+        outs = [np.empty((rows, cols), np.uint8) for _ in range(2)]
+        for out, kernels in zip(outs, (module, reference)):
+            kernels.grayscale(rgba, out, 2)
+        np.testing.assert_array_equal(*outs)
+        thresh = int(rng.integers(0, 256))
+        for out, kernels in zip(outs, (module, reference)):
+            kernels.threshold(np.ascontiguousarray(rgba[..., 1]), out, thresh, 2)
+        np.testing.assert_array_equal(*outs)
+        dst = (int(rng.integers(1, 2 * rows)), int(rng.integers(1, 2 * cols)))
+        small = (max(rows // 3, 1), max(cols // 2, 1))
+        for op, shape in (("resize_bilinear", dst), ("resize_area", small)):
+            results = [np.empty(shape, np.uint8) for _ in range(2)]
+            for out, kernels in zip(results, (module, reference)):
+                getattr(kernels, op)(np.ascontiguousarray(rgba[..., 0]), out, 2)
+            np.testing.assert_array_equal(*results, err_msg=op)
+        data = (rng.standard_normal(int(rng.integers(1, 50_000))) * 10).astype(np.float32)
+        copies = [data.copy(), data.copy()]
+        stats = [kernels.normalize(copy, 2) for copy, kernels in zip(copies, (module, reference))]
+        assert stats[0] == stats[1]
+        np.testing.assert_array_equal(*copies)
+
+
+def test_opt_levels_give_identical_results(rng):
+    rgba = rng.integers(0, 256, size=(300, 301, 4), dtype=np.uint8)
+    results = []
+    for level in OptLevel:
+        with opt_level(level):
+            gray = simd_grayscale(rgba)
+            results.append((gray, simd_threshold(gray, 77),
+                            simd_resize_bilinear(gray, 123, 77), fast_area_resize(gray, 100, 90)))
+    for result in results[1:]:
+        for a, b in zip(result, results[0]):
+            np.testing.assert_array_equal(a, b)

@@ -5,8 +5,9 @@ This one source is compiled once per instruction-set variant (see setup.py):
 ``_simd_sse42``, ``_simd_avx2``, ``_simd_avx512`` and ``_simd_neon``.  The
 loops are written so that gcc vectorizes them for each target: every hot loop
 works on raw row pointers inside a ``noexcept nogil`` row function (stores
-through a memoryview inside ``prange`` are not vectorized), float reductions
-keep ``LANES`` explicit partial sums, and no loop depends on the variant.
+through a memoryview inside ``prange`` are not vectorized).  The RGBA
+grayscale row and the normalize reduction, which gcc does not vectorize
+well on its own, are written with vector extensions in ``_simd_kernels.h``.
 
 Callers (``scipix.optimize.simd``) validate arguments; these functions
 re-check only what memory safety depends on.  Every function takes
@@ -56,6 +57,15 @@ cdef extern from *:
     int SCIPIX_VECTOR_BITS
     const char **scipix_target_macros
 
+cdef extern from "_simd_kernels.h":
+    ctypedef struct Moments "scipix_moments":
+        double count
+        double mean
+        double m2
+    void scipix_gray_rgba_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil
+    Moments scipix_block_moments(const float* x, Py_ssize_t n) noexcept nogil
+
+
 cdef enum:
     # Below this many pixels (or floats) one thread beats waking a team:
     # an OpenMP region costs about 1 us even when it runs serially.
@@ -63,8 +73,6 @@ cdef enum:
     # Widest run of a row handed to one thread, so that a single long row
     # (a flat RGBA buffer) still splits across threads.
     SPAN = 1 << 15
-    # Partial sums per float reduction: one AVX-512 register, two AVX2.
-    LANES = 16
     # Floats per normalize block: summed in float32 lanes, blocks merged in
     # float64, which keeps 16M-element statistics to ~1e-7 relative.
     BLOCK = 1024
@@ -97,13 +105,6 @@ cdef inline int _team_size(Py_ssize_t work, int n_threads) noexcept nogil:
 # --------------------------------------------------------------------------
 # Grayscale
 
-cdef inline void _gray_row_rgba(const uint8_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t x
-    for x in range(n):
-        dst[x] = <uint8_t>((77 * <uint32_t>src[4 * x] + 150 * <uint32_t>src[4 * x + 1]
-                            + 29 * <uint32_t>src[4 * x + 2]) >> 8)
-
-
 cdef inline void _gray_row_rgb(const uint8_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t x
     for x in range(n):
@@ -114,7 +115,7 @@ cdef inline void _gray_row_rgb(const uint8_t* src, uint8_t* dst, Py_ssize_t n) n
 cdef inline void _gray_span(const uint8_t[:, :, :] src, uint8_t[:, :] dst,
                             Py_ssize_t y, Py_ssize_t x0, Py_ssize_t n) noexcept nogil:
     if src.shape[2] == 4:
-        _gray_row_rgba(&src[y, x0, 0], &dst[y, x0], n)
+        scipix_gray_rgba_row(&src[y, x0, 0], &dst[y, x0], n)
     else:
         _gray_row_rgb(&src[y, x0, 0], &dst[y, x0], n)
 
@@ -187,59 +188,6 @@ def threshold(const uint8_t[:, :] src, uint8_t[:, :] dst, uint8_t thresh, int n_
 # --------------------------------------------------------------------------
 # Normalize
 
-cdef struct Moments:
-    double count
-    double mean
-    double m2      # sum of squared deviations from mean
-
-
-cdef inline Moments _block_moments(const float* x, Py_ssize_t n) noexcept nogil:
-    """Mean and M2 of one block, by the corrected two-pass algorithm.
-
-    Pass one estimates the mean in float32 lanes; pass two sums the
-    deviations ``d`` from that estimate and their squares, and corrects both
-    with ``sum(d)`` (Chan, Golub & LeVeque), so the estimate's error cancels.
-    The block is in L1 for the second pass.
-    """
-    cdef float acc[LANES]
-    cdef float dev[LANES]
-    cdef float sq[LANES]
-    cdef Py_ssize_t i, k, chunk, full = n - n % LANES
-    cdef double total = 0.0, dev_sum = 0.0, sq_sum = 0.0, tail
-    cdef float estimate, d
-    cdef Moments result
-    for k in range(LANES):
-        acc[k] = 0.0
-    for chunk in range(full // LANES):
-        for k in range(LANES):
-            acc[k] += x[chunk * LANES + k]
-    for k in range(LANES):
-        total += acc[k]
-    for i in range(full, n):
-        total += x[i]
-    estimate = <float>(total / n)
-
-    for k in range(LANES):
-        dev[k] = 0.0
-        sq[k] = 0.0
-    for chunk in range(full // LANES):
-        for k in range(LANES):
-            d = x[chunk * LANES + k] - estimate
-            dev[k] += d
-            sq[k] += d * d
-    for k in range(LANES):
-        dev_sum += dev[k]
-        sq_sum += sq[k]
-    for i in range(full, n):
-        tail = <double>x[i] - estimate
-        dev_sum += tail
-        sq_sum += tail * tail
-    result.count = n
-    result.mean = estimate + dev_sum / n
-    result.m2 = sq_sum - dev_sum * dev_sum / n
-    return result
-
-
 cdef inline Moments _block_moments_f64(const float* x, Py_ssize_t n) noexcept nogil:
     """Float64 two-pass moments: the fallback when float32 squares overflow."""
     cdef Py_ssize_t i
@@ -277,7 +225,7 @@ cdef inline Moments _block(const float* x, Py_ssize_t n, Py_ssize_t b, bint exac
     cdef Py_ssize_t start = b * BLOCK, size = min(BLOCK, n - b * BLOCK)
     if exact:
         return _block_moments_f64(x + start, size)
-    return _block_moments(x + start, size)
+    return scipix_block_moments(x + start, size)
 
 
 cdef Moments _moments(float* x, Py_ssize_t n, int team, bint exact) noexcept nogil:

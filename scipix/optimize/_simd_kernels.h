@@ -1,0 +1,158 @@
+/* Hot loops written with GCC/Clang vector extensions.
+ *
+ * One source for every variant: the vector types take the target's native
+ * width (xmm on SSE2/NEON, ymm on AVX2, zmm on AVX-512).  The scalar reference build (SCIPIX_SCALAR_REFERENCE)
+ * takes the plain loops instead; both compute the same operations in the
+ * same order, so their results are identical bit for bit.
+ */
+#ifndef SCIPIX_SIMD_KERNELS_H
+#define SCIPIX_SIMD_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define SCIPIX_LANES 16  /* float partial sums per reduction */
+
+typedef struct {
+    double count;
+    double mean;
+    double m2;  /* sum of squared deviations from mean */
+} scipix_moments;
+
+#if !defined(SCIPIX_SCALAR_REFERENCE)
+/* The target's native vector width: a wider generic vector would be split
+ * through the stack. */
+#if defined(__AVX512BW__)
+#define SCIPIX_VEC_BYTES 64
+#elif defined(__AVX2__)
+#define SCIPIX_VEC_BYTES 32
+#else
+#define SCIPIX_VEC_BYTES 16
+#endif
+#define SCIPIX_F32_PER_VEC (SCIPIX_VEC_BYTES / 4)
+typedef float scipix_f32v __attribute__((vector_size(SCIPIX_VEC_BYTES)));
+typedef uint16_t scipix_u16v __attribute__((vector_size(SCIPIX_VEC_BYTES)));
+typedef uint32_t scipix_u32v __attribute__((vector_size(SCIPIX_VEC_BYTES)));
+typedef uint8_t scipix_u8v __attribute__((vector_size(SCIPIX_VEC_BYTES)));
+typedef uint8_t scipix_u8q __attribute__((vector_size(SCIPIX_VEC_BYTES / 4)));
+/* Byte 0 of each 32-bit lane: __builtin_convertvector would go lane by lane. */
+#if SCIPIX_VEC_BYTES == 64
+#define SCIPIX_LOW_BYTES(v) __builtin_shufflevector(v, v, 0, 4, 8, 12, 16, 20, 24, 28, \
+    32, 36, 40, 44, 48, 52, 56, 60)
+#elif SCIPIX_VEC_BYTES == 32
+#define SCIPIX_LOW_BYTES(v) __builtin_shufflevector(v, v, 0, 4, 8, 12, 16, 20, 24, 28)
+#else
+#define SCIPIX_LOW_BYTES(v) __builtin_shufflevector(v, v, 0, 4, 8, 12)
+#endif
+#endif
+
+/* gray = (77 R + 150 G + 29 B) >> 8 for n RGBA pixels. */
+static inline void scipix_gray_rgba_row(const uint8_t *src, uint8_t *dst, ptrdiff_t n)
+{
+    ptrdiff_t x = 0;
+#if !defined(SCIPIX_SCALAR_REFERENCE)
+    /* As 16-bit lanes a pixel is (R | G << 8, B | A << 8): the low bytes
+     * hold R and B, the high bytes G and A.  Weighting them (77, 29) and
+     * (150, 0) and adding the two lanes of each pixel gives the sum; no
+     * lane exceeds 16 bits (77 * 255 + 150 * 255 < 65536). */
+    const uint32_t pixels_per_vec = SCIPIX_VEC_BYTES / 4;
+    scipix_u32v w32_low = (scipix_u32v){0} + (77u | (29u << 16));
+    scipix_u32v w32_high = (scipix_u32v){0} + 150u;
+    scipix_u16v w_low, w_high;
+    memcpy(&w_low, &w32_low, sizeof(w_low));
+    memcpy(&w_high, &w32_high, sizeof(w_high));
+    for (; x + pixels_per_vec <= n; x += pixels_per_vec) {
+        scipix_u16v pixels, weighted;
+        scipix_u32v pairs;
+        scipix_u8v bytes;
+        scipix_u8q gray;
+        memcpy(&pixels, src + 4 * x, sizeof(pixels));
+        weighted = (pixels & 0xff) * w_low + (pixels >> 8) * w_high;
+        memcpy(&pairs, &weighted, sizeof(pairs));
+        pairs = ((pairs & 0xffff) + (pairs >> 16)) >> 8;
+        memcpy(&bytes, &pairs, sizeof(bytes));
+        gray = SCIPIX_LOW_BYTES(bytes);
+        memcpy(dst + x, &gray, sizeof(gray));
+    }
+#endif
+    for (; x < n; x++)
+        dst[x] = (uint8_t)((77u * src[4 * x] + 150u * src[4 * x + 1] + 29u * src[4 * x + 2]) >> 8);
+}
+
+/* Mean and M2 of x[0:n] by the corrected two-pass algorithm.
+ *
+ * Pass one estimates the mean from SCIPIX_LANES float32 partial sums; pass
+ * two sums the deviations d from the estimate and their squares and
+ * corrects both with sum(d) (Chan, Golub & LeVeque), so the estimate's
+ * error cancels.  Callers keep n small (a block in L1) for pass two. */
+static inline scipix_moments scipix_block_moments(const float *x, ptrdiff_t n)
+{
+    ptrdiff_t i, k, full = n - n % SCIPIX_LANES;
+    double total = 0.0, dev_sum = 0.0, sq_sum = 0.0, tail;
+    float estimate;
+    float acc[SCIPIX_LANES], dev[SCIPIX_LANES], sq[SCIPIX_LANES];
+    scipix_moments result;
+#if !defined(SCIPIX_SCALAR_REFERENCE)
+    /* Lane k of the SCIPIX_LANES partial sums lives in vector k / W. */
+    enum { W = SCIPIX_F32_PER_VEC, VECS = SCIPIX_LANES / SCIPIX_F32_PER_VEC };
+    scipix_f32v acc_v[VECS], dev_v[VECS], sq_v[VECS], value, d, shift;
+    ptrdiff_t j;
+    for (j = 0; j < VECS; j++)
+        acc_v[j] = dev_v[j] = sq_v[j] = (scipix_f32v){0};
+    for (i = 0; i < full; i += SCIPIX_LANES)
+        for (j = 0; j < VECS; j++) {
+            memcpy(&value, x + i + j * W, sizeof(value));
+            acc_v[j] += value;
+        }
+    memcpy(acc, acc_v, sizeof(acc));
+#else
+    for (k = 0; k < SCIPIX_LANES; k++)
+        acc[k] = 0.0f;
+    for (i = 0; i < full; i += SCIPIX_LANES)
+        for (k = 0; k < SCIPIX_LANES; k++)
+            acc[k] += x[i + k];
+#endif
+    for (k = 0; k < SCIPIX_LANES; k++)
+        total += acc[k];
+    for (i = full; i < n; i++)
+        total += x[i];
+    estimate = (float)(total / n);
+
+#if !defined(SCIPIX_SCALAR_REFERENCE)
+    shift = (scipix_f32v){0} + estimate;
+    for (i = 0; i < full; i += SCIPIX_LANES)
+        for (j = 0; j < VECS; j++) {
+            memcpy(&value, x + i + j * W, sizeof(value));
+            d = value - shift;
+            dev_v[j] += d;
+            sq_v[j] += d * d;
+        }
+    memcpy(dev, dev_v, sizeof(dev));
+    memcpy(sq, sq_v, sizeof(sq));
+#else
+    for (k = 0; k < SCIPIX_LANES; k++)
+        dev[k] = sq[k] = 0.0f;
+    for (i = 0; i < full; i += SCIPIX_LANES)
+        for (k = 0; k < SCIPIX_LANES; k++) {
+            float d = x[i + k] - estimate;
+            dev[k] += d;
+            sq[k] += d * d;
+        }
+#endif
+    for (k = 0; k < SCIPIX_LANES; k++) {
+        dev_sum += dev[k];
+        sq_sum += sq[k];
+    }
+    for (i = full; i < n; i++) {
+        tail = (double)x[i] - estimate;
+        dev_sum += tail;
+        sq_sum += tail * tail;
+    }
+    result.count = (double)n;
+    result.mean = estimate + dev_sum / n;
+    result.m2 = sq_sum - dev_sum * dev_sum / n;
+    return result;
+}
+
+#endif

@@ -24,7 +24,7 @@ __all__ = ["simd_grayscale", "simd_threshold", "simd_normalize",
 
 
 def _kernels():
-    return _dispatch.kernels() if simd_enabled() else _dispatch.reference_kernels()
+    return _dispatch._KERNELS if simd_enabled() else _dispatch._REFERENCE_KERNELS
 
 
 def _as_uint8(obj, name):
@@ -54,16 +54,14 @@ def _as_gray_2d(image, name):
     return image
 
 
-def _output(out, shape, source, name="out"):
-    """Validate or allocate a uint8 output of ``shape`` with contiguous rows."""
-    if out is None:
-        return np.empty(shape, dtype=np.uint8)
+def _output(out, shape, name="out"):
+    """Validate a uint8 output of ``shape`` with contiguous rows."""
     if not isinstance(out, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
     if out.dtype != np.uint8:
         raise TypeError(f"{name} must have dtype uint8, got {out.dtype}")
-    if out.shape != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)}, got {out.shape}")
+    if out.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {out.shape}")
     if not out.flags.writeable:
         raise ValueError(f"{name} is read-only")
     if out.ndim and out.strides[-1] != 1:
@@ -123,9 +121,12 @@ def simd_grayscale(rgba, out=None):
     else:
         raise ValueError(f"rgba must have shape (H, W, 4), (H, W, 3) or (4 * N,), "
                          f"got {src.shape}")
-    out = _output(out, shape, src)
-    pixels = _unaliased(pixels, out)
-    _kernels().grayscale(pixels, out.reshape(pixels.shape[:2]), kernel_threads())
+    if out is None:
+        out = np.empty(shape, dtype=np.uint8)
+    else:
+        pixels = _unaliased(pixels, _output(out, shape))
+    _kernels().grayscale(pixels, out if out.ndim == 2 else out.reshape(pixels.shape[:2]),
+                         kernel_threads())
     return out
 
 
@@ -151,10 +152,13 @@ def simd_threshold(gray, thresh, out=None):
         raise TypeError(f"thresh must be an int, got {type(thresh).__name__}") from None
     if not 0 <= thresh <= 255:
         raise ValueError(f"thresh must be in [0, 255], got {thresh}")
-    _as_gray_2d(src, "gray")
-    out = _output(out, src.shape, src)
-    rows = _as_gray_2d(_unaliased(src, out), "gray")
-    _kernels().threshold(rows, out.reshape(rows.shape), thresh, kernel_threads())
+    rows = _as_gray_2d(src, "gray")
+    if out is None:
+        out = np.empty(src.shape, dtype=np.uint8)
+    else:
+        rows = _as_gray_2d(_unaliased(src, _output(out, src.shape)), "gray")
+    _kernels().threshold(rows, out if out.ndim == 2 else out.reshape(rows.shape), thresh,
+                         kernel_threads())
     return out
 
 
@@ -210,8 +214,8 @@ def simd_resize_bilinear(src, width, height, out=None):
     out : uint8 array, shape (height, width)
     """
     image = _as_2d_image(src)
-    out = _output(out, (_size(height, "height"), _size(width, "width")), image)
-    _kernels().resize_bilinear(_unaliased(image, out), out, kernel_threads())
+    image, out = _resize_output(image, out, _size(width, "width"), _size(height, "height"))
+    _kernels().resize_bilinear(image, out, kernel_threads())
     return out
 
 
@@ -238,13 +242,19 @@ def fast_area_resize(src, width, height, out=None):
     if width > image.shape[1] or height > image.shape[0]:
         raise ValueError(f"fast_area_resize only shrinks: ({height}, {width}) exceeds "
                          f"src shape {image.shape}; use simd_resize_bilinear to grow")
-    out = _output(out, (height, width), image)
-    image = _unaliased(image, out)
+    image, out = _resize_output(image, out, width, height)
     if image.shape[0] % height == 0 and image.shape[1] % width == 0:
         _kernels().resize_area_integer(image, out, kernel_threads())
     else:
         _kernels().resize_area(image, out, kernel_threads())
     return out
+
+
+def _resize_output(image, out, width, height):
+    """(image, out): ``out`` validated or allocated, ``image`` unaliased from it."""
+    if out is None:
+        return image, np.empty((height, width), dtype=np.uint8)
+    return _unaliased(image, _output(out, (height, width))), out
 
 
 def _as_2d_image(src):

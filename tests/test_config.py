@@ -75,10 +75,10 @@ class Recorder:
 @pytest.mark.parametrize("level, uses_reference, threads", [
     (OptLevel.NONE, True, 1), (OptLevel.SIMD, False, 1), (OptLevel.FULL, False, 3)])
 def test_levels_route_to_kernels(monkeypatch, level, uses_reference, threads):
-    chosen = Recorder(_dispatch.kernels())
-    reference = Recorder(_dispatch.reference_kernels())
-    monkeypatch.setattr(_dispatch, "_KERNELS", chosen)
-    monkeypatch.setattr(_dispatch, "_REFERENCE_KERNELS", reference)
+    chosen = Recorder(_dispatch.KERNELS)
+    reference = Recorder(_dispatch.REFERENCE_KERNELS)
+    monkeypatch.setattr(_dispatch, "KERNELS", chosen)
+    monkeypatch.setattr(_dispatch, "REFERENCE_KERNELS", reference)
     set_thread_count(3)
     with opt_level(level):
         simd.simd_grayscale(np.zeros((4, 4, 4), np.uint8))

@@ -52,6 +52,7 @@ def test_grayscale_public_forms(rng):
     np.testing.assert_array_equal(simd_grayscale(image.reshape(-1)), expected.reshape(-1))
     np.testing.assert_array_equal(simd_grayscale(bytes(image.reshape(-1))), expected.reshape(-1))
     np.testing.assert_array_equal(simd_grayscale(image[..., :3].copy()), expected)
+    np.testing.assert_array_equal(simd_grayscale(image[::-1]), expected[::-1])  # negative row stride
     out = np.full((40, 50), 7, np.uint8)
     assert simd_grayscale(image, out=out) is out
     np.testing.assert_array_equal(out, expected)

@@ -22,8 +22,8 @@ from dataclasses import fields
 
 from .cpu import CpuFeatures, get_features
 
-__all__ = ["VARIANTS", "REFERENCE", "built_variants", "runnable_variants",
-           "load_variant", "active_variant", "kernels", "reference_kernels"]
+__all__ = ["VARIANTS", "REFERENCE", "KERNELS", "REFERENCE_KERNELS", "built_variants",
+           "runnable_variants", "load_variant", "active_variant"]
 
 # Best first; each with the CPU features its compiler flags let gcc use
 # (-march=x86-64-v2 / -v3 / -v4 + VNNI, armv8-a).
@@ -121,20 +121,11 @@ def _choose(environ):
 
 
 _ACTIVE = _choose(os.environ)
-_KERNELS = load_variant(_ACTIVE)
-_REFERENCE_KERNELS = load_variant(REFERENCE)
+# Module attributes rather than accessors: simd.py reads one per kernel call.
+KERNELS = load_variant(_ACTIVE)               # the chosen variant's module
+REFERENCE_KERNELS = load_variant(REFERENCE)   # the scalar reference (OptLevel.NONE)
 
 
 def active_variant():
     """Name of the variant the kernels run (``"scalar"`` where none fits)."""
     return _ACTIVE
-
-
-def kernels():
-    """The chosen variant's kernel module."""
-    return _KERNELS
-
-
-def reference_kernels():
-    """The scalar reference kernel module (used by ``OptLevel.NONE``)."""
-    return _REFERENCE_KERNELS

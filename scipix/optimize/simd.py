@@ -24,7 +24,7 @@ __all__ = ["simd_grayscale", "simd_threshold", "simd_normalize",
 
 
 def _kernels():
-    return _dispatch._KERNELS if simd_enabled() else _dispatch._REFERENCE_KERNELS
+    return _dispatch.KERNELS if simd_enabled() else _dispatch.REFERENCE_KERNELS
 
 
 def _as_uint8(obj, name):

@@ -322,6 +322,23 @@ cdef inline void _check_resize(const uint8_t[:, :] src, uint8_t[:, :] dst) excep
         raise ValueError("src and dst must have contiguous rows")
 
 
+ctypedef int (*RowsFn)(const uint8_t[:, :] src, uint8_t[:, :] dst, const void* tx,
+                       const void* ty, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil
+
+
+cdef int _in_bands(RowsFn rows_fn, const uint8_t[:, :] src, uint8_t[:, :] dst,
+                   const void* tx, const void* ty, int bands) noexcept nogil:
+    """Run ``rows_fn`` over ``bands`` contiguous bands of output rows, one per
+    thread; the number of bands that failed for lack of memory."""
+    cdef Py_ssize_t band, rows = dst.shape[0]
+    cdef int failed = 0
+    if bands == 1:
+        return -rows_fn(src, dst, tx, ty, 0, rows)
+    for band in prange(bands, num_threads=bands, schedule="static"):
+        failed += -rows_fn(src, dst, tx, ty, band * rows // bands, (band + 1) * rows // bands)
+    return failed
+
+
 cdef inline int _row_chunks(Py_ssize_t rows, Py_ssize_t cols, int n_threads) noexcept nogil:
     """How many contiguous bands of output rows to hand out, one per thread."""
     cdef int team = _team_size(rows * cols, n_threads)
@@ -484,8 +501,11 @@ cdef inline void _store_rounded(const float* acc, uint8_t* dst, Py_ssize_t n) no
         dst[x] = <uint8_t>min(_round_half_even(acc[x]), 255)
 
 
-cdef int _area_rows(const uint8_t[:, :] src, uint8_t[:, :] dst, const AreaTaps* tx,
-                    const AreaTaps* ty, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil:
+cdef int _area_rows(const uint8_t[:, :] src, uint8_t[:, :] dst, const void* x_taps,
+                    const void* y_taps, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil:
+    """Rows [y0, y1) of a general area resize; -1 when out of memory."""
+    cdef const AreaTaps* tx = <const AreaTaps*>x_taps
+    cdef const AreaTaps* ty = <const AreaTaps*>y_taps
     cdef Py_ssize_t y, k, cols = dst.shape[1]
     cdef float* row = <float*>malloc(2 * cols * sizeof(float))
     if row == NULL:
@@ -513,7 +533,7 @@ def resize_area(const uint8_t[:, :] src, uint8_t[:, :] dst, int n_threads):
     n_threads : int
     """
     _check_resize(src, dst)
-    cdef Py_ssize_t rows = dst.shape[0], cols = dst.shape[1], chunk, failed = 0
+    cdef Py_ssize_t rows = dst.shape[0], cols = dst.shape[1], failed = 0
     if rows > src.shape[0] or cols > src.shape[1]:
         raise ValueError("area resize only shrinks")
     cdef AreaTaps tx, ty
@@ -523,12 +543,7 @@ def resize_area(const uint8_t[:, :] src, uint8_t[:, :] dst, int n_threads):
         with nogil:
             failed = _area_taps(&tx, src.shape[1], cols) + _area_taps(&ty, src.shape[0], rows)
             if failed == 0:
-                if chunks == 1:
-                    failed = _area_rows(src, dst, &tx, &ty, 0, rows)
-                else:
-                    for chunk in prange(chunks, num_threads=chunks, schedule="static"):
-                        failed += _area_rows(src, dst, &tx, &ty, chunk * rows // chunks,
-                                             (chunk + 1) * rows // chunks)
+                failed = _in_bands(_area_rows, src, dst, &tx, &ty, chunks)
     finally:
         free(tx.index); free(tx.weight); free(ty.index); free(ty.weight)
     if failed:
@@ -597,9 +612,12 @@ cdef inline void _linear_vrow(const int32_t* top, const int32_t* bottom, uint8_t
                            >> (2 * COEF_BITS))
 
 
-cdef int _linear_rows(const uint8_t[:, :] src, uint8_t[:, :] dst, const LinearTaps* tx,
-                      const LinearTaps* ty, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil:
-    """Rows [y0, y1), each source row resampled horizontally once per band."""
+cdef int _linear_rows(const uint8_t[:, :] src, uint8_t[:, :] dst, const void* x_taps,
+                      const void* y_taps, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil:
+    """Rows [y0, y1), each source row resampled horizontally once per band;
+    -1 when out of memory."""
+    cdef const LinearTaps* tx = <const LinearTaps*>x_taps
+    cdef const LinearTaps* ty = <const LinearTaps*>y_taps
     cdef Py_ssize_t y, cols = dst.shape[1], top_row = -1, bottom_row = -1, swap_row
     cdef int32_t* top = <int32_t*>malloc(2 * cols * sizeof(int32_t))
     if top == NULL:
@@ -635,7 +653,7 @@ def resize_bilinear(const uint8_t[:, :] src, uint8_t[:, :] dst, int n_threads):
     n_threads : int
     """
     _check_resize(src, dst)
-    cdef Py_ssize_t rows = dst.shape[0], cols = dst.shape[1], chunk, failed = 0
+    cdef Py_ssize_t rows = dst.shape[0], cols = dst.shape[1], failed = 0
     if src.shape[0] == 2 * rows and src.shape[1] == 2 * cols:
         return resize_area_integer(src, dst, n_threads)
     cdef LinearTaps tx, ty
@@ -647,12 +665,7 @@ def resize_bilinear(const uint8_t[:, :] src, uint8_t[:, :] dst, int n_threads):
             failed = (_linear_taps(&tx, src.shape[1], cols, True)
                       + _linear_taps(&ty, src.shape[0], rows, False))
             if failed == 0:
-                if chunks == 1:
-                    failed = _linear_rows(src, dst, &tx, &ty, 0, rows)
-                else:
-                    for chunk in prange(chunks, num_threads=chunks, schedule="static"):
-                        failed += _linear_rows(src, dst, &tx, &ty, chunk * rows // chunks,
-                                               (chunk + 1) * rows // chunks)
+                failed = _in_bands(_linear_rows, src, dst, &tx, &ty, chunks)
     finally:
         _free_linear(&tx)
         _free_linear(&ty)

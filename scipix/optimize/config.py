@@ -9,6 +9,8 @@ import enum
 import operator
 import os
 
+from ._validate import positive_int
+
 __all__ = ["OptLevel", "set_opt_level", "get_opt_level", "opt_level", "simd_enabled",
            "parallel_enabled", "memory_opt_enabled", "set_thread_count",
            "get_thread_count", "default_thread_count", "kernel_threads"]
@@ -126,13 +128,7 @@ def set_thread_count(n):
     if n is None:
         _threads = default_thread_count()
         return
-    try:
-        n = operator.index(n)
-    except TypeError:
-        raise TypeError(f"n must be an int, got {type(n).__name__}") from None
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
-    _threads = n
+    _threads = positive_int(n, "n")
 
 
 def get_thread_count():

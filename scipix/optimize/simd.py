@@ -17,6 +17,7 @@ import operator
 import numpy as np
 
 from . import _dispatch
+from ._validate import positive_int
 from .config import kernel_threads, simd_enabled
 
 __all__ = ["simd_grayscale", "simd_threshold", "simd_normalize",
@@ -77,16 +78,6 @@ def _unaliased(source, out):
                      and source.__array_interface__["data"][0]
                      == out.__array_interface__["data"][0])
     return source if same_elements else source.copy()
-
-
-def _size(value, name):
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}") from None
-    if value < 1:
-        raise ValueError(f"{name} must be positive, got {value}")
-    return value
 
 
 def simd_grayscale(rgba, out=None):
@@ -214,7 +205,7 @@ def simd_resize_bilinear(src, width, height, out=None):
     out : uint8 array, shape (height, width)
     """
     image = _as_2d_image(src)
-    image, out = _resize_output(image, out, _size(width, "width"), _size(height, "height"))
+    image, out = _resize_output(image, out, positive_int(width, "width"), positive_int(height, "height"))
     _kernels().resize_bilinear(image, out, kernel_threads())
     return out
 
@@ -238,7 +229,7 @@ def fast_area_resize(src, width, height, out=None):
     out : uint8 array, shape (height, width)
     """
     image = _as_2d_image(src)
-    width, height = _size(width, "width"), _size(height, "height")
+    width, height = positive_int(width, "width"), positive_int(height, "height")
     if width > image.shape[1] or height > image.shape[0]:
         raise ValueError(f"fast_area_resize only shrinks: ({height}, {width}) exceeds "
                          f"src shape {image.shape}; use simd_resize_bilinear to grow")

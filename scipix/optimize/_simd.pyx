@@ -322,6 +322,8 @@ cdef inline void _check_resize(const uint8_t[:, :] src, uint8_t[:, :] dst) excep
         raise ValueError("src and dst must have contiguous rows")
 
 
+# Computes output rows [y0, y1) from per-axis parameters (tap tables or
+# factors); returns -1 when out of memory, else 0.
 ctypedef int (*RowsFn)(const uint8_t[:, :] src, uint8_t[:, :] dst, const void* tx,
                        const void* ty, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil
 
@@ -355,11 +357,12 @@ cdef inline void _area2x2_row(const uint8_t* a, const uint8_t* b, uint8_t* dst,
         dst[x] = <uint8_t>((<uint32_t>a[2 * x] + a[2 * x + 1] + b[2 * x] + b[2 * x + 1] + 2) >> 2)
 
 
-cdef void _area2x2_rows(const uint8_t[:, :] src, uint8_t[:, :] dst,
-                        Py_ssize_t y0, Py_ssize_t y1) noexcept nogil:
+cdef int _area2x2_rows(const uint8_t[:, :] src, uint8_t[:, :] dst, const void* unused_x,
+                       const void* unused_y, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil:
     cdef Py_ssize_t y
     for y in range(y0, y1):
         _area2x2_row(_row(src, 2 * y), _row(src, 2 * y + 1), &dst[y, 0], dst.shape[1])
+    return 0
 
 
 cdef inline void _add_row(const uint8_t* row, int32_t* sums, Py_ssize_t n) noexcept nogil:
@@ -379,9 +382,10 @@ cdef inline void _area_int_row(const int32_t* sums, uint8_t* dst, Py_ssize_t n,
         dst[x] = <uint8_t>_round_half_even(<float>total * scale)
 
 
-cdef int _area_int_rows(const uint8_t[:, :] src, uint8_t[:, :] dst, Py_ssize_t y0,
-                        Py_ssize_t y1, Py_ssize_t kx, Py_ssize_t ky) noexcept nogil:
+cdef int _area_int_rows(const uint8_t[:, :] src, uint8_t[:, :] dst, const void* x_factor,
+                        const void* y_factor, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil:
     """Rows [y0, y1) of an integer-factor area downscale; -1 when out of memory."""
+    cdef Py_ssize_t kx = (<const Py_ssize_t*>x_factor)[0], ky = (<const Py_ssize_t*>y_factor)[0]
     cdef Py_ssize_t y, j, x, cols = dst.shape[1] * kx
     # OpenCV: scale = 1.f / area, result = saturate_cast<uchar>(sum * scale).
     cdef float scale = 1.0 / <float>(kx * ky)
@@ -411,24 +415,14 @@ def resize_area_integer(const uint8_t[:, :] src, uint8_t[:, :] dst, int n_thread
     n_threads : int
     """
     _check_resize(src, dst)
-    cdef Py_ssize_t rows = dst.shape[0], cols = dst.shape[1], chunk, failed = 0
+    cdef Py_ssize_t rows = dst.shape[0], cols = dst.shape[1], failed
     if src.shape[0] % rows or src.shape[1] % cols:
         raise ValueError("src's shape must be a whole multiple of dst's")
     cdef Py_ssize_t ky = src.shape[0] // rows, kx = src.shape[1] // cols
     cdef int chunks = _row_chunks(rows, src.shape[1] * ky, n_threads)
+    cdef RowsFn rows_fn = _area2x2_rows if kx == 2 and ky == 2 else _area_int_rows
     with nogil:
-        if kx == 2 and ky == 2:
-            if chunks == 1:
-                _area2x2_rows(src, dst, 0, rows)
-            else:
-                for chunk in prange(chunks, num_threads=chunks, schedule="static"):
-                    _area2x2_rows(src, dst, chunk * rows // chunks, (chunk + 1) * rows // chunks)
-        elif chunks == 1:
-            failed = _area_int_rows(src, dst, 0, rows, kx, ky)
-        else:
-            for chunk in prange(chunks, num_threads=chunks, schedule="static"):
-                failed += _area_int_rows(src, dst, chunk * rows // chunks,
-                                         (chunk + 1) * rows // chunks, kx, ky)
+        failed = _in_bands(rows_fn, src, dst, &kx, &ky, chunks)
     if failed:
         raise MemoryError()
 

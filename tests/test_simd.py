@@ -1,4 +1,6 @@
 """Kernels against NumPy / OpenCV references, on every variant this CPU runs."""
+import math
+
 import numpy as np
 import pytest
 
@@ -310,6 +312,59 @@ def test_area_integer_equals_opencv(rng, src_shape, dst_shape):
 AREA_GENERAL = [((10, 10), (3, 7)), ((37, 53), (20, 21)), ((256, 300), (97, 181)),
                 ((100, 100), (99, 1)), ((1, 500), (1, 7)), ((333, 333), (100, 100)),
                 ((1000, 90), (3, 89))]
+
+
+def area_taps(n_in, n_out):
+    """OpenCV's computeResizeAreaTab coverage as (first source, float32 weights)."""
+    scale = n_in / n_out
+    start = np.zeros(n_out, np.int64)
+    weights = np.zeros((n_out, int(scale) + 2), np.float32)
+    for out in range(n_out):
+        lo = out * scale
+        hi = lo + scale
+        cell = min(scale, n_in - lo)
+        first = int(lo + 1.0 - 1e-12) if lo != int(lo) else int(lo)
+        last = min(math.floor(hi), n_in - 1)
+        first = min(first, last)
+        taps = [1.0 / cell] * (last - first)
+        start[out] = first
+        if first - lo > 1e-3:
+            start[out] = first - 1
+            taps.insert(0, (first - lo) / cell)
+        if hi - last > 1e-3:
+            taps.append(min(min(hi - last, 1.0), cell) / cell)
+        weights[out, :len(taps)] = taps
+    return start, weights
+
+
+def area_reference(src, width, height):
+    """The general area kernel's float32 arithmetic, in the same order."""
+    x_start, x_weights = area_taps(src.shape[1], width)
+    y_start, y_weights = area_taps(src.shape[0], height)
+    rows = src.astype(np.float32)
+    out = np.empty((height, width), np.uint8)
+    for y in range(height):
+        acc = None
+        for k, w in enumerate(y_weights[y]):
+            if w != 0:
+                term = w * rows[y_start[y] + k]
+                acc = term if acc is None else acc + term
+        acc = np.concatenate([acc, np.zeros(x_weights.shape[1], np.float32)])
+        total = x_weights[:, 0] * acc[x_start]
+        for k in range(1, x_weights.shape[1]):
+            total = total + x_weights[:, k] * acc[x_start + k]
+        out[y] = np.minimum(np.rint(total), 255).astype(np.uint8)
+    return out
+
+
+@pytest.mark.parametrize("src_shape, dst_shape", AREA_GENERAL + [((768, 1024), (384, 384)),
+                                                                ((19, 23), (19, 5))])
+@pytest.mark.parametrize("n_threads", THREADS)
+def test_area_general_exact(kernels, rng, src_shape, dst_shape, n_threads):
+    src = strided_crop(rng, src_shape)
+    out = np.empty(dst_shape, np.uint8)
+    kernels.resize_area(src, out, n_threads)
+    np.testing.assert_array_equal(out, area_reference(src, dst_shape[1], dst_shape[0]))
 
 
 @pytest.mark.parametrize("src_shape, dst_shape", AREA_GENERAL)

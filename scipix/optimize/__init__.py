@@ -1,9 +1,11 @@
 """scipix.optimize: CPU feature detection, optimization levels and threads.
 
 The submodules hold the capabilities: :mod:`~scipix.optimize.simd` (image
-kernels), and later ``parallel``, ``memory``, ``quantize`` and ``batch``.
+kernels) and :mod:`~scipix.optimize.parallel` (batch preprocessing,
+pipelines, bounded asyncio execution); later ``memory``, ``quantize`` and
+``batch``.
 """
-from . import simd
+from . import parallel, simd
 from ._dispatch import active_variant, built_variants, runnable_variants
 from .config import (OptLevel, default_thread_count, get_opt_level, get_thread_count,
                      memory_opt_enabled, opt_level, parallel_enabled, set_opt_level,
@@ -16,5 +18,5 @@ __all__ = [
     "OptLevel", "set_opt_level", "get_opt_level", "opt_level",
     "simd_enabled", "parallel_enabled", "memory_opt_enabled",
     "set_thread_count", "get_thread_count", "default_thread_count",
-    "simd",
+    "simd", "parallel",
 ]

@@ -20,10 +20,11 @@ import os
 import platform
 from dataclasses import fields
 
+from .config import simd_enabled
 from .cpu import CpuFeatures, get_features
 
 __all__ = ["VARIANTS", "REFERENCE", "KERNELS", "REFERENCE_KERNELS", "built_variants",
-           "runnable_variants", "load_variant", "active_variant"]
+           "runnable_variants", "load_variant", "active_variant", "current_kernels"]
 
 # Best first; each with the CPU features its compiler flags let gcc use
 # (-march=x86-64-v2 / -v3 / -v4 + VNNI, armv8-a).
@@ -129,3 +130,8 @@ REFERENCE_KERNELS = load_variant(REFERENCE)   # the scalar reference (OptLevel.N
 def active_variant():
     """Name of the variant the kernels run (``"scalar"`` where none fits)."""
     return _ACTIVE
+
+
+def current_kernels():
+    """The kernel module calls use now: the reference at ``OptLevel.NONE``."""
+    return KERNELS if simd_enabled() else REFERENCE_KERNELS

@@ -15,8 +15,8 @@ re-check only what memory safety depends on.  Every function takes
 """
 from cython.parallel cimport prange
 from libc.math cimport floor, isfinite, sqrt
-from libc.stdint cimport int32_t, uint8_t, uint32_t
-from libc.stdlib cimport free, malloc
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
+from libc.stdlib cimport calloc, free, malloc
 
 cdef extern from *:
     """
@@ -64,6 +64,10 @@ cdef extern from "_simd_kernels.h":
         double m2
     void scipix_gray_rgba_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil
     Moments scipix_block_moments(const float* x, Py_ssize_t n) noexcept nogil
+    enum: TILE "SCIPIX_TILE"
+    void scipix_area_htile(const float* acc_t, uint8_t* dst, Py_ssize_t dst_stride,
+                           Py_ssize_t rows, Py_ssize_t cols, const int32_t* start,
+                           const float* weight, Py_ssize_t taps) noexcept nogil
 
 
 cdef enum:
@@ -301,6 +305,117 @@ def normalize(float[::1] data, int n_threads):
 # --------------------------------------------------------------------------
 # Resize: shared pieces
 
+cdef struct Image:
+    # A read-only 8-bit image: gray (channels == 1), or packed RGB / RGBA
+    # pixels that the resizes convert to gray row by row as they read them.
+    const uint8_t* data
+    Py_ssize_t rows, cols, stride, channels
+
+
+cdef struct Plane:
+    # A writable 8-bit gray image.
+    uint8_t* data
+    Py_ssize_t rows, cols, stride
+
+
+cdef struct GrayRows:
+    # One thread's view of an Image's gray rows.  Colour rows are converted
+    # into a two-row ring, row y in slot y % 2: the resizes read rows in
+    # increasing order, at most two (y, y + 1) at a time.
+    const Image* image
+    uint8_t* ring
+    Py_ssize_t held[2]
+
+
+cdef inline Image _gray_image(const uint8_t[:, :] img) noexcept nogil:
+    cdef Image image
+    image.data = &img[0, 0]
+    image.rows = img.shape[0]
+    image.cols = img.shape[1]
+    image.stride = img.strides[0]
+    image.channels = 1
+    return image
+
+
+cdef inline Plane _plane(uint8_t[:, :] img) noexcept nogil:
+    cdef Plane plane
+    plane.data = &img[0, 0]
+    plane.rows = img.shape[0]
+    plane.cols = img.shape[1]
+    plane.stride = img.strides[0]
+    return plane
+
+
+cdef inline uint8_t* _out_row(const Plane* plane, Py_ssize_t y) noexcept nogil:
+    return plane.data + y * plane.stride
+
+
+cdef int _gray_rows_open(GrayRows* rows, const Image* image) noexcept nogil:
+    """Set up ``rows`` over ``image``; -1 when out of memory."""
+    rows.image = image
+    rows.held[0] = rows.held[1] = -1
+    rows.ring = NULL
+    if image.channels != 1:
+        rows.ring = <uint8_t*>malloc(2 * image.cols)
+        if rows.ring == NULL:
+            return -1
+    return 0
+
+
+cdef inline const uint8_t* _gray_row(GrayRows* rows, Py_ssize_t y) noexcept nogil:
+    """Row ``y`` in gray; valid until row ``y + 2`` (same parity) is asked for."""
+    cdef const Image* image = rows.image
+    cdef const uint8_t* pixels = image.data + y * image.stride
+    if image.channels == 1:
+        return pixels
+    cdef Py_ssize_t slot = y & 1
+    cdef uint8_t* gray = rows.ring + slot * image.cols
+    if rows.held[slot] != y:
+        if image.channels == 4:
+            scipix_gray_rgba_row(pixels, gray, image.cols)
+        else:
+            _gray_row_rgb(pixels, gray, image.cols)
+        rows.held[slot] = y
+    return gray
+
+
+# Computes output rows [y0, y1) from per-axis parameters (tap tables or
+# factors); returns -1 when out of memory, else 0.
+ctypedef int (*RowsFn)(GrayRows* src, const Plane* dst, const void* tx, const void* ty,
+                       Py_ssize_t y0, Py_ssize_t y1) noexcept nogil
+
+
+cdef int _band(RowsFn rows_fn, const Image* src, const Plane* dst, const void* tx,
+               const void* ty, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil:
+    """Output rows [y0, y1) with this thread's own gray rows; 1 if out of memory."""
+    cdef GrayRows rows
+    cdef int failed = _gray_rows_open(&rows, src) != 0
+    if not failed:
+        failed = rows_fn(&rows, dst, tx, ty, y0, y1) != 0
+    free(rows.ring)
+    return failed
+
+
+cdef int _in_bands(RowsFn rows_fn, const Image* src, const Plane* dst,
+                   const void* tx, const void* ty, int bands) noexcept nogil:
+    """Run ``rows_fn`` over ``bands`` contiguous bands of output rows, one per
+    thread; the number of bands that failed for lack of memory."""
+    cdef Py_ssize_t band, rows = dst.rows
+    cdef int failed = 0
+    if bands == 1:
+        return _band(rows_fn, src, dst, tx, ty, 0, rows)
+    for band in prange(bands, num_threads=bands, schedule="static"):
+        failed += _band(rows_fn, src, dst, tx, ty, band * rows // bands,
+                        (band + 1) * rows // bands)
+    return failed
+
+
+cdef inline int _row_chunks(Py_ssize_t rows, Py_ssize_t cols, int n_threads) noexcept nogil:
+    """How many contiguous bands of output rows to hand out, one per thread."""
+    cdef int team = _team_size(rows * cols, n_threads)
+    return <int>min(<Py_ssize_t>team, rows)
+
+
 cdef inline int32_t _round_half_even(float value) noexcept nogil:
     """``rint(value)`` for 0 <= value < 2**22, by the 1.5 * 2**23 trick.
 
@@ -311,40 +426,11 @@ cdef inline int32_t _round_half_even(float value) noexcept nogil:
     return <int32_t>((value + magic) - magic)
 
 
-cdef inline const uint8_t* _row(const uint8_t[:, :] img, Py_ssize_t y) noexcept nogil:
-    return &img[y, 0]
-
-
-cdef inline void _check_resize(const uint8_t[:, :] src, uint8_t[:, :] dst) except *:
+cdef void _check_resize(const uint8_t[:, :] src, uint8_t[:, :] dst) except *:
     if src.shape[0] < 1 or src.shape[1] < 1 or dst.shape[0] < 1 or dst.shape[1] < 1:
         raise ValueError("src and dst must be non-empty")
     if src.strides[1] != 1 or dst.strides[1] != 1:
         raise ValueError("src and dst must have contiguous rows")
-
-
-# Computes output rows [y0, y1) from per-axis parameters (tap tables or
-# factors); returns -1 when out of memory, else 0.
-ctypedef int (*RowsFn)(const uint8_t[:, :] src, uint8_t[:, :] dst, const void* tx,
-                       const void* ty, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil
-
-
-cdef int _in_bands(RowsFn rows_fn, const uint8_t[:, :] src, uint8_t[:, :] dst,
-                   const void* tx, const void* ty, int bands) noexcept nogil:
-    """Run ``rows_fn`` over ``bands`` contiguous bands of output rows, one per
-    thread; the number of bands that failed for lack of memory."""
-    cdef Py_ssize_t band, rows = dst.shape[0]
-    cdef int failed = 0
-    if bands == 1:
-        return -rows_fn(src, dst, tx, ty, 0, rows)
-    for band in prange(bands, num_threads=bands, schedule="static"):
-        failed += -rows_fn(src, dst, tx, ty, band * rows // bands, (band + 1) * rows // bands)
-    return failed
-
-
-cdef inline int _row_chunks(Py_ssize_t rows, Py_ssize_t cols, int n_threads) noexcept nogil:
-    """How many contiguous bands of output rows to hand out, one per thread."""
-    cdef int team = _team_size(rows * cols, n_threads)
-    return <int>min(<Py_ssize_t>team, rows)
 
 
 # --------------------------------------------------------------------------
@@ -357,11 +443,12 @@ cdef inline void _area2x2_row(const uint8_t* a, const uint8_t* b, uint8_t* dst,
         dst[x] = <uint8_t>((<uint32_t>a[2 * x] + a[2 * x + 1] + b[2 * x] + b[2 * x + 1] + 2) >> 2)
 
 
-cdef int _area2x2_rows(const uint8_t[:, :] src, uint8_t[:, :] dst, const void* unused_x,
+cdef int _area2x2_rows(GrayRows* src, const Plane* dst, const void* unused_x,
                        const void* unused_y, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil:
     cdef Py_ssize_t y
     for y in range(y0, y1):
-        _area2x2_row(_row(src, 2 * y), _row(src, 2 * y + 1), &dst[y, 0], dst.shape[1])
+        _area2x2_row(_gray_row(src, 2 * y), _gray_row(src, 2 * y + 1), _out_row(dst, y),
+                     dst.cols)
     return 0
 
 
@@ -382,11 +469,11 @@ cdef inline void _area_int_row(const int32_t* sums, uint8_t* dst, Py_ssize_t n,
         dst[x] = <uint8_t>_round_half_even(<float>total * scale)
 
 
-cdef int _area_int_rows(const uint8_t[:, :] src, uint8_t[:, :] dst, const void* x_factor,
+cdef int _area_int_rows(GrayRows* src, const Plane* dst, const void* x_factor,
                         const void* y_factor, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil:
     """Rows [y0, y1) of an integer-factor area downscale; -1 when out of memory."""
     cdef Py_ssize_t kx = (<const Py_ssize_t*>x_factor)[0], ky = (<const Py_ssize_t*>y_factor)[0]
-    cdef Py_ssize_t y, j, x, cols = dst.shape[1] * kx
+    cdef Py_ssize_t y, j, x, cols = dst.cols * kx
     # OpenCV: scale = 1.f / area, result = saturate_cast<uchar>(sum * scale).
     cdef float scale = 1.0 / <float>(kx * ky)
     cdef int32_t* sums = <int32_t*>malloc(cols * sizeof(int32_t))
@@ -396,44 +483,19 @@ cdef int _area_int_rows(const uint8_t[:, :] src, uint8_t[:, :] dst, const void* 
         for x in range(cols):
             sums[x] = 0
         for j in range(ky):
-            _add_row(_row(src, y * ky + j), sums, cols)
-        _area_int_row(sums, &dst[y, 0], dst.shape[1], kx, scale)
+            _add_row(_gray_row(src, y * ky + j), sums, cols)
+        _area_int_row(sums, _out_row(dst, y), dst.cols, kx, scale)
     free(sums)
     return 0
-
-
-def resize_area_integer(const uint8_t[:, :] src, uint8_t[:, :] dst, int n_threads):
-    """Area downscale by integer factors ``kx = src_w / dst_w``, ``ky = src_h / dst_h``.
-
-    Matches OpenCV's INTER_AREA exactly: ``(sum + 2) >> 2`` for 2x2 blocks,
-    ``rint(sum * (1.f / (kx * ky)))`` otherwise.
-
-    Parameters
-    ----------
-    src : uint8 memoryview, shape (dst_h * ky, dst_w * kx), contiguous rows
-    dst : uint8 memoryview, shape (dst_h, dst_w), contiguous rows
-    n_threads : int
-    """
-    _check_resize(src, dst)
-    cdef Py_ssize_t rows = dst.shape[0], cols = dst.shape[1], failed
-    if src.shape[0] % rows or src.shape[1] % cols:
-        raise ValueError("src's shape must be a whole multiple of dst's")
-    cdef Py_ssize_t ky = src.shape[0] // rows, kx = src.shape[1] // cols
-    cdef int chunks = _row_chunks(rows, src.shape[1] * ky, n_threads)
-    cdef RowsFn rows_fn = _area2x2_rows if kx == 2 and ky == 2 else _area_int_rows
-    with nogil:
-        failed = _in_bands(rows_fn, src, dst, &kx, &ky, chunks)
-    if failed:
-        raise MemoryError()
 
 
 # --------------------------------------------------------------------------
 # Area resize by any factor <= 1 (OpenCV's INTER_AREA general path)
 
 cdef struct AreaTaps:
-    Py_ssize_t taps        # taps per output pixel, zero-weight padded
-    int32_t* index         # (n_out, taps) source indices
-    float* weight          # (n_out, taps) weights, each output's sum is 1
+    Py_ssize_t taps        # taps per output pixel, zero-weight padded at the end
+    int32_t* start         # (n_out,) source index of each output's first tap
+    float* weight          # (n_out, taps) weight of source start + k; each row sums to 1
 
 
 cdef int _area_taps(AreaTaps* t, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil:
@@ -441,9 +503,9 @@ cdef int _area_taps(AreaTaps* t, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nog
     cdef double scale = <double>n_in / n_out, start, stop, cell
     cdef Py_ssize_t out, first, last, s, k
     t.taps = <Py_ssize_t>scale + 2
-    t.index = <int32_t*>malloc(n_out * t.taps * sizeof(int32_t))
+    t.start = <int32_t*>malloc(n_out * sizeof(int32_t))
     t.weight = <float*>malloc(n_out * t.taps * sizeof(float))
-    if t.index == NULL or t.weight == NULL:
+    if t.start == NULL or t.weight == NULL:
         return -1
     for out in range(n_out):
         start = out * scale
@@ -453,95 +515,88 @@ cdef int _area_taps(AreaTaps* t, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nog
         last = min(<Py_ssize_t>floor(stop), n_in - 1)
         first = min(first, last)
         k = out * t.taps
+        t.start[out] = <int32_t>first
         if first - start > 1e-3:
-            t.index[k] = <int32_t>(first - 1)
+            t.start[out] = <int32_t>(first - 1)
             t.weight[k] = <float>((first - start) / cell)
             k += 1
         for s in range(first, last):
-            t.index[k] = <int32_t>s
             t.weight[k] = <float>(1.0 / cell)
             k += 1
         if stop - last > 1e-3:
-            t.index[k] = <int32_t>last
             t.weight[k] = <float>(min(min(stop - last, 1.0), cell) / cell)
             k += 1
         while k < (out + 1) * t.taps:
-            t.index[k] = t.index[out * t.taps]
             t.weight[k] = 0.0
             k += 1
     return 0
 
 
-cdef inline void _area_hrow(const uint8_t* row, float* out, const AreaTaps* t,
-                            Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t x, k
-    cdef float total
+cdef inline void _weighted_row(const uint8_t* row, float* acc, float weight,
+                               Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t x
     for x in range(n):
-        total = 0.0
-        for k in range(t.taps):
-            total = total + t.weight[x * t.taps + k] * row[t.index[x * t.taps + k]]
-        out[x] = total
+        acc[x] = weight * row[x]
 
 
-cdef inline void _accumulate(const float* row, float* acc, float weight, Py_ssize_t n) noexcept nogil:
+cdef inline void _accumulate(const uint8_t* row, float* acc, float weight,
+                             Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t x
     for x in range(n):
         acc[x] = acc[x] + weight * row[x]
 
 
-cdef inline void _store_rounded(const float* acc, uint8_t* dst, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t x
-    for x in range(n):
-        dst[x] = <uint8_t>min(_round_half_even(acc[x]), 255)
+cdef inline void _transpose_tile(const float* acc, float* acc_t, Py_ssize_t stride,
+                                 Py_ssize_t width) noexcept nogil:
+    """``acc_t[c, r] = acc[r, c]`` for the TILE rows of ``acc`` (row stride ``stride``)."""
+    cdef Py_ssize_t c, r
+    for c in range(width):
+        for r in range(TILE):
+            acc_t[c * TILE + r] = acc[r * stride + c]
 
 
-cdef int _area_rows(const uint8_t[:, :] src, uint8_t[:, :] dst, const void* x_taps,
+cdef int _area_rows(GrayRows* src, const Plane* dst, const void* x_taps,
                     const void* y_taps, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil:
-    """Rows [y0, y1) of a general area resize; -1 when out of memory."""
+    """Rows [y0, y1) of a general area resize; -1 when out of memory.
+
+    Per tile of TILE output rows: the vertical pass over whole source rows
+    (vector code), transposed so that the horizontal pass works on TILE
+    rows at once.  Per output pixel the arithmetic is the same sequence as
+    a plain loop: ``sum_k wy_k * row_k`` in tap order, then
+    ``sum_k wx_k * column_k`` in tap order, rounded half to even.
+    """
     cdef const AreaTaps* tx = <const AreaTaps*>x_taps
     cdef const AreaTaps* ty = <const AreaTaps*>y_taps
-    cdef Py_ssize_t y, k, cols = dst.shape[1]
-    cdef float* row = <float*>malloc(2 * cols * sizeof(float))
-    if row == NULL:
+    cdef Py_ssize_t tile, y, r, k, rows, width = src.image.cols
+    # Padded with zeros: an output's zero-weight taps may run past the row.
+    cdef Py_ssize_t stride = width + tx.taps
+    cdef float weight
+    cdef bint first
+    cdef float* acc = <float*>calloc(2 * TILE * stride, sizeof(float))
+    if acc == NULL:
         return -1
-    cdef float* acc = row + cols
-    for y in range(y0, y1):
-        for k in range(cols):
-            acc[k] = 0.0
-        for k in range(ty.taps):
-            if ty.weight[y * ty.taps + k] != 0.0:
-                _area_hrow(_row(src, ty.index[y * ty.taps + k]), row, tx, cols)
-                _accumulate(row, acc, ty.weight[y * ty.taps + k], cols)
-        _store_rounded(acc, &dst[y, 0], cols)
-    free(row)
+    cdef float* acc_t = acc + TILE * stride
+    for tile in range((y1 - y0 + TILE - 1) // TILE):
+        y = y0 + tile * TILE
+        rows = min(<Py_ssize_t>TILE, y1 - y)
+        for r in range(rows):
+            first = True
+            for k in range(ty.taps):
+                weight = ty.weight[(y + r) * ty.taps + k]
+                if weight == 0.0:
+                    continue
+                if first:
+                    _weighted_row(_gray_row(src, ty.start[y + r] + k), acc + r * stride,
+                                  weight, width)
+                    first = False
+                else:
+                    _accumulate(_gray_row(src, ty.start[y + r] + k), acc + r * stride,
+                                weight, width)
+        _transpose_tile(acc, acc_t, stride, width)
+        scipix_area_htile(acc_t, _out_row(dst, y), dst.stride, rows, dst.cols, tx.start,
+                          tx.weight, tx.taps)
+    free(acc)
     return 0
-
-
-def resize_area(const uint8_t[:, :] src, uint8_t[:, :] dst, int n_threads):
-    """Area (pixel-coverage) downscale by any factors, in float32.
-
-    Parameters
-    ----------
-    src : uint8 memoryview, shape (src_h, src_w), contiguous rows
-    dst : uint8 memoryview, shape (dst_h <= src_h, dst_w <= src_w), contiguous rows
-    n_threads : int
-    """
-    _check_resize(src, dst)
-    cdef Py_ssize_t rows = dst.shape[0], cols = dst.shape[1], failed = 0
-    if rows > src.shape[0] or cols > src.shape[1]:
-        raise ValueError("area resize only shrinks")
-    cdef AreaTaps tx, ty
-    tx.index = NULL; tx.weight = NULL; ty.index = NULL; ty.weight = NULL
-    cdef int chunks = _row_chunks(rows, src.shape[1] * src.shape[0] // rows, n_threads)
-    try:
-        with nogil:
-            failed = _area_taps(&tx, src.shape[1], cols) + _area_taps(&ty, src.shape[0], rows)
-            if failed == 0:
-                failed = _in_bands(_area_rows, src, dst, &tx, &ty, chunks)
-    finally:
-        free(tx.index); free(tx.weight); free(ty.index); free(ty.weight)
-    if failed:
-        raise MemoryError()
 
 
 # --------------------------------------------------------------------------
@@ -606,13 +661,13 @@ cdef inline void _linear_vrow(const int32_t* top, const int32_t* bottom, uint8_t
                            >> (2 * COEF_BITS))
 
 
-cdef int _linear_rows(const uint8_t[:, :] src, uint8_t[:, :] dst, const void* x_taps,
+cdef int _linear_rows(GrayRows* src, const Plane* dst, const void* x_taps,
                       const void* y_taps, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil:
     """Rows [y0, y1), each source row resampled horizontally once per band;
     -1 when out of memory."""
     cdef const LinearTaps* tx = <const LinearTaps*>x_taps
     cdef const LinearTaps* ty = <const LinearTaps*>y_taps
-    cdef Py_ssize_t y, cols = dst.shape[1], top_row = -1, bottom_row = -1, swap_row
+    cdef Py_ssize_t y, cols = dst.cols, top_row = -1, bottom_row = -1, swap_row
     cdef int32_t* top = <int32_t*>malloc(2 * cols * sizeof(int32_t))
     if top == NULL:
         return -1
@@ -625,20 +680,114 @@ cdef int _linear_rows(const uint8_t[:, :] src, uint8_t[:, :] dst, const void* x_
             swap_row = top_row; top_row = bottom_row; bottom_row = swap_row
         if ty.first[y] != top_row:
             top_row = ty.first[y]
-            _linear_hrow(_row(src, top_row), top, tx, cols)
+            _linear_hrow(_gray_row(src, top_row), top, tx, cols)
         if ty.second[y] != bottom_row:
             bottom_row = ty.second[y]
-            _linear_hrow(_row(src, bottom_row), bottom, tx, cols)
-        _linear_vrow(top, bottom, &dst[y, 0], ty.w_first[y], ty.w_second[y], cols)
+            _linear_hrow(_gray_row(src, bottom_row), bottom, tx, cols)
+        _linear_vrow(top, bottom, _out_row(dst, y), ty.w_first[y], ty.w_second[y], cols)
     free(rows)
     return 0
 
 
+# --------------------------------------------------------------------------
+# Resize entry points
+
+cdef enum ResizeMode:
+    BILINEAR
+    AREA
+    AREA_INTEGER
+
+
+cdef int _resize(ResizeMode mode, const Image* src, const Plane* dst, int bands) noexcept nogil:
+    """Resize ``src`` (converted to gray as read) into ``dst`` on ``bands``
+    threads; -1 when out of memory, else 0.
+
+    An exact 2x bilinear downscale is the 2x2 area average, bit for bit, and
+    takes that path (OpenCV does the same).
+    """
+    cdef Py_ssize_t kx, ky
+    cdef AreaTaps ax, ay
+    cdef LinearTaps lx, ly
+    cdef RowsFn rows_fn
+    cdef int failed = 0
+    if mode == BILINEAR and src.rows == 2 * dst.rows and src.cols == 2 * dst.cols:
+        mode = AREA_INTEGER
+    if mode == AREA_INTEGER:
+        kx = src.cols // dst.cols
+        ky = src.rows // dst.rows
+        rows_fn = _area2x2_rows if kx == 2 and ky == 2 else _area_int_rows
+        failed = _in_bands(rows_fn, src, dst, &kx, &ky, bands)
+    elif mode == AREA:
+        ax.start = ay.start = NULL
+        ax.weight = ay.weight = NULL
+        failed = _area_taps(&ax, src.cols, dst.cols) + _area_taps(&ay, src.rows, dst.rows)
+        if failed == 0:
+            failed = _in_bands(_area_rows, src, dst, &ax, &ay, bands)
+        free(ax.start); free(ax.weight); free(ay.start); free(ay.weight)
+    else:
+        lx.first = lx.second = lx.w_first = lx.w_second = NULL
+        ly.first = ly.second = ly.w_first = ly.w_second = NULL
+        failed = _linear_taps(&lx, src.cols, dst.cols, True) + _linear_taps(&ly, src.rows, dst.rows, False)
+        if failed == 0:
+            failed = _in_bands(_linear_rows, src, dst, &lx, &ly, bands)
+        _free_linear(&lx)
+        _free_linear(&ly)
+    return -1 if failed else 0
+
+
+cdef int _resize_gray(ResizeMode mode, const uint8_t[:, :] src, uint8_t[:, :] dst,
+                      Py_ssize_t work_per_row, int n_threads) except -1:
+    _check_resize(src, dst)
+    cdef Image image = _gray_image(src)
+    cdef Plane plane = _plane(dst)
+    cdef int bands = _row_chunks(dst.shape[0], work_per_row, n_threads), failed
+    with nogil:
+        failed = _resize(mode, &image, &plane, bands)
+    if failed:
+        raise MemoryError()
+    return 0
+
+
+def resize_area_integer(const uint8_t[:, :] src, uint8_t[:, :] dst, int n_threads):
+    """Area downscale by integer factors ``kx = src_w / dst_w``, ``ky = src_h / dst_h``.
+
+    Matches OpenCV's INTER_AREA exactly: ``(sum + 2) >> 2`` for 2x2 blocks,
+    ``rint(sum * (1.f / (kx * ky)))`` otherwise.
+
+    Parameters
+    ----------
+    src : uint8 memoryview, shape (dst_h * ky, dst_w * kx), contiguous rows
+    dst : uint8 memoryview, shape (dst_h, dst_w), contiguous rows
+    n_threads : int
+    """
+    _check_resize(src, dst)
+    if src.shape[0] % dst.shape[0] or src.shape[1] % dst.shape[1]:
+        raise ValueError("src's shape must be a whole multiple of dst's")
+    _resize_gray(AREA_INTEGER, src, dst, src.shape[1] * (src.shape[0] // dst.shape[0]),
+                 n_threads)
+
+
+def resize_area(const uint8_t[:, :] src, uint8_t[:, :] dst, int n_threads):
+    """Area (pixel-coverage) downscale by any factors, in float32.
+
+    Each output row is the weighted sum of its source rows (coverage
+    weights, in tap order), then each output pixel the weighted sum of its
+    columns of that row, rounded half to even.
+
+    Parameters
+    ----------
+    src : uint8 memoryview, shape (src_h, src_w), contiguous rows
+    dst : uint8 memoryview, shape (dst_h <= src_h, dst_w <= src_w), contiguous rows
+    n_threads : int
+    """
+    _check_resize(src, dst)
+    if dst.shape[0] > src.shape[0] or dst.shape[1] > src.shape[1]:
+        raise ValueError("area resize only shrinks")
+    _resize_gray(AREA, src, dst, src.shape[1] * src.shape[0] // dst.shape[0], n_threads)
+
+
 def resize_bilinear(const uint8_t[:, :] src, uint8_t[:, :] dst, int n_threads):
     """Bilinear resize with OpenCV's INTER_LINEAR convention and fixed point.
-
-    An exact 2x downscale is the 2x2 area average, bit for bit, and takes
-    that path (OpenCV does the same).
 
     Parameters
     ----------
@@ -647,21 +796,139 @@ def resize_bilinear(const uint8_t[:, :] src, uint8_t[:, :] dst, int n_threads):
     n_threads : int
     """
     _check_resize(src, dst)
-    cdef Py_ssize_t rows = dst.shape[0], cols = dst.shape[1], failed = 0
-    if src.shape[0] == 2 * rows and src.shape[1] == 2 * cols:
-        return resize_area_integer(src, dst, n_threads)
-    cdef LinearTaps tx, ty
-    tx.first = tx.second = tx.w_first = tx.w_second = NULL
-    ty.first = ty.second = ty.w_first = ty.w_second = NULL
-    cdef int chunks = _row_chunks(rows, cols * 4, n_threads)
+    _resize_gray(BILINEAR, src, dst, 4 * dst.shape[1], n_threads)
+
+
+# --------------------------------------------------------------------------
+# Fused batch preprocessing: gray -> resize -> normalize
+
+cdef enum:
+    # Pixels per exact uint32 partial sum of squares (4096 * 255**2 < 2**32).
+    MOMENT_CHUNK = 4096
+
+
+cdef void _u8_moments(const uint8_t* x, Py_ssize_t n, double* mean, double* std) noexcept nogil:
+    """Mean and population std of ``x[:n]``; the sums are exact integers."""
+    cdef Py_ssize_t chunk, start, i, stop
+    cdef uint32_t s, q
+    cdef int64_t total = 0, squares = 0
+    cdef double m2
+    for chunk in range((n + MOMENT_CHUNK - 1) // MOMENT_CHUNK):
+        s = 0
+        q = 0
+        start = chunk * MOMENT_CHUNK
+        stop = min(start + MOMENT_CHUNK, n)
+        for i in range(start, stop):
+            s = s + x[i]
+            q = q + <uint32_t>x[i] * x[i]
+        total += s
+        squares += q
+    mean[0] = <double>total / n
+    m2 = <double>squares - <double>total * mean[0]
+    std[0] = sqrt(max(m2, 0.0) / n)
+
+
+cdef inline void _scale_u8(const uint8_t* x, float* out, Py_ssize_t n, float shift,
+                           float factor) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = (<float>x[i] - shift) * factor
+
+
+cdef int _preprocess_one(const Image* src, float* out, Py_ssize_t rows, Py_ssize_t cols,
+                         int bands) noexcept nogil:
+    """One image into ``out[:rows * cols]``; 1 if out of memory, else 0."""
+    cdef Py_ssize_t n = rows * cols, band
+    cdef uint8_t* resized = <uint8_t*>malloc(n)
+    cdef Plane plane
+    cdef ResizeMode mode
+    cdef double mean, std
+    cdef float shift, factor
+    if resized == NULL:
+        return 1
+    plane.data = resized
+    plane.rows = rows
+    plane.cols = cols
+    plane.stride = cols
+    if rows > src.rows or cols > src.cols:
+        mode = BILINEAR
+    elif src.rows % rows == 0 and src.cols % cols == 0:
+        mode = AREA_INTEGER
+    else:
+        mode = AREA
+    if _resize(mode, src, &plane, bands) != 0:
+        free(resized)
+        return 1
+    _u8_moments(resized, n, &mean, &std)
+    # As normalize(): subtract the float32 mean, multiply by the reciprocal.
+    shift = <float>mean
+    factor = <float>(1.0 / (std + 1e-8))
+    if bands == 1:
+        _scale_u8(resized, out, n, shift, factor)
+    else:
+        for band in prange(bands, num_threads=bands, schedule="static"):
+            _scale_u8(resized + band * rows // bands * cols, out + band * rows // bands * cols,
+                      ((band + 1) * rows // bands - band * rows // bands) * cols, shift, factor)
+    free(resized)
+    return 0
+
+
+def preprocess_batch(list images, float[:, :, :, ::1] out, int n_threads):
+    """Gray, resize and normalize each image into ``out[i, 0]``.
+
+    Per image: BT.601 gray (as ``grayscale``), resized to ``out``'s (H, W)
+    with ``resize_area_integer`` / ``resize_area`` when shrinking and
+    ``resize_bilinear`` when growing, giving the same uint8 pixels as those
+    kernels; then ``(v - mean) / (std + 1e-8)`` with the image's exact
+    mean and population std, as ``normalize`` computes it.  Gray rows are
+    made as the resize reads them: the full-size gray image never exists.
+
+    Parameters
+    ----------
+    images : list of N uint8 memoryviews, shape (rows, cols, channels)
+        ``channels`` is 1 (gray), 3 (RGB) or 4 (RGBA), packed within a row;
+        any row stride.
+    out : float32 memoryview, shape (N, 1, H, W), C-contiguous
+    n_threads : int
+        With at least as many images as threads, each thread takes whole
+        images; otherwise each image is split into bands of rows.
+    """
+    cdef Py_ssize_t n = len(images), rows = out.shape[2], cols = out.shape[3], i, pixels = 0
+    cdef int failed = 0, team, bands
+    if out.shape[0] != n or out.shape[1] != 1:
+        raise ValueError(f"out must have shape ({n}, 1, H, W), got {tuple(out.shape)[:4]}")
+    if n == 0 or rows < 1 or cols < 1:
+        raise ValueError("images and out must be non-empty")
+    cdef const uint8_t[:, :, :] view
+    cdef list held = []  # keeps every buffer exported while the GIL is released
+    cdef Image* sources = <Image*>malloc(n * sizeof(Image))
+    if sources == NULL:
+        raise MemoryError()
     try:
+        for i in range(n):
+            view = images[i]
+            if (view.shape[2] not in (1, 3, 4) or view.strides[1] != view.shape[2]
+                    or (view.shape[2] > 1 and view.strides[2] != 1)):
+                raise ValueError(f"images[{i}] must have 1, 3 or 4 packed channels")
+            if view.shape[0] < 1 or view.shape[1] < 1:
+                raise ValueError(f"images[{i}] is empty")
+            held.append(view)
+            sources[i].data = &view[0, 0, 0]
+            sources[i].rows = view.shape[0]
+            sources[i].cols = view.shape[1]
+            sources[i].stride = view.strides[0]
+            sources[i].channels = view.shape[2]
+            pixels += view.shape[0] * view.shape[1]
+        team = _team_size(pixels, n_threads)
         with nogil:
-            failed = (_linear_taps(&tx, src.shape[1], cols, True)
-                      + _linear_taps(&ty, src.shape[0], rows, False))
-            if failed == 0:
-                failed = _in_bands(_linear_rows, src, dst, &tx, &ty, chunks)
+            if team > 1 and n >= team:
+                for i in prange(n, num_threads=team, schedule="dynamic"):
+                    failed += _preprocess_one(&sources[i], &out[i, 0, 0, 0], rows, cols, 1)
+            else:
+                for i in range(n):
+                    bands = _row_chunks(rows, sources[i].cols * sources[i].rows // rows, team)
+                    failed += _preprocess_one(&sources[i], &out[i, 0, 0, 0], rows, cols, bands)
     finally:
-        _free_linear(&tx)
-        _free_linear(&ty)
+        free(sources)
     if failed:
         raise MemoryError()

@@ -1,6 +1,8 @@
 """Argument checks shared by the public modules."""
 import operator
 
+import numpy as np
+
 
 def positive_int(value, name):
     """``value`` as an int >= 1, or a TypeError / ValueError naming ``name``."""
@@ -11,3 +13,18 @@ def positive_int(value, name):
     if value < 1:
         raise ValueError(f"{name} must be positive, got {value}")
     return value
+
+
+def uint8_array(obj, name):
+    """``obj`` as a uint8 ndarray without copying, or a TypeError naming ``name``."""
+    if not isinstance(obj, np.ndarray):
+        try:
+            obj = np.asarray(memoryview(obj))
+        except TypeError:
+            raise TypeError(f"{name} must be a uint8 array or support the buffer protocol, "
+                            f"got {type(obj).__name__}") from None
+    if obj.dtype != np.uint8:
+        raise TypeError(f"{name} must have dtype uint8, got {obj.dtype}")
+    if obj.size == 0:
+        raise ValueError(f"{name} is empty (shape {obj.shape})")
+    return obj

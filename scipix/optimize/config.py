@@ -8,12 +8,13 @@ import contextlib
 import enum
 import operator
 import os
+import threading
 
 from ._validate import positive_int
 
 __all__ = ["OptLevel", "set_opt_level", "get_opt_level", "opt_level", "simd_enabled",
            "parallel_enabled", "memory_opt_enabled", "set_thread_count",
-           "get_thread_count", "default_thread_count", "kernel_threads"]
+           "get_thread_count", "default_thread_count", "kernel_threads", "serial_kernels"]
 
 
 class OptLevel(enum.IntEnum):
@@ -136,9 +137,29 @@ def get_thread_count():
     return _threads
 
 
+# Worker threads of scipix's own thread pools set ``serial``: each OpenMP
+# region started from another thread gets a team of its own, so kernels in
+# W workers would otherwise start W * threads threads.
+_this_thread = threading.local()
+
+
 def kernel_threads():
-    """Threads a kernel called now may use: 1 below ``OptLevel.PARALLEL``."""
-    return _threads if _level >= OptLevel.PARALLEL else 1
+    """Threads a kernel called now may use: 1 below ``OptLevel.PARALLEL``
+    and inside scipix's worker threads."""
+    if _level < OptLevel.PARALLEL or getattr(_this_thread, "serial", False):
+        return 1
+    return _threads
+
+
+@contextlib.contextmanager
+def serial_kernels():
+    """Run the kernels called by this thread on one OpenMP thread."""
+    previous = getattr(_this_thread, "serial", False)
+    _this_thread.serial = True
+    try:
+        yield
+    finally:
+        _this_thread.serial = previous
 
 
 def _after_fork_in_child():

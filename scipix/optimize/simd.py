@@ -16,31 +16,12 @@ import operator
 
 import numpy as np
 
-from . import _dispatch
-from ._validate import positive_int
-from .config import kernel_threads, simd_enabled
+from ._dispatch import current_kernels
+from ._validate import positive_int, uint8_array
+from .config import kernel_threads
 
 __all__ = ["simd_grayscale", "simd_threshold", "simd_normalize",
            "simd_resize_bilinear", "fast_area_resize"]
-
-
-def _kernels():
-    return _dispatch.KERNELS if simd_enabled() else _dispatch.REFERENCE_KERNELS
-
-
-def _as_uint8(obj, name):
-    """``obj`` as a uint8 ndarray without copying, or a TypeError naming ``name``."""
-    if not isinstance(obj, np.ndarray):
-        try:
-            obj = np.asarray(memoryview(obj))
-        except TypeError:
-            raise TypeError(f"{name} must be a uint8 array or support the buffer protocol, "
-                            f"got {type(obj).__name__}") from None
-    if obj.dtype != np.uint8:
-        raise TypeError(f"{name} must have dtype uint8, got {obj.dtype}")
-    if obj.size == 0:
-        raise ValueError(f"{name} is empty (shape {obj.shape})")
-    return obj
 
 
 def _as_gray_2d(image, name):
@@ -95,7 +76,7 @@ def simd_grayscale(rgba, out=None):
     -------
     out : uint8 array, shape (H, W) or (N,)
     """
-    src = _as_uint8(rgba, "rgba")
+    src = uint8_array(rgba, "rgba")
     if src.ndim == 1:
         if src.shape[0] % 4:
             raise ValueError(f"flat rgba length must be a multiple of 4, got {src.shape[0]}")
@@ -116,7 +97,7 @@ def simd_grayscale(rgba, out=None):
         out = np.empty(shape, dtype=np.uint8)
     else:
         pixels = _unaliased(pixels, _output(out, shape))
-    _kernels().grayscale(pixels, out if out.ndim == 2 else out.reshape(pixels.shape[:2]),
+    current_kernels().grayscale(pixels, out if out.ndim == 2 else out.reshape(pixels.shape[:2]),
                          kernel_threads())
     return out
 
@@ -136,7 +117,7 @@ def simd_threshold(gray, thresh, out=None):
     -------
     out : uint8 array
     """
-    src = _as_uint8(gray, "gray")
+    src = uint8_array(gray, "gray")
     try:
         thresh = operator.index(thresh)
     except TypeError:
@@ -148,7 +129,7 @@ def simd_threshold(gray, thresh, out=None):
         out = np.empty(src.shape, dtype=np.uint8)
     else:
         rows = _as_gray_2d(_unaliased(src, _output(out, src.shape)), "gray")
-    _kernels().threshold(rows, out if out.ndim == 2 else out.reshape(rows.shape), thresh,
+    current_kernels().threshold(rows, out if out.ndim == 2 else out.reshape(rows.shape), thresh,
                          kernel_threads())
     return out
 
@@ -183,7 +164,7 @@ def simd_normalize(data):
     if not (data.flags.c_contiguous or data.flags.f_contiguous):
         raise ValueError(f"data must be contiguous, got strides {data.strides}")
     flat = data.reshape(-1, order="F" if not data.flags.c_contiguous else "C")
-    _kernels().normalize(flat, kernel_threads())
+    current_kernels().normalize(flat, kernel_threads())
 
 
 def simd_resize_bilinear(src, width, height, out=None):
@@ -206,7 +187,7 @@ def simd_resize_bilinear(src, width, height, out=None):
     """
     image = _as_2d_image(src)
     image, out = _resize_output(image, out, positive_int(width, "width"), positive_int(height, "height"))
-    _kernels().resize_bilinear(image, out, kernel_threads())
+    current_kernels().resize_bilinear(image, out, kernel_threads())
     return out
 
 
@@ -235,9 +216,9 @@ def fast_area_resize(src, width, height, out=None):
                          f"src shape {image.shape}; use simd_resize_bilinear to grow")
     image, out = _resize_output(image, out, width, height)
     if image.shape[0] % height == 0 and image.shape[1] % width == 0:
-        _kernels().resize_area_integer(image, out, kernel_threads())
+        current_kernels().resize_area_integer(image, out, kernel_threads())
     else:
-        _kernels().resize_area(image, out, kernel_threads())
+        current_kernels().resize_area(image, out, kernel_threads())
     return out
 
 
@@ -249,7 +230,7 @@ def _resize_output(image, out, width, height):
 
 
 def _as_2d_image(src):
-    image = _as_uint8(src, "src")
+    image = uint8_array(src, "src")
     if image.ndim != 2:
         raise ValueError(f"src must be a 2-D gray image (H, W), got shape {image.shape}")
     return _as_gray_2d(image, "src")

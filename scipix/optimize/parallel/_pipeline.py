@@ -1,0 +1,206 @@
+"""Multi-stage pipelines: each stage on its own thread, bounded queues between.
+
+Stage k works on item i while stage k - 1 works on item i + 1, so a
+pipeline of stages that release the GIL (scipix kernels, NumPy, OpenCV,
+model runtimes) runs them at the same time.  Each stage has one worker,
+which keeps results in input order without a reordering buffer.
+"""
+import queue
+import threading
+
+from .._validate import positive_int
+from ..config import parallel_enabled, serial_kernels
+
+__all__ = ["Pipeline", "PipelineExecutor", "Pipeline3", "PipelineError"]
+
+_END = object()  # sent down the queues after a stage's last item
+
+
+class PipelineError(RuntimeError):
+    """A stage raised; the stage's exception is ``__cause__``.
+
+    Attributes
+    ----------
+    stage : int
+        1-based number of the stage that raised.
+    index : int
+        0-based position of the failing item in the input.
+    """
+
+    def __init__(self, stage, index, cause):
+        super().__init__(f"pipeline stage {stage} failed on item {index}: {cause!r}")
+        self.stage = stage
+        self.index = index
+
+
+class _Run:
+    """State one threaded run shares between its workers."""
+
+    def __init__(self):
+        self.stop = threading.Event()
+        self.error = None  # (stage, index, exception); stage 0: the input iterator
+        self._lock = threading.Lock()
+
+    def fail(self, stage, index, exc):
+        with self._lock:
+            if self.error is None:
+                self.error = (stage, index, exc)
+        self.stop.set()
+
+    def raise_error(self):
+        if self.error is not None:
+            stage, index, exc = self.error
+            if stage == 0:
+                raise exc
+            raise PipelineError(stage, index, exc) from exc
+
+
+def _source(run, iterator, fn, outbox):
+    """Stage 1: pull items from the input, process, pass on."""
+    index = 0
+    try:
+        with serial_kernels():
+            while not run.stop.is_set():
+                try:
+                    item = next(iterator)
+                except StopIteration:
+                    break
+                except BaseException as exc:  # reported to the caller, not lost in a thread
+                    run.fail(0, index, exc)
+                    break
+                try:
+                    result = fn(item)
+                except BaseException as exc:
+                    run.fail(1, index, exc)
+                    break
+                outbox.put((index, result))
+                index += 1
+    finally:
+        outbox.put(_END)
+
+
+def _stage(run, number, fn, inbox, outbox):
+    """Stages 2..n: process until the end marker; after a failure only drain."""
+    try:
+        with serial_kernels():
+            while True:
+                message = inbox.get()
+                if message is _END:
+                    break
+                if run.stop.is_set():
+                    continue
+                index, item = message
+                try:
+                    outbox.put((index, fn(item)))
+                except BaseException as exc:
+                    run.fail(number, index, exc)
+    finally:
+        outbox.put(_END)
+
+
+class Pipeline:
+    """Run items through ``stages`` in order, the stages concurrently.
+
+    Parameters
+    ----------
+    *stages : callables, one item -> the next stage's item
+    queue_size : int >= 1, default 4
+        Items that may wait between two stages; bounds memory when a stage
+        is slower than the one before it.
+
+    Notes
+    -----
+    The first exception of any stage stops the pipeline: the input is no
+    longer read, items in flight are dropped, every worker thread is joined,
+    and :class:`PipelineError` (with the stage and item index, the stage's
+    exception as ``__cause__``) is raised to the caller.  An exception of
+    the input iterator itself is raised as is.  Inside the stages scipix's
+    kernels run on one OpenMP thread each.  Below ``OptLevel.PARALLEL``
+    the stages run one after the other in the calling thread.
+    """
+
+    def __init__(self, *stages, queue_size=4):
+        if not stages:
+            raise ValueError("a pipeline needs at least one stage")
+        for number, stage in enumerate(stages, 1):
+            if not callable(stage):
+                raise TypeError(f"stage{number} must be callable, got {type(stage).__name__}")
+        self.stages = stages
+        self.queue_size = positive_int(queue_size, "queue_size")
+
+    def execute_batch(self, inputs):
+        """All results, in input order, as a list."""
+        return list(self.stream(inputs))
+
+    def stream(self, inputs):
+        """Results as an iterator, in input order, reading ``inputs`` lazily.
+
+        At most about ``queue_size * len(stages)`` items are in flight, so
+        ``inputs`` may be longer than memory.  Close the iterator (or
+        exhaust it) when stopping early: that stops and joins the workers.
+        """
+        try:
+            iterator = iter(inputs)
+        except TypeError:
+            raise TypeError(f"inputs must be iterable, got {type(inputs).__name__}") from None
+        if not parallel_enabled():
+            return self._serial(iterator)
+        return self._threaded(iterator)
+
+    def _serial(self, iterator):
+        for index, item in enumerate(iterator):
+            for number, stage in enumerate(self.stages, 1):
+                try:
+                    item = stage(item)
+                except Exception as exc:
+                    raise PipelineError(number, index, exc) from exc
+            yield item
+
+    def _threaded(self, iterator):
+        run = _Run()
+        queues = [queue.Queue(self.queue_size) for _ in self.stages]
+        workers = [threading.Thread(target=_source, name="scipix-stage1", daemon=True,
+                                    args=(run, iterator, self.stages[0], queues[0]))]
+        for number in range(2, len(self.stages) + 1):
+            workers.append(threading.Thread(
+                target=_stage, name=f"scipix-stage{number}", daemon=True,
+                args=(run, number, self.stages[number - 1], queues[number - 2],
+                      queues[number - 1])))
+        for worker in workers:
+            worker.start()
+        results = queues[-1]
+        finished = False
+        try:
+            while True:
+                message = results.get()
+                if message is _END:
+                    finished = True
+                    break
+                if not run.stop.is_set():
+                    yield message[1]
+        finally:
+            if not finished:  # closed early, or interrupted: stop, drain, join
+                run.stop.set()
+                while results.get() is not _END:
+                    pass
+            for worker in workers:
+                worker.join()
+        run.raise_error()
+
+    def __repr__(self):
+        names = ", ".join(getattr(s, "__name__", type(s).__name__) for s in self.stages)
+        return f"{type(self).__name__}({names})"
+
+
+class PipelineExecutor(Pipeline):
+    """A two-stage :class:`Pipeline`: ``stage2(stage1(item))`` per item."""
+
+    def __init__(self, stage1, stage2, *, queue_size=4):
+        super().__init__(stage1, stage2, queue_size=queue_size)
+
+
+class Pipeline3(Pipeline):
+    """A three-stage :class:`Pipeline`: ``stage3(stage2(stage1(item)))`` per item."""
+
+    def __init__(self, stage1, stage2, stage3, *, queue_size=4):
+        super().__init__(stage1, stage2, stage3, queue_size=queue_size)

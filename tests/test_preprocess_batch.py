@@ -1,0 +1,138 @@
+"""preprocess_batch against the separate kernels, on every variant."""
+import numpy as np
+import pytest
+
+from scipix.optimize import OptLevel, opt_level
+from scipix.optimize.parallel import preprocess_batch
+from scipix.optimize.simd import (fast_area_resize, simd_grayscale, simd_normalize,
+                                  simd_resize_bilinear)
+
+from conftest import VARIANTS
+from test_simd import strided_crop
+
+# The documented bound: identical uint8 pixels, float32 statistics rounding.
+ATOL = 1e-5
+
+
+def separate_kernels(image, shape):
+    """gray -> resize (area shrinking, bilinear growing) -> normalize."""
+    gray = image if image.ndim == 2 else simd_grayscale(image)
+    height, width = shape
+    if height <= gray.shape[0] and width <= gray.shape[1]:
+        resized = fast_area_resize(gray, width, height)
+    else:
+        resized = simd_resize_bilinear(gray, width, height)
+    values = resized.astype(np.float32)
+    simd_normalize(values)
+    return values
+
+
+def mixed_images(rng):
+    """Different sizes, channel counts, strided crops and a flipped image."""
+    return [strided_crop(rng, (97, 131), 4), strided_crop(rng, (40, 60), 3),
+            strided_crop(rng, (200, 90)), rng.integers(0, 256, (64, 64, 4), np.uint8)[::-1],
+            rng.integers(0, 256, (33, 47, 1), np.uint8), strided_crop(rng, (13, 7), 4)]
+
+
+@pytest.mark.parametrize("shape", [(32, 32), (20, 30), (64, 48), (150, 200), (1, 1), (7, 300)])
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("name, module", VARIANTS, ids=[n for n, _ in VARIANTS])
+def test_matches_separate_kernels(name, module, rng, shape, n_threads):
+    images = mixed_images(rng)
+    out = np.full((len(images), 1) + shape, np.nan, np.float32)
+    pixels = [im if im.ndim == 3 else im[:, :, None] for im in images]
+    module.preprocess_batch(pixels, out, n_threads)
+    for i, image in enumerate(images):
+        image = image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image
+        np.testing.assert_allclose(out[i, 0], separate_kernels(image, shape), rtol=0,
+                                   atol=ATOL, err_msg=f"image {i}")
+
+
+@pytest.mark.parametrize("name, module", VARIANTS[:-1], ids=[n for n, _ in VARIANTS[:-1]])
+def test_variants_bit_exact_with_scalar_reference(name, module, rng):
+    reference = VARIANTS[-1][1]
+    for trial in range(10):
+        images = mixed_images(rng)
+        shape = tuple(int(v) for v in rng.integers(1, 120, size=2))
+        outs = [np.empty((len(images), 1) + shape, np.float32) for _ in range(2)]
+        pixels = [im if im.ndim == 3 else im[:, :, None] for im in images]
+        module.preprocess_batch(pixels, outs[0], 2)
+        reference.preprocess_batch(pixels, outs[1], 1)
+        np.testing.assert_array_equal(*outs)
+
+
+def test_whole_images_per_thread_and_bands_agree(rng):
+    """Many images (one per thread) and one image (row bands) give the same."""
+    images = [rng.integers(0, 256, (300, 400, 4), np.uint8) for _ in range(5)]
+    together = preprocess_batch(images, (96, 128))
+    one_by_one = np.concatenate([preprocess_batch([im], (96, 128)) for im in images])
+    np.testing.assert_array_equal(together, one_by_one)
+
+
+def test_public_forms(rng):
+    stack = rng.integers(0, 256, (3, 50, 40, 4), np.uint8)
+    out = np.empty((3, 1, 25, 20), np.float32)
+    assert preprocess_batch(stack, (25, 20), out=out) is out
+    np.testing.assert_array_equal(out, preprocess_batch(tuple(stack), [25, 20]))
+    normalized = out[1, 0]
+    assert abs(normalized.mean()) < 1e-5 and abs(normalized.std() - 1) < 1e-4
+
+
+def test_constant_image_gives_zeros():
+    out = preprocess_batch([np.full((30, 30, 4), 77, np.uint8)], (10, 10))
+    assert (out == 0).all()
+
+
+def test_out_overlapping_an_image_is_safe(rng):
+    # Image 1 lives in out[0]'s memory: writing image 0's result must not
+    # change what image 1 reads.
+    buffer = np.zeros(1600, np.float32)
+    shared = buffer.view(np.uint8).reshape(40, 40, 4)
+    shared[:] = rng.integers(0, 256, shared.shape, np.uint8)
+    images = [rng.integers(0, 256, (40, 40, 4), np.uint8), shared]
+    expected = preprocess_batch([im.copy() for im in images], (20, 20))
+    out = buffer[:800].reshape(2, 1, 20, 20)
+    with opt_level(OptLevel.SIMD):  # one thread: image 0 is written first
+        preprocess_batch(images, (20, 20), out=out)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_levels_agree(rng):
+    images = mixed_images(rng)
+    results = []
+    for level in OptLevel:
+        with opt_level(level):
+            results.append(preprocess_batch(images, (33, 44)))
+    for result in results[1:]:
+        np.testing.assert_array_equal(result, results[0])
+
+
+GOOD = np.zeros((8, 8, 4), np.uint8)
+
+
+@pytest.mark.parametrize("images, shape, out, error, match", [
+    ([], (4, 4), None, ValueError, "images is empty"),
+    (5, (4, 4), None, TypeError, "images must be a sequence"),
+    ([GOOD, GOOD.astype(np.float32)], (4, 4), None, TypeError, r"images\[1\] must have dtype uint8"),
+    ([GOOD, np.zeros((8, 8, 2), np.uint8)], (4, 4), None, ValueError, r"images\[1\] must have shape"),
+    ([GOOD[:, ::2]], (4, 4), None, ValueError, r"images\[0\] must have packed pixels"),
+    ([np.zeros((0, 8), np.uint8)], (4, 4), None, ValueError, r"images\[0\] is empty"),
+    ([GOOD], (0, 4), None, ValueError, r"shape\[0\] must be positive"),
+    ([GOOD], (4, -1), None, ValueError, r"shape\[1\] must be positive"),
+    ([GOOD], (4.0, 4), None, TypeError, r"shape\[0\] must be an int"),
+    ([GOOD], 4, None, TypeError, "shape must be a"),
+    ([GOOD], (4, 4), np.zeros((1, 1, 4, 5), np.float32), ValueError, "out must have shape"),
+    ([GOOD], (4, 4), np.zeros((1, 1, 4, 4), np.float64), TypeError, "out must have dtype float32"),
+    ([GOOD], (4, 4), np.zeros((1, 1, 4, 8), np.float32)[..., ::2], ValueError, "C-contiguous"),
+    ([GOOD], (4, 4), [[0.0]], TypeError, "out must be a numpy.ndarray"),
+])
+def test_bad_input(images, shape, out, error, match):
+    with pytest.raises(error, match=match):
+        preprocess_batch(images, shape, out=out)
+
+
+def test_read_only_out():
+    out = np.zeros((1, 1, 4, 4), np.float32)
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="out is read-only"):
+        preprocess_batch([GOOD], (4, 4), out=out)

@@ -22,6 +22,7 @@ def runtime_info():
         "opt_level": optimize.get_opt_level().name,
         "threads": optimize.get_thread_count(),
         "openmp": _openmp_helpers.openmp_enabled(),
+        "omp_wait_policy": optimize.wait_policy(),
     }
 
 

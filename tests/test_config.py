@@ -134,3 +134,29 @@ def test_fork_after_parallel_region_does_not_hang():
         child.kill()
         pytest.fail("child hung in an OpenMP region after fork")
     assert child.exitcode == 0 and queue.get(timeout=5) == 200
+
+
+def _wait_policy_in_child(prelude="", env=None):
+    code = (prelude + "import os, scipix.optimize as o; "
+            "print(o.wait_policy()); print(os.environ.get('OMP_WAIT_POLICY'))")
+    environ = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    environ.update(env or {})
+    result = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True,
+                            text=True, check=True)
+    return result.stdout.split("\n")[:2]
+
+
+def test_wait_policy_passive_by_default_and_environment_restored():
+    assert _wait_policy_in_child() == ["passive (scipix default)", "None"]
+
+
+def test_wait_policy_user_choice_kept():
+    assert _wait_policy_in_child(env={"OMP_WAIT_POLICY": "active"}) == \
+        ["active (OMP_WAIT_POLICY)", "active"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc/self/maps")
+def test_wait_policy_untouched_when_openmp_loaded_first():
+    prelude = "import ctypes, ctypes.util; ctypes.CDLL(ctypes.util.find_library('gomp')); "
+    assert _wait_policy_in_child(prelude) == \
+        ["runtime default (OpenMP was loaded before scipix)", "None"]

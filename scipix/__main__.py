@@ -16,7 +16,7 @@ def _demo(args):
 
 def _bench(args):
     from ._bench import run_bench
-    run_bench(args.sizes, args.repeat, args.kernels)
+    run_bench(args.sizes, args.repeat, args.kernels, args.batch)
 
 
 def main(argv=None):
@@ -35,7 +35,10 @@ def main(argv=None):
     bench.add_argument("--sizes", type=int, nargs="+", default=[16, 256, 1024, 2048, 4096])
     bench.add_argument("--repeat", type=int, default=15, help="timed repeats (median kept)")
     bench.add_argument("--kernels", nargs="+", default=None,
-                       help="subset of: grayscale threshold normalize bilinear area")
+                       help="subset of: grayscale threshold normalize bilinear area "
+                            "batch overhead")
+    bench.add_argument("--batch", type=int, default=64,
+                       help="images in the preprocess_batch table (default 64)")
     bench.set_defaults(run=_bench)
 
     args = parser.parse_args(argv)

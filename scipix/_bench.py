@@ -3,16 +3,21 @@
 For each kernel and size it prints median times of the scalar reference
 (``OptLevel.NONE``), the SIMD variant on one thread (``OptLevel.SIMD``), the
 SIMD variant on all threads (``OptLevel.FULL``) and, where installed,
-OpenCV on one thread (NumPy for normalize), with the speed-ups.
+OpenCV on one thread (NumPy for normalize), with the speed-ups.  The
+``batch`` table does the same for ``preprocess_batch`` against
+:func:`scipix._baselines.opencv_preprocess_batch`, and the ``overhead``
+table times the pipeline and asyncio executor per item on no-op work.
 """
+import asyncio
 import statistics
 import time
 
 import numpy as np
 
 from . import optimize
+from ._baselines import opencv_preprocess_batch
 from ._synthetic import page_rgba
-from .optimize import OptLevel, simd
+from .optimize import OptLevel, parallel, simd
 
 try:
     import cv2
@@ -70,13 +75,23 @@ def _cases(size):
     return cases
 
 
-def run_bench(sizes, repeat, kernels=None):
+def run_bench(sizes, repeat, kernels=None, batch=64):
     if cv2 is not None:
         cv2.setNumThreads(1)
     threads = optimize.get_thread_count()
     print(f"scipix bench: variant {optimize.active_variant()}, {threads} threads, "
-          f"median of {repeat}; times in microseconds; OpenCV "
+          f"median of {repeat}; OpenCV "
           f"{cv2.__version__ + ' on 1 thread' if cv2 else 'not installed'}")
+    if not kernels or set(kernels) - {"batch", "overhead"}:
+        _kernel_table(sizes, repeat, kernels, threads)
+    if not kernels or "batch" in kernels:
+        _batch_table(batch, repeat, threads)
+    if not kernels or "overhead" in kernels:
+        _overhead_table()
+
+
+def _kernel_table(sizes, repeat, kernels, threads):
+    print("\nkernels, times in microseconds")
     header = (f"{'kernel':<13}{'size':>6}{'scalar':>11}{'simd 1T':>11}{f'simd {threads}T':>11}"
               f"{'other':>11}  {'vs scalar':>9}{'vs other':>9}{f'{threads}T gain':>9}")
     print(header)
@@ -95,3 +110,41 @@ def run_bench(sizes, repeat, kernels=None):
                   f"{timings[OptLevel.FULL] * 1e6:>11.1f}{other * 1e6:>11.1f}  "
                   f"{timings[OptLevel.NONE] / simd_1t:>8.1f}x{other / simd_1t:>8.2f}x"
                   f"{simd_1t / timings[OptLevel.FULL]:>8.2f}x  ({other_name})")
+
+
+def _batch_table(n_images, repeat, threads, page=(768, 1024), shape=(384, 384)):
+    images = [page_rgba(*page, seed=i) for i in range(n_images)]
+    out = np.empty((n_images, 1) + shape, np.float32)
+    print(f"\npreprocess_batch: {n_images} RGBA {page[1]}x{page[0]} -> "
+          f"{shape[1]}x{shape[0]} float32, times in milliseconds")
+    timings = {}
+    for level in (OptLevel.NONE, OptLevel.SIMD, OptLevel.FULL):
+        with optimize.opt_level(level):
+            timings[level] = _median_seconds(
+                lambda: parallel.preprocess_batch(images, shape, out=out), repeat)
+    other = float("nan")
+    if cv2 is not None:
+        other = _median_seconds(lambda: opencv_preprocess_batch(cv2, images, shape, out), repeat)
+    simd_1t = timings[OptLevel.SIMD]
+    print(f"{'scalar':>10}{'simd 1T':>10}{f'simd {threads}T':>10}{'cv2 1T':>10}  "
+          f"{'vs cv2':>8}{f'{threads}T gain':>9}")
+    print(f"{timings[OptLevel.NONE] * 1e3:>10.1f}{simd_1t * 1e3:>10.1f}"
+          f"{timings[OptLevel.FULL] * 1e3:>10.1f}{other * 1e3:>10.1f}  "
+          f"{other / simd_1t:>7.2f}x{simd_1t / timings[OptLevel.FULL]:>8.2f}x")
+
+
+def _overhead_table(items=20_000):
+    """Per-item cost of the executors themselves, on work that does nothing."""
+    async def nothing(x):
+        return x
+
+    def identity(x):
+        return x
+
+    pipeline = parallel.PipelineExecutor(identity, identity)
+    executor = parallel.AsyncParallelExecutor(8)
+    print(f"\nexecutor overhead per item ({items} no-op items), microseconds")
+    for name, run in (("PipelineExecutor", lambda: pipeline.execute_batch(range(items))),
+                      ("AsyncParallelExecutor", lambda: asyncio.run(
+                          executor.execute(range(items), nothing)))):
+        print(f"{name:<24}{_median_seconds(run, 3) / items * 1e6:>8.2f}")

@@ -65,6 +65,8 @@ cdef extern from "_simd_kernels.h":
     void scipix_gray_rgba_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil
     Moments scipix_block_moments(const float* x, Py_ssize_t n) noexcept nogil
     enum: TILE "SCIPIX_TILE"
+    void scipix_scale_u8(const uint8_t* x, float* out, Py_ssize_t n, float shift,
+                         float factor) noexcept nogil
     void scipix_area_htile(const float* acc_t, uint8_t* dst, Py_ssize_t dst_stride,
                            Py_ssize_t rows, Py_ssize_t cols, const int32_t* start,
                            const float* weight, Py_ssize_t taps) noexcept nogil
@@ -828,13 +830,6 @@ cdef void _u8_moments(const uint8_t* x, Py_ssize_t n, double* mean, double* std)
     std[0] = sqrt(max(m2, 0.0) / n)
 
 
-cdef inline void _scale_u8(const uint8_t* x, float* out, Py_ssize_t n, float shift,
-                           float factor) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        out[i] = (<float>x[i] - shift) * factor
-
-
 cdef int _preprocess_one(const Image* src, float* out, Py_ssize_t rows, Py_ssize_t cols,
                          int bands) noexcept nogil:
     """One image into ``out[:rows * cols]``; 1 if out of memory, else 0."""
@@ -864,10 +859,10 @@ cdef int _preprocess_one(const Image* src, float* out, Py_ssize_t rows, Py_ssize
     shift = <float>mean
     factor = <float>(1.0 / (std + 1e-8))
     if bands == 1:
-        _scale_u8(resized, out, n, shift, factor)
+        scipix_scale_u8(resized, out, n, shift, factor)
     else:
         for band in prange(bands, num_threads=bands, schedule="static"):
-            _scale_u8(resized + band * rows // bands * cols, out + band * rows // bands * cols,
+            scipix_scale_u8(resized + band * rows // bands * cols, out + band * rows // bands * cols,
                       ((band + 1) * rows // bands - band * rows // bands) * cols, shift, factor)
     free(resized)
     return 0

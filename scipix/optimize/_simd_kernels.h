@@ -11,6 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#if !defined(SCIPIX_SCALAR_REFERENCE) && defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 #define SCIPIX_LANES 16  /* float partial sums per reduction */
 
@@ -210,6 +213,34 @@ static inline scipix_moments scipix_block_moments(const float *x, ptrdiff_t n)
     result.mean = estimate + dev_sum / n;
     result.m2 = sq_sum - dev_sum * dev_sum / n;
     return result;
+}
+
+/* out[i] = ((float)x[i] - shift) * factor.  The batch tensor is written once
+ * and read later by a model, not by us: on x86 it is stored around the
+ * caches (non-temporal), which spares the memory read a cached store makes
+ * first; the closing fence orders those stores before any later ones. */
+static inline void scipix_scale_u8(const uint8_t *x, float *out, ptrdiff_t n, float shift,
+                                   float factor)
+{
+    ptrdiff_t i = 0;
+#if !defined(SCIPIX_SCALAR_REFERENCE) && defined(__SSE2__)
+    for (; i < n && ((uintptr_t)(out + i) & 15); i++)
+        out[i] = ((float)x[i] - shift) * factor;
+    {
+        const __m128 s = _mm_set1_ps(shift), f = _mm_set1_ps(factor);
+        for (; i + 4 <= n; i += 4) {
+            int32_t word;
+            memcpy(&word, x + i, 4);
+            __m128i bytes = _mm_cvtsi32_si128(word);
+            __m128i zero = _mm_setzero_si128();
+            __m128i wide = _mm_unpacklo_epi16(_mm_unpacklo_epi8(bytes, zero), zero);
+            _mm_stream_ps(out + i, _mm_mul_ps(_mm_sub_ps(_mm_cvtepi32_ps(wide), s), f));
+        }
+        _mm_sfence();
+    }
+#endif
+    for (; i < n; i++)
+        out[i] = ((float)x[i] - shift) * factor;
 }
 
 #endif

@@ -108,13 +108,15 @@ def test_levels_agree(rng):
 
 
 GOOD = np.zeros((8, 8, 4), np.uint8)
+FLOAT = GOOD.astype(np.float32)
+TWO_CHANNELS = np.zeros((8, 8, 2), np.uint8)
 
 
 @pytest.mark.parametrize("images, shape, out, error, match", [
     ([], (4, 4), None, ValueError, "images is empty"),
     (5, (4, 4), None, TypeError, "images must be a sequence"),
-    ([GOOD, GOOD.astype(np.float32)], (4, 4), None, TypeError, r"images\[1\] must have dtype uint8"),
-    ([GOOD, np.zeros((8, 8, 2), np.uint8)], (4, 4), None, ValueError, r"images\[1\] must have shape"),
+    ([GOOD, FLOAT], (4, 4), None, TypeError, r"images\[1\] must have dtype uint8"),
+    ([GOOD, TWO_CHANNELS], (4, 4), None, ValueError, r"images\[1\] must have shape"),
     ([GOOD[:, ::2]], (4, 4), None, ValueError, r"images\[0\] must have packed pixels"),
     ([np.zeros((0, 8), np.uint8)], (4, 4), None, ValueError, r"images\[0\] is empty"),
     ([GOOD], (0, 4), None, ValueError, r"shape\[0\] must be positive"),

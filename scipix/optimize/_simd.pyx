@@ -611,7 +611,8 @@ cdef struct LinearTaps:
     int32_t* w_second
 
 
-cdef int _linear_taps(LinearTaps* t, Py_ssize_t n_in, Py_ssize_t n_out, bint clamp_weight) noexcept nogil:
+cdef int _linear_taps(LinearTaps* t, Py_ssize_t n_in, Py_ssize_t n_out,
+                      bint clamp_weight) noexcept nogil:
     """Pixel-centre taps: source ``(out + 0.5) * scale - 0.5``, as OpenCV.
 
     OpenCV zeroes the fraction at the horizontal edges (``clamp_weight``) and
@@ -729,7 +730,8 @@ cdef int _resize(ResizeMode mode, const Image* src, const Plane* dst, int bands)
     else:
         lx.first = lx.second = lx.w_first = lx.w_second = NULL
         ly.first = ly.second = ly.w_first = ly.w_second = NULL
-        failed = _linear_taps(&lx, src.cols, dst.cols, True) + _linear_taps(&ly, src.rows, dst.rows, False)
+        failed = (_linear_taps(&lx, src.cols, dst.cols, True)
+                  + _linear_taps(&ly, src.rows, dst.rows, False))
         if failed == 0:
             failed = _in_bands(_linear_rows, src, dst, &lx, &ly, bands)
         _free_linear(&lx)
@@ -833,7 +835,7 @@ cdef void _u8_moments(const uint8_t* x, Py_ssize_t n, double* mean, double* std)
 cdef int _preprocess_one(const Image* src, float* out, Py_ssize_t rows, Py_ssize_t cols,
                          int bands) noexcept nogil:
     """One image into ``out[:rows * cols]``; 1 if out of memory, else 0."""
-    cdef Py_ssize_t n = rows * cols, band
+    cdef Py_ssize_t n = rows * cols, band, first
     cdef uint8_t* resized = <uint8_t*>malloc(n)
     cdef Plane plane
     cdef ResizeMode mode
@@ -862,8 +864,9 @@ cdef int _preprocess_one(const Image* src, float* out, Py_ssize_t rows, Py_ssize
         scipix_scale_u8(resized, out, n, shift, factor)
     else:
         for band in prange(bands, num_threads=bands, schedule="static"):
-            scipix_scale_u8(resized + band * rows // bands * cols, out + band * rows // bands * cols,
-                      ((band + 1) * rows // bands - band * rows // bands) * cols, shift, factor)
+            first = band * rows // bands * cols
+            scipix_scale_u8(resized + first, out + first,
+                            (band + 1) * rows // bands * cols - first, shift, factor)
     free(resized)
     return 0
 

@@ -186,7 +186,8 @@ def simd_resize_bilinear(src, width, height, out=None):
     out : uint8 array, shape (height, width)
     """
     image = _as_2d_image(src)
-    image, out = _resize_output(image, out, positive_int(width, "width"), positive_int(height, "height"))
+    width, height = positive_int(width, "width"), positive_int(height, "height")
+    image, out = _resize_output(image, out, width, height)
     current_kernels().resize_bilinear(image, out, kernel_threads())
     return out
 

@@ -103,7 +103,7 @@ def _extensions():
         print("scipix: no OpenMP support found; kernels will run on one thread")
 
     extensions = []
-    for module in ("_cpu_features", "_openmp_helpers"):
+    for module in ("_cpu_features", "_openmp_helpers", "_memory"):
         (ext,) = cythonize(
             Extension(f"scipix.optimize.{module}", [os.path.join(PACKAGE_DIR, module + ".pyx")]),
             compiler_directives=CYTHON_DIRECTIVES,

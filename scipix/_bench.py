@@ -5,10 +5,16 @@ For each kernel and size it prints median times of the scalar reference
 SIMD variant on all threads (``OptLevel.FULL``) and, where installed,
 OpenCV on one thread (NumPy for normalize), with the speed-ups.  The
 ``batch`` table does the same for ``preprocess_batch`` against
-:func:`scipix._baselines.opencv_preprocess_batch`, and the ``overhead``
-table times the pipeline and asyncio executor per item on no-op work.
+:func:`scipix._baselines.opencv_preprocess_batch`, the ``overhead`` table
+times the pipeline and asyncio executor per item on no-op work, and the
+``memory`` table pools, the arena and memory-mapped models against plain
+allocation.
 """
 import asyncio
+import json
+import os
+import struct
+import tempfile
 import statistics
 import time
 
@@ -17,7 +23,7 @@ import numpy as np
 from . import optimize
 from ._baselines import opencv_preprocess_batch
 from ._synthetic import page_rgba
-from .optimize import OptLevel, parallel, simd
+from .optimize import OptLevel, memory, parallel, simd
 
 try:
     import cv2
@@ -82,12 +88,14 @@ def run_bench(sizes, repeat, kernels=None, batch=64):
     print(f"scipix bench: variant {optimize.active_variant()}, {threads} threads, "
           f"median of {repeat}; OpenCV "
           f"{cv2.__version__ + ' on 1 thread' if cv2 else 'not installed'}")
-    if not kernels or set(kernels) - {"batch", "overhead"}:
+    if not kernels or set(kernels) - {"batch", "overhead", "memory"}:
         _kernel_table(sizes, repeat, kernels, threads)
     if not kernels or "batch" in kernels:
         _batch_table(batch, repeat, threads)
     if not kernels or "overhead" in kernels:
         _overhead_table()
+    if not kernels or "memory" in kernels:
+        _memory_table(repeat)
 
 
 def _kernel_table(sizes, repeat, kernels, threads):
@@ -148,3 +156,69 @@ def _overhead_table(items=20_000):
                       ("AsyncParallelExecutor", lambda: asyncio.run(
                           executor.execute(range(items), nothing)))):
         print(f"{name:<24}{_median_seconds(run, 3) / items * 1e6:>8.2f}")
+
+
+def _resident_bytes():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def sparse_safetensors(path, big=1 << 30, small=4096):
+    """A ``big``-byte model file with one small tensor at its end (sparse on disk)."""
+    header = json.dumps({
+        "weights": {"dtype": "U8", "shape": [big], "data_offsets": [0, big]},
+        "bias": {"dtype": "U8", "shape": [small], "data_offsets": [big, big + small]},
+    }).encode()
+    with open(path, "wb") as file:
+        file.write(struct.pack("<Q", len(header)) + header)
+        file.truncate(8 + len(header) + big + small)
+
+
+def _memory_table(repeat):
+    half = np.ones(512 * 1024, np.uint8)
+    pool = memory.BufferPool(lambda: memory.ByteBuffer(1 << 20), 1, 4)
+    arena = memory.Arena(1 << 16)
+
+    def pooled():
+        with pool.acquire() as buf:
+            buf.extend(half)
+
+    def numpy_empty():
+        np.empty(1 << 20, np.uint8)[:half.size] = half
+
+    def bytes_array():
+        bytearray(1 << 20)[:half.size] = memoryview(half)
+
+    def arena_64():
+        for _ in range(64):
+            arena.alloc(64, 64)
+        arena.reset()
+
+    def numpy_64():
+        for _ in range(64):
+            np.empty(64, np.uint8)
+
+    print("\nmemory, times in microseconds")
+    timed = {name: _median_seconds(fn, repeat) * 1e6 for name, fn in (
+        ("pooled", pooled), ("numpy.empty", numpy_empty), ("bytearray", bytes_array),
+        ("arena", arena_64), ("numpy 64", numpy_64),
+        ("acquire", lambda: pool.acquire().release()))}
+    print(f"1 MiB buffer, write 512 KiB: pooled {timed['pooled']:.1f}, numpy.empty "
+          f"{timed['numpy.empty']:.1f} ({timed['numpy.empty'] / timed['pooled']:.2f}x), "
+          f"bytearray {timed['bytearray']:.1f} ({timed['bytearray'] / timed['pooled']:.2f}x)")
+    print(f"pool acquire + release: {timed['acquire'] * 1e3:.0f} ns")
+    print(f"64 x 64 B: Arena.alloc + reset {timed['arena']:.2f}, numpy.empty "
+          f"{timed['numpy 64']:.2f} ({timed['numpy 64'] / timed['arena']:.1f}x)")
+    if not os.path.exists("/proc/self/statm"):
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.safetensors")
+        sparse_safetensors(path)
+        before = _resident_bytes()
+        start = time.perf_counter()
+        with memory.MmapModel.from_file(path) as model:
+            total = int(model.tensor("bias").sum())
+            elapsed = time.perf_counter() - start
+            grown = _resident_bytes() - before
+    print(f"MmapModel 1 GiB safetensors, open + read a 4 KiB tensor: {elapsed * 1e3:.2f} ms, "
+          f"resident memory +{grown / 1024:.0f} KiB (sum {total})")

@@ -17,6 +17,8 @@ def positive_int(value, name):
 
 def uint8_array(obj, name):
     """``obj`` as a uint8 ndarray without copying, or a TypeError naming ``name``."""
+    if not isinstance(obj, np.ndarray) and hasattr(obj, "__array_interface__"):
+        obj = np.asarray(obj)  # an ImageView: a strided view, no copy
     if not isinstance(obj, np.ndarray):
         try:
             obj = np.asarray(memoryview(obj))

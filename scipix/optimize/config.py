@@ -69,6 +69,11 @@ def default_thread_count():
 
 _level = OptLevel.FULL
 _threads = default_thread_count()
+# Plain ints and bools of the level, read on every kernel call and pool
+# acquire: comparing IntEnum members costs ~100 ns, these ~20.
+_level_value = int(_level)
+pooling = True
+_SIMD, _PARALLEL = int(OptLevel.SIMD), int(OptLevel.PARALLEL)
 
 
 def set_opt_level(level):
@@ -79,8 +84,10 @@ def set_opt_level(level):
     level : OptLevel, int or str
         E.g. ``OptLevel.SIMD``, ``1`` or ``"simd"``.
     """
-    global _level
+    global _level, _level_value, pooling
     _level = _as_level(level)
+    _level_value = int(_level)
+    pooling = _level_value >= OptLevel.FULL
 
 
 def get_opt_level():
@@ -104,17 +111,17 @@ def opt_level(level):
 
 def simd_enabled():
     """True when the SIMD kernels are used (level >= SIMD)."""
-    return _level >= OptLevel.SIMD
+    return _level_value >= _SIMD
 
 
 def parallel_enabled():
     """True when kernels and batch helpers use several threads (level >= PARALLEL)."""
-    return _level >= OptLevel.PARALLEL
+    return _level_value >= _PARALLEL
 
 
 def memory_opt_enabled():
     """True when pooling and the other memory optimizations are on (level FULL)."""
-    return _level >= OptLevel.FULL
+    return pooling
 
 
 def set_thread_count(n):
@@ -146,7 +153,7 @@ _this_thread = threading.local()
 def kernel_threads():
     """Threads a kernel called now may use: 1 below ``OptLevel.PARALLEL``
     and inside scipix's worker threads."""
-    if _level < OptLevel.PARALLEL or getattr(_this_thread, "serial", False):
+    if _level_value < _PARALLEL or getattr(_this_thread, "serial", False):
         return 1
     return _threads
 

@@ -1,0 +1,428 @@
+"""Native memory for :mod:`scipix.optimize.memory`: aligned byte buffers, a
+thread-safe object pool, and a bump-pointer arena.
+
+Everything hands memory out through the buffer protocol, so
+``numpy.asarray(obj)`` and scipix's kernels use it without a copy.
+"""
+cimport cython
+from cpython.buffer cimport PyBUF_ANY_CONTIGUOUS, PyBuffer_FillInfo, PyBuffer_Release, PyObject_GetBuffer
+from libc.stdint cimport uintptr_t
+from libc.stdlib cimport free
+from libc.string cimport memcpy
+
+from . import config
+
+cdef extern from "stdlib.h":
+    int posix_memalign(void** memptr, size_t alignment, size_t size) nogil
+
+# Cache-line alignment: no two buffers share a line, and every SIMD load
+# width up to AVX-512 is aligned at the start of a buffer.
+ALIGNMENT = 64
+
+
+cdef char* _aligned_alloc(Py_ssize_t size, Py_ssize_t alignment) except NULL:
+    cdef void* memory = NULL
+    if posix_memalign(&memory, <size_t>alignment, <size_t>max(size, 1)) != 0:
+        raise MemoryError(f"cannot allocate {size} bytes")
+    return <char*>memory
+
+
+cdef inline bint _power_of_two(Py_ssize_t value) noexcept:
+    return value > 0 and (value & (value - 1)) == 0
+
+
+@cython.final
+cdef class ByteBuffer:
+    """Growable bytes in 64-byte-aligned native memory, like a ``Vec<u8>``.
+
+    The buffer protocol exposes the first ``len(buf)`` bytes, writable.
+
+    Parameters
+    ----------
+    capacity : int >= 0
+        Bytes reserved up front; :meth:`extend` grows it when needed.
+    """
+    cdef char* _data
+    cdef Py_ssize_t _capacity
+    cdef Py_ssize_t _length
+    cdef Py_ssize_t _exports
+
+    def __cinit__(self, Py_ssize_t capacity=0):
+        if capacity < 0:
+            raise ValueError(f"capacity must be >= 0, got {capacity}")
+        self._data = _aligned_alloc(capacity, ALIGNMENT)
+        self._capacity = capacity
+
+    def __dealloc__(self):
+        free(self._data)
+
+    @property
+    def capacity(self):
+        """Bytes that fit without reallocating."""
+        return self._capacity
+
+    def __len__(self):
+        return self._length
+
+    def extend(self, data):
+        """Append the bytes of ``data`` (any contiguous buffer).
+
+        Grows the capacity (at least doubling) when needed; growing moves
+        the bytes, so it raises ``BufferError`` while views are exported.
+        """
+        cdef Py_buffer source
+        cdef Py_ssize_t needed
+        cdef char* grown
+        PyObject_GetBuffer(data, &source, PyBUF_ANY_CONTIGUOUS)
+        try:
+            needed = self._length + source.len
+            if needed > self._capacity:
+                if self._exports:
+                    raise BufferError("cannot grow a ByteBuffer while views of it exist")
+                grown = _aligned_alloc(max(needed, 2 * self._capacity), ALIGNMENT)
+                memcpy(grown, self._data, self._length)
+                free(self._data)
+                self._data = grown
+                self._capacity = max(needed, 2 * self._capacity)
+            memcpy(self._data + self._length, source.buf, source.len)
+            self._length = needed
+        finally:
+            PyBuffer_Release(&source)
+
+    def clear(self):
+        """Set the length to 0 (the capacity stays)."""
+        self._length = 0
+
+    @property
+    def exports(self):
+        """Views of this buffer alive now (memoryviews, NumPy arrays)."""
+        return self._exports
+
+    def __getbuffer__(self, Py_buffer* view, int flags):
+        PyBuffer_FillInfo(view, self, self._data, self._length, 0, flags)
+        self._exports += 1
+
+    def __releasebuffer__(self, Py_buffer* view):
+        self._exports -= 1
+
+    def __repr__(self):
+        return f"ByteBuffer(len={self._length}, capacity={self._capacity})"
+
+
+@cython.final
+@cython.freelist(64)
+cdef class Pooled:
+    """A pool's object on loan; it goes back on :meth:`release`, at the end
+    of a ``with`` block, or when the handle is garbage collected.
+
+    ``with pool.acquire() as obj:`` binds the object itself.
+    """
+    cdef BufferPool _pool
+    cdef object _obj
+
+    @property
+    def obj(self):
+        """The pooled object; ``ValueError`` once released."""
+        if self._obj is None:
+            raise ValueError("this pooled object was released; acquire another")
+        return self._obj
+
+    def release(self):
+        """Give the object back (a second call does nothing).
+
+        Raises ``BufferError`` if views of a :class:`ByteBuffer` are still
+        alive: the next holder would share its memory.
+        """
+        if self._obj is None:
+            return
+        if type(self._obj) is ByteBuffer and (<ByteBuffer>self._obj)._exports:
+            raise BufferError("release the views of this buffer (e.g. del the NumPy array) "
+                              "before giving it back")
+        obj, self._obj = self._obj, None
+        self._pool._give_back(obj)
+
+    def __enter__(self):
+        return self.obj
+
+    def __exit__(self, *exc_info):
+        self.release()
+
+    def __dealloc__(self):
+        if self._obj is None:
+            return
+        if type(self._obj) is ByteBuffer and (<ByteBuffer>self._obj)._exports:
+            self._pool._drop()  # views outlive the handle: never reuse this memory
+        else:
+            self._pool._give_back(self._obj)
+
+    def __repr__(self):
+        return f"Pooled({'released' if self._obj is None else repr(self._obj)})"
+
+
+@cython.final
+cdef class BufferPool:
+    """A bounded, thread-safe pool of reusable objects.
+
+    Parameters
+    ----------
+    factory : callable, () -> object
+        Makes a new object when the pool is empty.
+    initial_size : int >= 0
+        Objects made up front.
+    max_size : int >= initial_size
+        Objects the pool keeps; one given back to a full pool is dropped.
+    reset : callable, object -> None, optional
+        Called on each object given back.  :class:`ByteBuffer` objects are
+        always cleared to length 0, so a holder never sees the bytes of the
+        one before.
+
+    Notes
+    -----
+    The free list and counters change inside a critical section: under the
+    GIL nothing else runs between them (no Python code is called there),
+    and on free-threaded CPython it is a per-pool lock.  So no object is
+    ever handed to two holders.
+
+    Below ``OptLevel.FULL`` pooling is off: :meth:`acquire` always calls
+    ``factory`` and given-back objects are dropped.
+    """
+    cdef object _factory
+    cdef object _reset
+    cdef list _free
+    cdef readonly Py_ssize_t initial_size
+    cdef readonly Py_ssize_t max_size
+    cdef Py_ssize_t _hits, _misses, _dropped
+
+    def __init__(self, factory, Py_ssize_t initial_size=0, Py_ssize_t max_size=64, reset=None):
+        if not callable(factory):
+            raise TypeError(f"factory must be callable, got {type(factory).__name__}")
+        if reset is not None and not callable(reset):
+            raise TypeError(f"reset must be callable or None, got {type(reset).__name__}")
+        if initial_size < 0:
+            raise ValueError(f"initial_size must be >= 0, got {initial_size}")
+        if max_size < initial_size:
+            raise ValueError(f"max_size ({max_size}) must be >= initial_size ({initial_size})")
+        self._factory = factory
+        self._reset = reset
+        self.initial_size = initial_size
+        self.max_size = max_size
+        self._free = [factory() for _ in range(initial_size)]
+
+    cpdef Pooled acquire(self):
+        """An object from the pool (or a new one), on loan as a :class:`Pooled`."""
+        cdef Pooled handle = Pooled.__new__(Pooled)
+        cdef object obj = None
+        if config.pooling:
+            with cython.critical_section(self):
+                if self._free:
+                    obj = self._free.pop()
+                    self._hits += 1
+                else:
+                    self._misses += 1
+        else:
+            with cython.critical_section(self):
+                self._misses += 1
+        if obj is None:
+            obj = self._factory()
+        handle._pool = self
+        handle._obj = obj
+        return handle
+
+    cdef _give_back(self, obj):
+        if type(obj) is ByteBuffer:
+            (<ByteBuffer>obj)._length = 0
+        elif self._reset is not None:
+            self._reset(obj)
+        keep = config.pooling
+        with cython.critical_section(self):
+            if keep and len(self._free) < self.max_size:
+                self._free.append(obj)
+            else:
+                self._dropped += 1
+
+    cdef _drop(self):
+        with cython.critical_section(self):
+            self._dropped += 1
+
+    def size(self):
+        """Objects waiting in the pool now."""
+        return len(self._free)
+
+    def clear(self):
+        """Drop every waiting object."""
+        with cython.critical_section(self):
+            self._free = []
+
+    @property
+    def hits(self):
+        """Acquisitions served from the pool."""
+        return self._hits
+
+    @property
+    def misses(self):
+        """Acquisitions that called ``factory``."""
+        return self._misses
+
+    @property
+    def dropped(self):
+        """Objects given back but not kept (pool full, pooling off, views alive)."""
+        return self._dropped
+
+    def __len__(self):
+        return len(self._free)
+
+    def __repr__(self):
+        return (f"BufferPool(size={len(self._free)}, max_size={self.max_size}, "
+                f"hits={self._hits}, misses={self._misses}, dropped={self._dropped})")
+
+
+@cython.final
+@cython.freelist(64)
+cdef class ArenaBlock:
+    """Arena memory handed out by :meth:`Arena.alloc`: a writable uint8
+    buffer (``memoryview(block)``, ``numpy.asarray(block)``)."""
+    cdef Arena _arena
+    cdef ByteBuffer _chunk  # keeps the memory alive as long as the block
+    cdef char* _ptr
+    cdef Py_ssize_t _size
+    cdef Py_ssize_t _generation
+
+    def __len__(self):
+        return self._size
+
+    @property
+    def address(self):
+        """Address of the first byte (to check alignment)."""
+        return <uintptr_t>self._ptr
+
+    def __getbuffer__(self, Py_buffer* view, int flags):
+        PyBuffer_FillInfo(view, self, self._ptr, self._size, 0, flags)
+
+    def __releasebuffer__(self, Py_buffer* view):
+        pass
+
+    def __dealloc__(self):
+        if self._arena is not None and self._arena._generation == self._generation:
+            self._arena._live -= 1
+
+
+@cython.final
+cdef class Arena:
+    """Bump-pointer allocation of temporary buffers, freed all at once.
+
+    Memory handed out never moves: when a chunk is full a new one is added.
+    :meth:`reset` makes the whole capacity free again (merged into one
+    chunk), and refuses while blocks handed out since the last reset are
+    alive, so no block ever aliases newer data unless ``force=True``.
+    Not thread-safe: use one arena per thread.
+
+    Parameters
+    ----------
+    capacity : int >= 1
+        Bytes of the first chunk.
+    """
+    cdef list _chunks
+    cdef ByteBuffer _chunk
+    cdef Py_ssize_t _offset
+    cdef Py_ssize_t _used
+    cdef Py_ssize_t _live
+    cdef Py_ssize_t _generation
+
+    def __init__(self, Py_ssize_t capacity):
+        if capacity < 1:
+            raise ValueError(f"capacity must be positive, got {capacity}")
+        self._chunk = ByteBuffer(capacity)
+        self._chunks = [self._chunk]
+
+    @staticmethod
+    def with_capacity(Py_ssize_t capacity):
+        """``Arena(capacity)``, the spec's constructor name."""
+        return Arena(capacity)
+
+    cpdef ArenaBlock alloc(self, Py_ssize_t size, Py_ssize_t alignment=64):
+        """``size`` bytes aligned to ``alignment`` (a power of two).
+
+        Returns
+        -------
+        ArenaBlock
+            Writable uint8 buffer of ``size`` bytes.
+        """
+        if size < 0:
+            raise ValueError(f"size must be >= 0, got {size}")
+        if not _power_of_two(alignment):
+            raise ValueError(f"alignment must be a power of two, got {alignment}")
+        cdef uintptr_t base = <uintptr_t>self._chunk._data
+        cdef Py_ssize_t start = <Py_ssize_t>(((base + self._offset + alignment - 1)
+                                              & ~<uintptr_t>(alignment - 1)) - base)
+        if start + size > self._chunk._capacity:
+            self._grow(size + alignment)
+            base = <uintptr_t>self._chunk._data
+            start = <Py_ssize_t>(((base + alignment - 1) & ~<uintptr_t>(alignment - 1)) - base)
+        cdef ArenaBlock block = ArenaBlock.__new__(ArenaBlock)
+        block._arena = self
+        block._chunk = self._chunk
+        block._ptr = self._chunk._data + start
+        block._size = size
+        block._generation = self._generation
+        self._used += start + size - self._offset
+        self._offset = start + size
+        self._live += 1
+        return block
+
+    cdef _grow(self, Py_ssize_t at_least):
+        self._chunk = ByteBuffer(max(at_least, 2 * self._chunk._capacity))
+        self._chunks.append(self._chunk)
+        self._offset = 0
+
+    def alloc_array(self, shape, dtype, Py_ssize_t alignment=64):
+        """A NumPy array of ``shape`` and ``dtype`` in arena memory
+        (uninitialized, C order)."""
+        import numpy as np
+        dtype = np.dtype(dtype)
+        if dtype.hasobject:
+            raise TypeError("arena arrays cannot hold Python objects")
+        shape = tuple(int(n) for n in (shape if isinstance(shape, (tuple, list)) else (shape,)))
+        if any(n < 0 for n in shape):
+            raise ValueError(f"shape must not have negative sizes, got {shape}")
+        count = 1
+        for n in shape:
+            count *= n
+        block = self.alloc(count * dtype.itemsize, max(alignment, dtype.alignment))
+        return np.frombuffer(block, dtype=dtype, count=count).reshape(shape)
+
+    def reset(self, *, bint force=False):
+        """Free everything handed out, keeping the capacity.
+
+        Raises
+        ------
+        BufferError
+            Blocks (or arrays) from before are alive and ``force`` is False.
+        """
+        if self._live and not force:
+            raise BufferError(f"{self._live} arena blocks handed out since the last reset "
+                              f"are alive; drop them, or reset(force=True)")
+        if len(self._chunks) > 1:
+            self._chunk = ByteBuffer(self.capacity)
+            self._chunks = [self._chunk]
+        self._offset = 0
+        self._used = 0
+        self._live = 0
+        self._generation += 1
+
+    @property
+    def usage(self):
+        """Bytes handed out since the last reset, alignment padding included."""
+        return self._used
+
+    @property
+    def capacity(self):
+        """Bytes in all chunks."""
+        return sum((<ByteBuffer>chunk)._capacity for chunk in self._chunks)
+
+    @property
+    def live_blocks(self):
+        """Blocks handed out since the last reset and still alive."""
+        return self._live
+
+    def __repr__(self):
+        return f"Arena(usage={self._used}, capacity={self.capacity}, live_blocks={self._live})"

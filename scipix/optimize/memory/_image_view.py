@@ -1,0 +1,119 @@
+"""Zero-copy views of packed 8-bit image bytes."""
+import operator
+
+import numpy as np
+
+from .._validate import positive_int
+
+__all__ = ["ImageView"]
+
+
+def _coordinate(value, name, limit):
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}") from None
+    if not 0 <= value < limit:
+        raise ValueError(f"{name}={value} is outside [0, {limit})")
+    return value
+
+
+class ImageView:
+    """An image over existing bytes, without copying them.
+
+    Parameters
+    ----------
+    data : bytes-like or uint8 ndarray, contiguous
+        ``width * height * channels`` bytes, row-major, channels packed.
+        Writable data gives a writable view (``view.data``).
+    width, height, channels : int >= 1
+
+    Notes
+    -----
+    :meth:`subview` is a strided window of the same memory, and every scipix
+    kernel takes a view or subview directly (through
+    ``__array_interface__``).  ``data`` is ``(height, width)`` for one
+    channel and ``(height, width, channels)`` otherwise.
+    """
+
+    __slots__ = ("_pixels",)
+
+    def __init__(self, data, width, height, channels):
+        width = positive_int(width, "width")
+        height = positive_int(height, "height")
+        channels = positive_int(channels, "channels")
+        if isinstance(data, np.ndarray):
+            if data.dtype != np.uint8:
+                raise TypeError(f"data must have dtype uint8, got {data.dtype}")
+            if not data.flags.c_contiguous:
+                raise ValueError("data must be C-contiguous")
+            flat = data.reshape(-1)
+        else:
+            try:
+                flat = np.frombuffer(data, dtype=np.uint8)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"data must be a contiguous bytes-like object or uint8 array, "
+                                f"got {type(data).__name__} ({exc})") from None
+        expected = width * height * channels
+        if flat.size != expected:
+            raise ValueError(f"data has {flat.size} bytes; width * height * channels = "
+                             f"{width} * {height} * {channels} = {expected}")
+        self._pixels = flat.reshape(height, width, channels)
+
+    @classmethod
+    def _of(cls, pixels):
+        view = cls.__new__(cls)
+        view._pixels = pixels
+        return view
+
+    @property
+    def dimensions(self):
+        """``(width, height)``."""
+        return self._pixels.shape[1], self._pixels.shape[0]
+
+    @property
+    def channels(self):
+        return self._pixels.shape[2]
+
+    @property
+    def data(self):
+        """The pixels as an ndarray view (no copy), see the class notes."""
+        return self._pixels[:, :, 0] if self._pixels.shape[2] == 1 else self._pixels
+
+    @property
+    def __array_interface__(self):
+        return self.data.__array_interface__
+
+    def __array__(self, dtype=None, copy=None):
+        if copy:
+            return np.array(self.data, dtype=dtype)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def pixel(self, x, y):
+        """The channel values at column ``x``, row ``y``, as a tuple of ints."""
+        width, height = self.dimensions
+        x = _coordinate(x, "x", width)
+        y = _coordinate(y, "y", height)
+        return tuple(int(v) for v in self._pixels[y, x])
+
+    def subview(self, x, y, width, height):
+        """The ``width`` x ``height`` window at ``(x, y)``, sharing memory.
+
+        Raises
+        ------
+        ValueError
+            The window does not lie inside the image.
+        """
+        full_width, full_height = self.dimensions
+        x = _coordinate(x, "x", full_width)
+        y = _coordinate(y, "y", full_height)
+        width = positive_int(width, "width")
+        height = positive_int(height, "height")
+        if x + width > full_width or y + height > full_height:
+            raise ValueError(f"subview ({x}, {y}, {width}, {height}) runs outside the "
+                             f"{full_width}x{full_height} image")
+        return ImageView._of(self._pixels[y:y + height, x:x + width])
+
+    def __repr__(self):
+        width, height = self.dimensions
+        return f"ImageView({width}x{height}, channels={self.channels})"

@@ -1,0 +1,58 @@
+"""Process-wide buffer pools in three sizes (the spec's ``GlobalPools``)."""
+import threading
+
+from .._memory import ALIGNMENT, BufferPool, ByteBuffer
+
+__all__ = ["GlobalPools"]
+
+KIB = 1024
+
+
+class GlobalPools:
+    """Three :class:`BufferPool` s of :class:`ByteBuffer`, one per size class.
+
+    ========  ==========  ========
+    pool      capacity    max kept
+    ========  ==========  ========
+    small     1 KiB       256
+    medium    64 KiB      64
+    large     1 MiB       16
+    ========  ==========  ========
+
+    At most ~21 MiB stay pooled.  The pools start empty and fill as
+    buffers are given back.  Get the instance with :meth:`get`.
+    """
+
+    SMALL, MEDIUM, LARGE = KIB, 64 * KIB, 1024 * KIB
+    _instance = None
+    _creating = threading.Lock()
+
+    def __init__(self):
+        self.small = BufferPool(lambda: ByteBuffer(self.SMALL), 0, 256)
+        self.medium = BufferPool(lambda: ByteBuffer(self.MEDIUM), 0, 64)
+        self.large = BufferPool(lambda: ByteBuffer(self.LARGE), 0, 16)
+
+    @classmethod
+    def get(cls):
+        """The process-wide instance, made on first use."""
+        if cls._instance is None:
+            with cls._creating:
+                if cls._instance is None:
+                    cls._instance = cls()
+        return cls._instance
+
+    def acquire_small(self):
+        """A 1 KiB :class:`ByteBuffer` on loan (a ``Pooled`` handle)."""
+        return self.small.acquire()
+
+    def acquire_medium(self):
+        """A 64 KiB :class:`ByteBuffer` on loan."""
+        return self.medium.acquire()
+
+    def acquire_large(self):
+        """A 1 MiB :class:`ByteBuffer` on loan."""
+        return self.large.acquire()
+
+    def __repr__(self):
+        return (f"GlobalPools(small={self.small!r}, medium={self.medium!r}, "
+                f"large={self.large!r}, alignment={ALIGNMENT})")

@@ -8,7 +8,8 @@ OpenCV on one thread (NumPy for normalize), with the speed-ups.  The
 :func:`scipix._baselines.opencv_preprocess_batch`, the ``overhead`` table
 times the pipeline and asyncio executor per item on no-op work, and the
 ``memory`` table pools, the arena and memory-mapped models against plain
-allocation.
+allocation, and the ``batching`` table the batchers' overhead and the
+adaptive batcher's p95 latency across a step change in load.
 """
 import asyncio
 import json
@@ -22,8 +23,9 @@ import numpy as np
 
 from . import optimize
 from ._baselines import opencv_preprocess_batch
+from ._batch_load import echo_throughput, open_loop_p95, sleeping_processor
 from ._synthetic import page_rgba
-from .optimize import OptLevel, memory, parallel, simd
+from .optimize import OptLevel, batch, memory, parallel, simd
 
 try:
     import cv2
@@ -88,7 +90,7 @@ def run_bench(sizes, repeat, kernels=None, batch=64):
     print(f"scipix bench: variant {optimize.active_variant()}, {threads} threads, "
           f"median of {repeat}; OpenCV "
           f"{cv2.__version__ + ' on 1 thread' if cv2 else 'not installed'}")
-    if not kernels or set(kernels) - {"batch", "overhead", "memory"}:
+    if not kernels or set(kernels) - {"batch", "overhead", "memory", "batching"}:
         _kernel_table(sizes, repeat, kernels, threads)
     if not kernels or "batch" in kernels:
         _batch_table(batch, repeat, threads)
@@ -96,6 +98,8 @@ def run_bench(sizes, repeat, kernels=None, batch=64):
         _overhead_table()
     if not kernels or "memory" in kernels:
         _memory_table(repeat)
+    if not kernels or "batching" in kernels:
+        asyncio.run(_batching_table())
 
 
 def _kernel_table(sizes, repeat, kernels, threads):
@@ -222,3 +226,44 @@ def _memory_table(repeat):
             grown = _resident_bytes() - before
     print(f"MmapModel 1 GiB safetensors, open + read a 4 KiB tensor: {elapsed * 1e3:.2f} ms, "
           f"resident memory +{grown / 1024:.0f} KiB (sum {total})")
+
+
+async def _running(batcher):
+    task = asyncio.create_task(batcher.run())
+    await asyncio.sleep(0)
+    return task
+
+
+async def _batching_table():
+    print("\nbatching")
+    config = batch.BatchConfig(max_batch_size=64, max_wait_ms=2, max_queue_size=5000)
+
+    async def echo_async(items):
+        return items
+
+    for name, processor in (("sync", lambda items: items), ("async", echo_async)):
+        batcher = batch.DynamicBatcher(config, processor)
+        task = await _running(batcher)
+        seconds = await echo_throughput(batcher)
+        await batcher.shutdown()
+        await task
+        print(f"DynamicBatcher overhead, {name} echo processor, max_batch_size 64, "
+              f"1000 callers x 100 items: {seconds * 1e6:.2f} us/item "
+              f"({1 / seconds:,.0f} items/s)")
+
+    config = batch.BatchConfig(max_batch_size=128, max_wait_ms=50, max_queue_size=100_000)
+    processor = sleeping_processor(0.002, 0.0001)
+    print("processor 2 ms + 0.1 ms/item, target 20 ms, 3 s per load level; p95 over the "
+          "last 1.5 s:")
+    for name, batcher in (("AdaptiveBatcher", batch.AdaptiveBatcher(config, 0.020, processor)),
+                          ("DynamicBatcher", batch.DynamicBatcher(config, processor))):
+        task = await _running(batcher)
+        figures = []
+        for rate in (300, 3000, 300):
+            p95 = await open_loop_p95(batcher, rate, 3.0)
+            size = (batcher.current_config().max_batch_size
+                    if isinstance(batcher, batch.AdaptiveBatcher) else config.max_batch_size)
+            figures.append(f"{rate}/s: p95 {p95 * 1e3:.1f} ms (size {size})")
+        await batcher.shutdown()
+        await task
+        print(f"  {name:<16}" + "; ".join(figures))

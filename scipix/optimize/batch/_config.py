@@ -1,0 +1,41 @@
+"""Batching parameters."""
+from dataclasses import dataclass
+
+from .._validate import positive_int
+
+__all__ = ["BatchConfig"]
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    """How a batcher groups items (the spec's ``BatchConfig``).
+
+    Parameters
+    ----------
+    max_batch_size : int >= 1
+        Largest batch handed to the processor.
+    max_wait_ms : float > 0
+        Longest the oldest waiting item waits before its batch starts
+        (while the processor is free).
+    max_queue_size : int >= 1
+        Items that may wait; ``add`` beyond it raises ``QueueFull``.
+    preferred_batch_size : int in [1, max_batch_size]
+        A batch this large is sent at once when the processor is free.
+    """
+
+    max_batch_size: int = 32
+    max_wait_ms: float = 50
+    max_queue_size: int = 1000
+    preferred_batch_size: int = 16
+
+    def __post_init__(self):
+        for name in ("max_batch_size", "max_queue_size", "preferred_batch_size"):
+            positive_int(getattr(self, name), name)
+        wait = self.max_wait_ms
+        if isinstance(wait, bool) or not isinstance(wait, (int, float)):
+            raise TypeError(f"max_wait_ms must be a number, got {type(wait).__name__}")
+        if not wait > 0 or wait == float("inf"):
+            raise ValueError(f"max_wait_ms must be positive and finite, got {wait}")
+        if self.preferred_batch_size > self.max_batch_size:
+            raise ValueError(f"preferred_batch_size ({self.preferred_batch_size}) must be <= "
+                             f"max_batch_size ({self.max_batch_size})")

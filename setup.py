@@ -53,7 +53,10 @@ OTHER_VARIANTS = {
                "-DSCIPIX_SCALAR_REFERENCE"],
 }
 # No FMA contraction: float kernels then round identically on every variant.
-COMMON_FLAGS = ["-fno-math-errno", "-ffp-contract=off", "-Wno-unused-function", "-Wno-psabi"]
+# No trapping math: float compares may be if-converted (vectorized clamps);
+# scipix never reads the FP exception flags, so no result changes.
+COMMON_FLAGS = ["-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off",
+                "-Wno-unused-function", "-Wno-psabi"]
 OPENMP_FLAG = "-fopenmp"
 
 

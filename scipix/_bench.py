@@ -8,10 +8,12 @@ OpenCV on one thread (NumPy for normalize), with the speed-ups.  The
 :func:`scipix._baselines.opencv_preprocess_batch`, the ``overhead`` table
 times the pipeline and asyncio executor per item on no-op work, and the
 ``memory`` table pools, the arena and memory-mapped models against plain
-allocation, and the ``batching`` table the batchers' overhead and the
-adaptive batcher's p95 latency across a step change in load.
+allocation, the ``batching`` table the batchers' overhead and the
+adaptive batcher's p95 latency across a step change in load, and the
+``quantize`` table INT8 quantization against NumPy.
 """
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 import json
 import os
 import struct
@@ -22,10 +24,10 @@ import time
 import numpy as np
 
 from . import optimize
-from ._baselines import opencv_preprocess_batch
+from ._baselines import numpy_dequantize, numpy_quantize, opencv_preprocess_batch
 from ._batch_load import echo_throughput, open_loop_p95, sleeping_processor
 from ._synthetic import page_rgba
-from .optimize import OptLevel, batch, memory, parallel, simd
+from .optimize import OptLevel, batch, memory, parallel, quantize, simd
 
 try:
     import cv2
@@ -90,16 +92,21 @@ def run_bench(sizes, repeat, kernels=None, batch=64):
     print(f"scipix bench: variant {optimize.active_variant()}, {threads} threads, "
           f"median of {repeat}; OpenCV "
           f"{cv2.__version__ + ' on 1 thread' if cv2 else 'not installed'}")
-    if not kernels or set(kernels) - {"batch", "overhead", "memory", "batching"}:
+    if not kernels or set(kernels) - {"batch", "scaling", "overhead", "memory", "batching",
+                                      "quantize"}:
         _kernel_table(sizes, repeat, kernels, threads)
     if not kernels or "batch" in kernels:
         _batch_table(batch, repeat, threads)
+    if not kernels or "scaling" in kernels:
+        _scaling_table(batch, repeat, threads)
     if not kernels or "overhead" in kernels:
         _overhead_table()
     if not kernels or "memory" in kernels:
         _memory_table(repeat)
     if not kernels or "batching" in kernels:
         asyncio.run(_batching_table())
+    if not kernels or "quantize" in kernels:
+        _quantize_table(repeat, threads)
 
 
 def _kernel_table(sizes, repeat, kernels, threads):
@@ -143,6 +150,46 @@ def _batch_table(n_images, repeat, threads, page=(768, 1024), shape=(384, 384)):
     print(f"{timings[OptLevel.NONE] * 1e3:>10.1f}{simd_1t * 1e3:>10.1f}"
           f"{timings[OptLevel.FULL] * 1e3:>10.1f}{other * 1e3:>10.1f}  "
           f"{other / simd_1t:>7.2f}x{simd_1t / timings[OptLevel.FULL]:>8.2f}x")
+
+
+def _thread_ladder(threads):
+    """1, 2, 4, ... up to ``threads``, and ``threads`` itself."""
+    ladder = [1 << k for k in range(threads.bit_length()) if 1 << k < threads]
+    return ladder + [threads]
+
+
+def _scaling_table(n_images, repeat, threads, page=(768, 1024), shape=(384, 384)):
+    """``preprocess_batch`` on 1, 2, 4, ... threads, against OpenCV run the
+    way a user parallelizes it: a thread pool, one slice of images per thread."""
+    images = [page_rgba(*page, seed=i) for i in range(n_images)]
+    out = np.empty((n_images, 1) + shape, np.float32)
+
+    def opencv_threads(pool, team):
+        bounds = np.linspace(0, n_images, team + 1).astype(int)
+        jobs = [pool.submit(opencv_preprocess_batch, cv2, images[lo:hi], shape, out[lo:hi])
+                for lo, hi in zip(bounds[:-1], bounds[1:])]
+        for job in jobs:
+            job.result()
+
+    print(f"\npreprocess_batch thread scaling: {n_images} RGBA {page[1]}x{page[0]} -> "
+          f"{shape[1]}x{shape[0]}, times in milliseconds")
+    print(f"{'threads':>8}{'scipix':>10}{'pages/s':>10}{'gain':>8}{'cv2 pool':>10}{'vs cv2':>9}")
+    single = None
+    previous = optimize.get_thread_count()
+    try:
+        for team in _thread_ladder(threads):
+            optimize.set_thread_count(team)
+            ours = _median_seconds(lambda: parallel.preprocess_batch(images, shape, out=out),
+                                   repeat)
+            single = single or ours
+            other = float("nan")
+            if cv2 is not None:
+                with ThreadPoolExecutor(team) as pool:
+                    other = _median_seconds(lambda: opencv_threads(pool, team), repeat)
+            print(f"{team:>8}{ours * 1e3:>10.1f}{n_images / ours:>10.0f}{single / ours:>7.2f}x"
+                  f"{other * 1e3:>10.1f}{other / ours:>8.2f}x")
+    finally:
+        optimize.set_thread_count(previous)
 
 
 def _overhead_table(items=20_000):
@@ -267,3 +314,61 @@ async def _batching_table():
         await batcher.shutdown()
         await task
         print(f"  {name:<16}" + "; ".join(figures))
+
+
+def _optional_torch():
+    """PyTorch on one thread, or None: only the comparison columns use it."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    return torch
+
+
+def _torch_quantizer(torch, x, params):
+    tensor = torch.from_numpy(x)
+    return lambda: torch.quantize_per_tensor(tensor, params.scale, params.zero_point,
+                                             torch.qint8)
+
+
+def _torch_dequantizer(torch, x, params):
+    quantized = torch.quantize_per_tensor(torch.from_numpy(x), params.scale,
+                                          params.zero_point, torch.qint8)
+    return quantized.dequantize
+
+
+def _quantize_table(repeat, threads):
+    torch = _optional_torch()
+    print(f"\nquantize, times in milliseconds (numpy: in-place multiply, rint, add, clip, "
+          f"cast into out; torch: quantize_per_tensor / dequantize on 1 thread"
+          f"{'' if torch else ', not installed'})")
+    print(f"{'op':<12}{'n':>10}{'scalar':>9}{'simd 1T':>9}{f'simd {threads}T':>9}"
+          f"{'numpy':>9}{'torch':>9}  {'vs numpy':>8}{'vs torch':>9}")
+    for n in (1024, 4096, 16384, 1 << 24):
+        x = (np.random.default_rng(0).standard_normal(n) * 3).astype(np.float32)
+        params = quantize.QuantParams.from_data(x)
+        q = np.empty(n, np.int8)
+        restored = np.empty(n, np.float32)
+        quantize.quantize_with_params(x, params, out=q)
+        cases = [("quantize", lambda: quantize.quantize_with_params(x, params, out=q),
+                  lambda: numpy_quantize(x, params.scale, params.zero_point, q),
+                  torch and _torch_quantizer(torch, x, params)),
+                 ("dequantize", lambda: quantize.dequantize(q, params, out=restored),
+                  lambda: numpy_dequantize(q, params.scale, params.zero_point, restored),
+                  torch and _torch_dequantizer(torch, x, params))]
+        for op, ours, numpy_op, torch_op in cases:
+            timings = {}
+            for level in (OptLevel.NONE, OptLevel.SIMD, OptLevel.FULL):
+                with optimize.opt_level(level):
+                    timings[level] = _median_seconds(ours, repeat)
+            other = _median_seconds(numpy_op, repeat)
+            theirs = _median_seconds(torch_op, repeat) if torch_op else float("nan")
+            simd_1t = timings[OptLevel.SIMD]
+            print(f"{op:<12}{n:>10}{timings[OptLevel.NONE] * 1e3:>9.3f}"
+                  f"{simd_1t * 1e3:>9.3f}{timings[OptLevel.FULL] * 1e3:>9.3f}"
+                  f"{other * 1e3:>9.3f}{theirs * 1e3:>9.3f}  {other / simd_1t:>7.2f}x"
+                  f"{theirs / simd_1t:>8.2f}x")
+    w = np.random.default_rng(1).standard_normal((1024, 64)).astype(np.float32)
+    per_channel = _median_seconds(lambda: quantize.PerChannelQuant.from_f32(w, w.shape), repeat)
+    print(f"PerChannelQuant.from_f32 1024 x 64: {per_channel * 1e3:.3f} ms")

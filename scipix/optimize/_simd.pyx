@@ -15,7 +15,7 @@ re-check only what memory safety depends on.  Every function takes
 """
 from cython.parallel cimport prange
 from libc.math cimport floor, isfinite, sqrt
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
+from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t
 from libc.stdlib cimport calloc, free, malloc
 
 cdef extern from *:
@@ -65,8 +65,11 @@ cdef extern from "_simd_kernels.h":
     void scipix_gray_rgba_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil
     Moments scipix_block_moments(const float* x, Py_ssize_t n) noexcept nogil
     enum: TILE "SCIPIX_TILE"
-    void scipix_scale_u8(const uint8_t* x, float* out, Py_ssize_t n, float shift,
-                         float factor) noexcept nogil
+    void scipix_widen_stream(const void* x, int is_signed, float* out, Py_ssize_t n,
+                             float shift, float factor) noexcept nogil
+    int scipix_has_nan(const float* x, Py_ssize_t n) noexcept nogil
+    void scipix_quantize_block(const float* x, int8_t* q, Py_ssize_t n, float inv_scale,
+                               int32_t zero_point, int32_t qmin, int32_t qmax) noexcept nogil
     void scipix_area_htile(const float* acc_t, uint8_t* dst, Py_ssize_t dst_stride,
                            Py_ssize_t rows, Py_ssize_t cols, const int32_t* start,
                            const float* weight, Py_ssize_t taps) noexcept nogil
@@ -861,12 +864,12 @@ cdef int _preprocess_one(const Image* src, float* out, Py_ssize_t rows, Py_ssize
     shift = <float>mean
     factor = <float>(1.0 / (std + 1e-8))
     if bands == 1:
-        scipix_scale_u8(resized, out, n, shift, factor)
+        scipix_widen_stream(resized, 0, out, n, shift, factor)
     else:
         for band in prange(bands, num_threads=bands, schedule="static"):
             first = band * rows // bands * cols
-            scipix_scale_u8(resized + first, out + first,
-                            (band + 1) * rows // bands * cols - first, shift, factor)
+            scipix_widen_stream(resized + first, 0, out + first,
+                                (band + 1) * rows // bands * cols - first, shift, factor)
     free(resized)
     return 0
 
@@ -930,3 +933,129 @@ def preprocess_batch(list images, float[:, :, :, ::1] out, int n_threads):
         free(sources)
     if failed:
         raise MemoryError()
+
+
+# --------------------------------------------------------------------------
+# INT8 quantization
+
+cdef inline int _quantize_span(const float* x, int8_t* q, Py_ssize_t n, float inv_scale,
+                               int32_t zero_point, int32_t qmin, int32_t qmax) noexcept nogil:
+    """Quantize one span after checking it for NaN, while it is in cache;
+    1 (and nothing written) if it holds NaN."""
+    if scipix_has_nan(x, n):
+        return 1
+    scipix_quantize_block(x, q, n, inv_scale, zero_point, qmin, qmax)
+    return 0
+
+
+def quantize(const float[::1] x, int8_t[::1] q, float inv_scale, int zero_point, int qmin,
+             int qmax, int n_threads):
+    """``q = clamp(rint(x * inv_scale) + zero_point, qmin, qmax)``, half to even.
+
+    Each span of ``x`` is checked for NaN just before it is quantized, so
+    the data is read from memory once.
+
+    Parameters
+    ----------
+    x : float32 memoryview, shape (n,), contiguous
+    q : int8 memoryview, shape (n,), contiguous
+    inv_scale : float32 ``1 / scale``
+    zero_point, qmin, qmax : int
+
+    Raises
+    ------
+    ValueError
+        ``x`` holds NaN (``q`` is then partly written).
+    """
+    cdef Py_ssize_t n = x.shape[0], spans = (n + SPAN - 1) // SPAN, b
+    if q.shape[0] != n:
+        raise ValueError("x and q must have the same length")
+    if n == 0:
+        return
+    cdef int team = _team_size(n, n_threads), nan = 0
+    with nogil:
+        if team == 1:
+            for b in range(spans):
+                if _quantize_span(&x[b * SPAN], &q[b * SPAN], min(<Py_ssize_t>SPAN, n - b * SPAN),
+                                  inv_scale, zero_point, qmin, qmax):
+                    nan = 1
+                    break
+        else:
+            for b in prange(spans, num_threads=team, schedule="static"):
+                nan += _quantize_span(&x[b * SPAN], &q[b * SPAN],
+                                      min(<Py_ssize_t>SPAN, n - b * SPAN),
+                                      inv_scale, zero_point, qmin, qmax)
+    if nan:
+        raise ValueError("data contains NaN, which has no int8 value")
+
+
+cdef enum:
+    # Outputs at least this large are stored around the caches: they cannot
+    # stay cached for their reader anyway.
+    STREAM_BYTES = 8 << 20
+
+
+cdef inline void _dequantize_block(const int8_t* q, float* x, Py_ssize_t n, float scale,
+                                   float zero_point, bint stream) noexcept nogil:
+    cdef Py_ssize_t i
+    if stream:
+        scipix_widen_stream(q, 1, x, n, zero_point, scale)
+        return
+    for i in range(n):
+        x[i] = (<float>q[i] - zero_point) * scale
+
+
+def dequantize(const int8_t[::1] q, float[::1] x, float scale, int zero_point, int n_threads):
+    """``x = (float(q) - zero_point) * scale`` in float32.
+
+    Outputs of 8 MiB or more are written with non-temporal stores.
+
+    Parameters
+    ----------
+    q : int8 memoryview, shape (n,), contiguous
+    x : float32 memoryview, shape (n,), contiguous
+    """
+    cdef Py_ssize_t n = q.shape[0], blocks = (n + SPAN - 1) // SPAN, b
+    if x.shape[0] != n:
+        raise ValueError("q and x must have the same length")
+    if n == 0:
+        return
+    cdef int team = _team_size(n, n_threads)
+    cdef bint stream = n * 4 >= STREAM_BYTES
+    with nogil:
+        if team == 1:
+            _dequantize_block(&q[0], &x[0], n, scale, zero_point, stream)
+        else:
+            for b in prange(blocks, num_threads=team, schedule="static"):
+                _dequantize_block(&q[b * SPAN], &x[b * SPAN], min(<Py_ssize_t>SPAN, n - b * SPAN),
+                                  scale, zero_point, stream)
+
+
+def quantize_rows(const float[:, ::1] x, int8_t[:, ::1] q, const float[::1] inv_scales,
+                  const int32_t[::1] zero_points, int qmin, int qmax, int n_threads):
+    """Per-row (per-channel) ``quantize``: row ``r`` with ``inv_scales[r]`` and
+    ``zero_points[r]``.  The caller has rejected NaN.
+
+    Parameters
+    ----------
+    x : float32 memoryview, shape (rows, n), C-contiguous
+    q : int8 memoryview, shape (rows, n), C-contiguous
+    inv_scales : float32 memoryview, shape (rows,)
+    zero_points : int32 memoryview, shape (rows,)
+    """
+    cdef Py_ssize_t rows = x.shape[0], cols = x.shape[1], r
+    if (q.shape[0] != rows or q.shape[1] != cols or inv_scales.shape[0] != rows
+            or zero_points.shape[0] != rows):
+        raise ValueError("x, q, inv_scales and zero_points must agree in shape")
+    if rows == 0 or cols == 0:
+        return
+    cdef int team = _team_size(rows * cols, n_threads)
+    with nogil:
+        if team == 1:
+            for r in range(rows):
+                scipix_quantize_block(&x[r, 0], &q[r, 0], cols, inv_scales[r], zero_points[r],
+                                      qmin, qmax)
+        else:
+            for r in prange(rows, num_threads=team, schedule="static"):
+                scipix_quantize_block(&x[r, 0], &q[r, 0], cols, inv_scales[r], zero_points[r],
+                                      qmin, qmax)

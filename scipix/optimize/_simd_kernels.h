@@ -215,32 +215,77 @@ static inline scipix_moments scipix_block_moments(const float *x, ptrdiff_t n)
     return result;
 }
 
-/* out[i] = ((float)x[i] - shift) * factor.  The batch tensor is written once
- * and read later by a model, not by us: on x86 it is stored around the
- * caches (non-temporal), which spares the memory read a cached store makes
- * first; the closing fence orders those stores before any later ones. */
-static inline void scipix_scale_u8(const uint8_t *x, float *out, ptrdiff_t n, float shift,
-                                   float factor)
+/* out[i] = ((float)x[i] - shift) * factor for 8-bit x, signed or not.
+ * The output is written once and read later by someone else (a model), not
+ * by us: on x86 it is stored around the caches (non-temporal), which spares
+ * the memory read a cached store makes first; the closing fence orders those
+ * stores before any later ones.  Callers use it for outputs larger than the
+ * caches only: a small output is better left cached for its reader. */
+static inline void scipix_widen_stream(const void *x, int is_signed, float *out, ptrdiff_t n,
+                                       float shift, float factor)
 {
+    const uint8_t *u = (const uint8_t *)x;
+    const int8_t *s = (const int8_t *)x;
     ptrdiff_t i = 0;
+#define SCIPIX_WIDEN(k) (((is_signed ? (float)s[k] : (float)u[k]) - shift) * factor)
 #if !defined(SCIPIX_SCALAR_REFERENCE) && defined(__SSE2__)
     for (; i < n && ((uintptr_t)(out + i) & 15); i++)
-        out[i] = ((float)x[i] - shift) * factor;
+        out[i] = SCIPIX_WIDEN(i);
     {
-        const __m128 s = _mm_set1_ps(shift), f = _mm_set1_ps(factor);
+        const __m128 sh = _mm_set1_ps(shift), f = _mm_set1_ps(factor);
+        const __m128i zero = _mm_setzero_si128();
         for (; i + 4 <= n; i += 4) {
             int32_t word;
-            memcpy(&word, x + i, 4);
-            __m128i bytes = _mm_cvtsi32_si128(word);
-            __m128i zero = _mm_setzero_si128();
-            __m128i wide = _mm_unpacklo_epi16(_mm_unpacklo_epi8(bytes, zero), zero);
-            _mm_stream_ps(out + i, _mm_mul_ps(_mm_sub_ps(_mm_cvtepi32_ps(wide), s), f));
+            __m128i bytes, wide;
+            memcpy(&word, u + i, 4);
+            bytes = _mm_cvtsi32_si128(word);
+            if (is_signed) {  /* sign-extend: the byte lands in the top, shift it down */
+                __m128i words = _mm_unpacklo_epi8(bytes, bytes);
+                wide = _mm_srai_epi32(_mm_unpacklo_epi16(words, words), 24);
+            } else {
+                wide = _mm_unpacklo_epi16(_mm_unpacklo_epi8(bytes, zero), zero);
+            }
+            _mm_stream_ps(out + i, _mm_mul_ps(_mm_sub_ps(_mm_cvtepi32_ps(wide), sh), f));
         }
         _mm_sfence();
     }
 #endif
     for (; i < n; i++)
-        out[i] = ((float)x[i] - shift) * factor;
+        out[i] = SCIPIX_WIDEN(i);
+#undef SCIPIX_WIDEN
+}
+
+/* q = clamp(rint(x * inv_scale) + zero_point, qmin, qmax), half to even.
+ * x * inv_scale is clamped to [-256, 256] first: +-inf then saturate, and
+ * the 1.5 * 2**23 rounding trick is exact there (every larger value
+ * saturates anyway).  Plain ternaries so that gcc vectorizes the loop.
+ * NaN must be rejected by the caller. */
+static inline void scipix_quantize_block(const float *x, int8_t *q, ptrdiff_t n,
+                                         float inv_scale, int32_t zero_point,
+                                         int32_t qmin, int32_t qmax)
+{
+    const float magic = 12582912.0f;
+    ptrdiff_t i;
+    for (i = 0; i < n; i++) {
+        float v = x[i] * inv_scale;
+        int32_t level;
+        v = v < -256.0f ? -256.0f : v;
+        v = v > 256.0f ? 256.0f : v;
+        level = (int32_t)((v + magic) - magic) + zero_point;
+        level = level < qmin ? qmin : level;
+        level = level > qmax ? qmax : level;
+        q[i] = (int8_t)level;
+    }
+}
+
+/* 1 if x[0:n] holds a NaN (x != x only for NaN). */
+static inline int scipix_has_nan(const float *x, ptrdiff_t n)
+{
+    int found = 0;
+    ptrdiff_t i;
+    for (i = 0; i < n; i++)
+        found |= x[i] != x[i];
+    return found;
 }
 
 #endif

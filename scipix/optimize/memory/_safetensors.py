@@ -10,7 +10,7 @@ import json
 
 import numpy as np
 
-__all__ = ["DTYPES", "read_header"]
+__all__ = ["DTYPES", "read_header", "write"]
 
 DTYPES = {
     "BOOL": np.dtype(np.bool_), "U8": np.dtype(np.uint8), "I8": np.dtype(np.int8),
@@ -112,3 +112,29 @@ def _entry(info, name, data_size, path):
         raise _corrupt(path, f"tensor {name!r}: shape {shape} of {code} needs "
                              f"{count * dtype.itemsize} bytes, data_offsets give {end - begin}")
     return dtype, tuple(shape), begin, end
+
+
+def write(path, tensors, metadata=None):
+    """Write ``tensors`` (name -> ndarray of a :data:`DTYPES` dtype) as a
+    safetensors file, in the given order, header padded to 8 bytes."""
+    codes = {dtype: code for code, dtype in DTYPES.items()}
+    header, offset, blobs = {}, 0, []
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    for name, array in tensors.items():
+        array = np.ascontiguousarray(array)
+        dtype = array.dtype.newbyteorder("<") if array.dtype.byteorder == ">" else array.dtype
+        code = codes.get(np.dtype(dtype))
+        if code is None:
+            raise TypeError(f"tensor {name!r}: dtype {array.dtype} has no safetensors code")
+        blob = array.astype(dtype, copy=False).tobytes()
+        header[name] = {"dtype": code, "shape": list(array.shape),
+                        "data_offsets": [offset, offset + len(blob)]}
+        offset += len(blob)
+        blobs.append(blob)
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-(8 + len(raw)) % 8)
+    with open(path, "wb") as file:
+        file.write(len(raw).to_bytes(8, "little") + raw)
+        for blob in blobs:
+            file.write(blob)

@@ -1,0 +1,64 @@
+"""INT8 quantization at each optimization level against NumPy (the spec's
+"Model Quantization"; sizes 1024, 4096, 16384 as there, and 16 M floats)."""
+import numpy as np
+
+from scipix._baselines import numpy_dequantize, numpy_quantize
+from scipix.optimize import OptLevel, quantize, set_opt_level
+
+SIZES = [1024, 4096, 16384, 1 << 24]
+LEVELS = ["NONE", "SIMD", "FULL"]
+
+
+class PerTensor:
+    """quantize / dequantize n float32 values with fixed params."""
+
+    params = (SIZES, LEVELS)
+    param_names = ["n", "opt_level"]
+
+    def setup(self, n, level):
+        set_opt_level(OptLevel[level])
+        self.x = (np.random.default_rng(0).standard_normal(n) * 3).astype(np.float32)
+        self.qparams = quantize.QuantParams.from_data(self.x)
+        self.q = quantize.quantize_with_params(self.x, self.qparams)
+        self.restored = np.empty(n, np.float32)
+
+    def teardown(self, n, level):
+        set_opt_level(OptLevel.FULL)
+
+    def time_quantize(self, n, level):
+        quantize.quantize_with_params(self.x, self.qparams, out=self.q)
+
+    def time_dequantize(self, n, level):
+        quantize.dequantize(self.q, self.qparams, out=self.restored)
+
+
+class NumPyPerTensor:
+    """The same with the NumPy expressions of ``scipix._baselines``."""
+
+    params = SIZES
+    param_names = ["n"]
+
+    def setup(self, n):
+        self.x = (np.random.default_rng(0).standard_normal(n) * 3).astype(np.float32)
+        self.qparams = quantize.QuantParams.from_data(self.x)
+        self.q = quantize.quantize_with_params(self.x, self.qparams)
+        self.restored = np.empty(n, np.float32)
+
+    def time_quantize(self, n):
+        numpy_quantize(self.x, self.qparams.scale, self.qparams.zero_point, self.q)
+
+    def time_dequantize(self, n):
+        numpy_dequantize(self.q, self.qparams.scale, self.qparams.zero_point, self.restored)
+
+
+class PerChannel:
+    """PerChannelQuant of a (rows, 64) weight matrix, as the spec's benchmark."""
+
+    params = [256, 1024, 4096]
+    param_names = ["rows"]
+
+    def setup(self, rows):
+        self.w = np.random.default_rng(1).standard_normal((rows, 64)).astype(np.float32)
+
+    def time_from_f32(self, rows):
+        quantize.PerChannelQuant.from_f32(self.w, self.w.shape)

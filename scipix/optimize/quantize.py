@@ -1,0 +1,411 @@
+"""INT8 quantization (the spec's "Model Quantization").
+
+Affine int8 in [-128, 127] with the semantics of PyTorch's
+``MinMaxObserver(dtype=torch.qint8)`` and ``torch.quantize_per_tensor``:
+the range always includes 0 (so 0.0, which padding needs, is exact), the
+scale is at least float32 epsilon, and
+
+    q = clamp(rint(x * float32(1 / scale)) + zero_point, -128, 127)
+
+rounding half to even with the float32 inverse scale, as PyTorch does
+(dividing by the scale instead rounds some ties differently).  ``+-inf``
+saturate; NaN raises ``ValueError`` (an ``out=`` array is then partly
+written, as NumPy leaves ``out`` on errors).  Dequantization is
+``(float(q) - zero_point) * scale`` in float32.  The hot loops run in the
+SIMD kernel variants, on ``get_thread_count()`` threads.
+
+Not here yet: the INT8 matmul (``quantized_matmul``, ``QuantizedLinear``).
+"""
+import math
+import operator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._dispatch import current_kernels
+from .config import kernel_threads
+
+__all__ = ["QuantParams", "quantize_weights", "quantize_with_params", "quantize_value",
+           "dequantize", "dequantize_value", "QuantizedTensor", "PerChannelQuant",
+           "DynamicQuantizer", "quantization_error", "sqnr"]
+
+QMIN, QMAX = -128, 127
+_EPS = np.finfo(np.float32).eps
+_F32 = np.float32
+
+
+@dataclass(frozen=True)
+class QuantParams:
+    """Scale and zero point of an int8 quantization.
+
+    Parameters
+    ----------
+    scale : float > 0, finite (kept as a float32 value)
+    zero_point : int in [-128, 127]
+    qmin : -128 (affine) or -127 (symmetric: the range is [-127, 127])
+    """
+
+    scale: float
+    zero_point: int
+    qmin: int = QMIN
+
+    def __post_init__(self):
+        if isinstance(self.scale, bool) or not isinstance(self.scale, (int, float, np.floating)):
+            raise TypeError(f"scale must be a number, got {type(self.scale).__name__}")
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise ValueError(f"scale must be positive and finite, got {self.scale}")
+        try:
+            zero_point = operator.index(self.zero_point)
+        except TypeError:
+            raise TypeError(f"zero_point must be an int, "
+                            f"got {type(self.zero_point).__name__}") from None
+        if not QMIN <= zero_point <= QMAX:
+            raise ValueError(f"zero_point must be in [-128, 127], got {zero_point}")
+        if self.qmin not in (QMIN, -QMAX):
+            raise ValueError(f"qmin must be -128 or -127, got {self.qmin}")
+        object.__setattr__(self, "scale", float(_F32(self.scale)))
+        object.__setattr__(self, "zero_point", int(zero_point))
+
+    @classmethod
+    def from_range(cls, min_val, max_val):
+        """PyTorch's ``MinMaxObserver(dtype=torch.qint8)`` params for a range."""
+        low, high = float(min_val), float(max_val)
+        if math.isnan(low) or math.isnan(high):
+            raise ValueError("min_val and max_val must not be NaN")
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise ValueError(f"the range must be finite, got [{low}, {high}]")
+        if low > high:
+            raise ValueError(f"min_val ({low}) must be <= max_val ({high})")
+        low, high = _F32(min(low, 0.0)), _F32(max(high, 0.0))
+        scale = max(_F32(high - low) / _F32(QMAX - QMIN), _EPS)
+        zero_point = QMIN - int(np.rint(low / scale))
+        return cls(float(scale), min(max(zero_point, QMIN), QMAX))
+
+    @classmethod
+    def from_data(cls, data):
+        """:meth:`from_range` of the data's min and max (0, 0 when empty)."""
+        values = _as_float32(data, "data")
+        if values.size == 0:
+            return cls.from_range(0.0, 0.0)
+        low, high = float(values.min()), float(values.max())
+        if math.isnan(low) or math.isnan(high):
+            raise ValueError("data contains NaN")
+        return cls.from_range(low, high)
+
+    @classmethod
+    def symmetric(cls, abs_max):
+        """Zero point 0, ``scale = abs_max / 127``, values in [-127, 127].
+
+        ONNX Runtime's convention (and the spec's).  PyTorch's symmetric
+        qint8 observer uses ``abs_max / 127.5`` over [-128, 127] instead.
+        """
+        abs_max = float(abs_max)
+        if not (math.isfinite(abs_max) and abs_max >= 0):
+            raise ValueError(f"abs_max must be finite and >= 0, got {abs_max}")
+        return cls(float(max(_F32(abs_max) / _F32(QMAX), _EPS)), 0, -QMAX)
+
+    @property
+    def inv_scale(self):
+        """The float32 ``1 / scale`` the quantizer multiplies by."""
+        return _F32(1.0) / _F32(self.scale)
+
+
+def _minmax_params(low, high):
+    """:meth:`QuantParams.from_range` over arrays of ranges (float32 steps)."""
+    low = np.minimum(low, 0).astype(np.float32)
+    high = np.maximum(high, 0).astype(np.float32)
+    scales = np.maximum((high - low) / _F32(QMAX - QMIN), _EPS).astype(np.float32)
+    zero_points = QMIN - np.rint(low / scales).astype(np.int64)
+    return scales, np.clip(zero_points, QMIN, QMAX).astype(np.int32)
+
+
+def _as_float32(data, name):
+    array = np.asarray(data)
+    if array.dtype.kind not in "fiu" or array.dtype == np.bool_:
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    return array.astype(np.float32, copy=False)
+
+
+def _flat(array):
+    """(1-D view, order) of a C- or F-contiguous array; a C copy otherwise."""
+    if array.flags.c_contiguous:
+        return array.reshape(-1), "C"
+    if array.flags.f_contiguous:
+        return array.reshape(-1, order="F"), "F"
+    return np.ascontiguousarray(array).reshape(-1), "C"
+
+
+def _check_out(out, shape, dtype, order):
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"out must have dtype {np.dtype(dtype)}, got {out.dtype}")
+    if out.shape != shape:
+        raise ValueError(f"out must have shape {shape}, got {out.shape}")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+    contiguous = out.flags.c_contiguous if order == "C" else out.flags.f_contiguous
+    if not contiguous:
+        raise ValueError(f"out must be {order}-contiguous like the input")
+    return out
+
+
+def _flat_pair(source, out, dtype):
+    """``(flat source, flat out, out)``: ``out`` made (or checked) with the
+    shape and memory order of ``source``, both as 1-D views."""
+    flat, order = _flat(source)
+    if out is None:
+        out = np.empty(source.shape, dtype, order=order)
+    else:
+        out = _check_out(out, source.shape, dtype, order)
+    return flat, out.reshape(-1, order=order), out
+
+
+def _check_params(params):
+    if not isinstance(params, QuantParams):
+        raise TypeError(f"params must be a QuantParams, got {type(params).__name__}")
+
+
+def quantize_with_params(data, params, *, out=None):
+    """Quantize ``data`` (any shape; float32, other floats are converted)
+    with ``params``; int8 of the same shape and memory order."""
+    _check_params(params)
+    flat, flat_out, out = _flat_pair(_as_float32(data, "data"), out, np.int8)
+    current_kernels().quantize(flat, flat_out, params.inv_scale, params.zero_point,
+                               params.qmin, QMAX, kernel_threads())
+    return out
+
+
+def quantize_weights(weights):
+    """``(q, params)``: int8 weights and their :meth:`QuantParams.from_data`."""
+    params = QuantParams.from_data(weights)
+    return quantize_with_params(weights, params), params
+
+
+def quantize_value(value, params):
+    """One value, as :func:`quantize_with_params`; an int."""
+    return int(quantize_with_params(np.array([value], np.float32), params)[0])
+
+
+def dequantize(quantized, params, *, out=None):
+    """``(float(q) - zero_point) * scale`` as float32, same shape and order."""
+    _check_params(params)
+    q = np.asarray(quantized)
+    if q.dtype != np.int8:
+        raise TypeError(f"quantized must have dtype int8, got {q.dtype}")
+    flat, flat_out, out = _flat_pair(q, out, np.float32)
+    current_kernels().dequantize(flat, flat_out, params.scale, params.zero_point,
+                                 kernel_threads())
+    return out
+
+
+def dequantize_value(quantized, params):
+    """One int8 value back to a float."""
+    return float(dequantize(np.array([quantized], np.int8), params)[0])
+
+
+def _shaped(data, shape):
+    values = _as_float32(data, "data")
+    try:
+        shape = tuple(operator.index(n) for n in shape)
+    except TypeError:
+        raise TypeError(f"shape must be a sequence of ints, got {shape!r}") from None
+    if any(n < 0 for n in shape):
+        raise ValueError(f"shape must not have negative sizes, got {shape}")
+    if math.prod(shape) != values.size:
+        raise ValueError(f"shape {shape} holds {math.prod(shape)} values, data has {values.size}")
+    if values.size == 0:
+        raise ValueError("data is empty: a zero-size tensor has nothing to quantize")
+    return values.reshape(shape)
+
+
+class QuantizedTensor:
+    """An int8 tensor with its :class:`QuantParams`.
+
+    Attributes
+    ----------
+    data : int8 ndarray of ``shape``
+    shape : tuple
+    params : QuantParams
+    """
+
+    def __init__(self, data, params, model=None):
+        self.data = data
+        self.shape = data.shape
+        self.params = params
+        self._model = model  # the MmapModel a loaded tensor lives in
+
+    @classmethod
+    def from_f32(cls, data, shape):
+        """Quantize ``data`` (reshaped to ``shape``) with min-max params."""
+        values = _shaped(data, shape)
+        params = QuantParams.from_data(values)
+        return cls(quantize_with_params(values, params), params)
+
+    @classmethod
+    def from_f32_symmetric(cls, data, shape):
+        """Quantize with :meth:`QuantParams.symmetric` of the data's abs max."""
+        values = _shaped(data, shape)
+        if np.isnan(values).any():
+            raise ValueError("data contains NaN")
+        params = QuantParams.symmetric(float(np.abs(values).max()))
+        return cls(quantize_with_params(values, params), params)
+
+    def to_f32(self):
+        """Dequantized float32 array of ``shape``."""
+        return dequantize(self.data, self.params)
+
+    def size_bytes(self):
+        """Bytes of int8 data (the params are 8 bytes more)."""
+        return int(self.data.nbytes)
+
+    def compression_ratio(self):
+        """float32 bytes over int8 bytes: 4."""
+        return 4 * self.data.size / self.size_bytes()
+
+    def save(self, path):
+        """Write a safetensors file: ``data`` (I8), ``scale`` (F32), ``zero_point`` (I32)."""
+        from .memory._safetensors import write
+        write(path, {"data": self.data,
+                     "scale": np.array([self.params.scale], np.float32),
+                     "zero_point": np.array([self.params.zero_point], np.int32)},
+              metadata={"format": "scipix.QuantizedTensor", "qmin": str(self.params.qmin)})
+
+    @classmethod
+    def load(cls, path):
+        """Map a file written by :meth:`save`; ``data`` is a read-only
+        zero-copy view of the file (kept mapped while the tensor lives)."""
+        from .memory import MmapModel
+        model = MmapModel.from_file(path)
+        try:
+            qmin = int(model.metadata.get("qmin", QMIN))
+            params = QuantParams(float(model.tensor("scale")[0]),
+                                 int(model.tensor("zero_point")[0]), qmin)
+            data = model.tensor("data")
+            if data.dtype != np.int8:
+                raise ValueError(f"{path}: data must be I8, got {data.dtype}")
+        except KeyError as exc:
+            raise ValueError(f"{path}: not a QuantizedTensor file ({exc})") from None
+        return cls(data, params, model)
+
+    def __repr__(self):
+        return f"QuantizedTensor(shape={self.shape}, {self.params})"
+
+
+class PerChannelQuant:
+    """One scale / zero point per slice along ``axis``, as
+    ``torch.quantize_per_channel`` with the same params.
+
+    Attributes
+    ----------
+    data : int8 ndarray of ``shape``
+    scales : float32 ndarray, (shape[axis],)
+    zero_points : int32 ndarray, (shape[axis],)
+    axis : int
+    """
+
+    def __init__(self, data, scales, zero_points, axis):
+        self.data, self.scales, self.zero_points, self.axis = data, scales, zero_points, axis
+        self.shape = data.shape
+
+    @classmethod
+    def from_f32(cls, weights, shape, axis=0):
+        values = _shaped(weights, shape)
+        try:
+            axis = operator.index(axis)
+        except TypeError:
+            raise TypeError(f"axis must be an int, got {type(axis).__name__}") from None
+        if not -values.ndim <= axis < values.ndim:
+            raise ValueError(f"axis {axis} is out of range for {values.ndim}-D shape {shape}")
+        axis %= values.ndim
+        rows = np.ascontiguousarray(np.moveaxis(values, axis, 0)).reshape(values.shape[axis], -1)
+        low, high = rows.min(axis=1), rows.max(axis=1)
+        if np.isnan(low).any() or np.isnan(high).any():
+            raise ValueError("weights contain NaN")
+        if not (np.isfinite(low).all() and np.isfinite(high).all()):
+            raise ValueError("weights must be finite")
+        scales, zero_points = _minmax_params(low, high)
+        q = np.empty(rows.shape, np.int8)
+        current_kernels().quantize_rows(rows, q, np.float32(1) / scales, zero_points, QMIN, QMAX,
+                                        kernel_threads())
+        moved_shape = (values.shape[axis],) + tuple(np.delete(values.shape, axis))
+        data = np.ascontiguousarray(np.moveaxis(q.reshape(moved_shape), 0, axis))
+        return cls(data, scales, zero_points, axis)
+
+    def params(self, channel):
+        """The :class:`QuantParams` of one channel."""
+        return QuantParams(float(self.scales[channel]), int(self.zero_points[channel]))
+
+    def to_f32(self):
+        """Dequantized float32 array of ``shape``: per channel
+        ``(float(q) - zero_point) * scale`` in float32, as :func:`dequantize`."""
+        along = [1] * self.data.ndim
+        along[self.axis] = -1
+        zero_points = self.zero_points.astype(np.float32).reshape(along)
+        return (self.data.astype(np.float32) - zero_points) * self.scales.reshape(along)
+
+    def size_bytes(self):
+        return int(self.data.nbytes + self.scales.nbytes + self.zero_points.nbytes)
+
+
+class DynamicQuantizer:
+    """Min-max quantization on a percentile range, clipping outliers.
+
+    The range is ``[p_low, p_high]`` with ``p_high`` the ``percentile``-th
+    percentile of the values and ``p_low`` the ``100 - percentile``-th (99.99
+    clips the top and the bottom 0.01 %), found by selection
+    (``numpy.partition``, linear time) rather than a full sort.  ONNX
+    Runtime's percentile calibrator takes the percentile of ``|x|`` over a
+    histogram and sets a symmetric range; this keeps both tails apart.
+
+    Parameters
+    ----------
+    percentile : float in (50, 100]
+    """
+
+    def __init__(self, percentile):
+        percentile = float(percentile)
+        if not 50 < percentile <= 100:
+            raise ValueError(f"percentile must be in (50, 100], got {percentile}")
+        self.percentile = percentile
+
+    def range_of(self, data):
+        """``(low, high)`` calibrated from ``data``."""
+        values = _as_float32(data, "data").reshape(-1)
+        if values.size == 0:
+            raise ValueError("data is empty")
+        if np.isnan(values).any():
+            raise ValueError("data contains NaN")
+        tail = int(round((100.0 - self.percentile) / 100.0 * (values.size - 1)))
+        low_rank, high_rank = tail, values.size - 1 - tail
+        picked = np.partition(values, (low_rank, high_rank))
+        return float(picked[low_rank]), float(picked[high_rank])
+
+    def quantize(self, data):
+        """``(q, params)`` with values outside the range saturated."""
+        params = QuantParams.from_range(*self.range_of(data))
+        return quantize_with_params(data, params), params
+
+
+def _error_terms(original, quantized, params):
+    signal = _as_float32(original, "original").astype(np.float64)
+    restored = dequantize(quantized, params).astype(np.float64)
+    if signal.shape != restored.shape:
+        raise ValueError(f"original {signal.shape} and quantized {restored.shape} differ in shape")
+    return signal, restored - signal
+
+
+def quantization_error(original, quantized, params):
+    """Mean squared error of the dequantized values, in float64."""
+    _, noise = _error_terms(original, quantized, params)
+    return float(np.mean(noise * noise)) if noise.size else 0.0
+
+
+def sqnr(original, quantized, params):
+    """Signal-to-quantization-noise ratio in dB (float64); ``inf`` when the
+    noise is 0."""
+    signal, noise = _error_terms(original, quantized, params)
+    noise_power = float(np.sum(noise * noise))
+    if noise_power == 0:
+        return math.inf
+    return 10.0 * math.log10(float(np.sum(signal * signal)) / noise_power)

@@ -13,6 +13,7 @@ adaptive batcher's p95 latency across a step change in load, and the
 ``quantize`` table INT8 quantization against NumPy.
 """
 import asyncio
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 import json
 import os
@@ -372,3 +373,39 @@ def _quantize_table(repeat, threads):
     w = np.random.default_rng(1).standard_normal((1024, 64)).astype(np.float32)
     per_channel = _median_seconds(lambda: quantize.PerChannelQuant.from_f32(w, w.shape), repeat)
     print(f"PerChannelQuant.from_f32 1024 x 64: {per_channel * 1e3:.3f} ms")
+    _linear_table(repeat, threads)
+
+
+def _linear_table(repeat, threads, batch_size=64, features=1024):
+    """QuantizedLinear against NumPy's float32 ``x @ W.T + b`` (BLAS), both
+    on one thread and on all."""
+    rng = np.random.default_rng(2)
+    weight = rng.standard_normal((features, features)).astype(np.float32)
+    bias = rng.standard_normal(features).astype(np.float32)
+    x = rng.standard_normal((batch_size, features)).astype(np.float32)
+    print(f"\nQuantizedLinear batch {batch_size}, {features} -> {features}, milliseconds "
+          f"(numpy: float32 x @ W.T + b)")
+    print(f"{'layer':<34}{'1T':>9}{f'{threads}T':>9}{'numpy 1T':>10}  {'vs numpy 1T':>11}")
+    for reduce_range in (True, False):
+        layer = quantize.QuantizedLinear(weight, bias, reduce_range=reduce_range)
+        timings = {}
+        for level in (OptLevel.SIMD, OptLevel.FULL):
+            with optimize.opt_level(level):
+                timings[level] = _median_seconds(lambda: layer(x), repeat)
+        with _blas_threads(1):
+            other = _median_seconds(lambda: x @ weight.T + bias, repeat)
+        print(f"{repr(layer)[16:-1].split(', ')[-1]:<34}{timings[OptLevel.SIMD] * 1e3:>9.3f}"
+              f"{timings[OptLevel.FULL] * 1e3:>9.3f}{other * 1e3:>10.3f}  "
+              f"{other / timings[OptLevel.SIMD]:>10.2f}x")
+    print(f"weight memory: {layer.size_bytes() / 2**20:.2f} MiB int8 against "
+          f"{weight.nbytes / 2**20:.2f} MiB float32")
+
+
+def _blas_threads(count):
+    """NumPy's BLAS limited to ``count`` threads where threadpoolctl is
+    installed (the comparison is then single-threaded), else unchanged."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(count)

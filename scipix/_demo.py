@@ -6,8 +6,9 @@ normalize) on synthetic page images and checks each stage against NumPy;
 then the batch forms: the fused ``preprocess_batch`` into one model input
 tensor (checked against the separate kernels), the spec's
 ``parallel_map_chunked`` over the pages, and a three-stage pipeline; last
-the spec's integration example proper: an adaptive batcher whose processor
-maps pooled buffers and SIMD grayscale over each batch in parallel.
+an int8 linear head on the batch (checked against float32); last the spec's
+integration example proper: an adaptive batcher whose processor maps pooled
+buffers and SIMD grayscale over each batch in parallel.
 """
 import asyncio
 import time
@@ -17,7 +18,7 @@ import numpy as np
 import scipix
 from . import optimize
 from ._synthetic import page_rgba
-from .optimize import OptLevel, batch, memory, parallel, simd
+from .optimize import OptLevel, batch, memory, parallel, quantize, simd
 
 MODEL_INPUT = (384, 384)  # (height, width) of a typical OCR encoder
 
@@ -59,8 +60,25 @@ def run_demo(pages, size):
     print(f"ink coverage {ink:.1%}; tensors {results[0][2].shape} float32, "
           f"mean ~0, std ~1; all stages match NumPy")
     _batch_forms(images)
+    _quantized_head(images)
     asyncio.run(_served(images))
     print("scipix", scipix.__version__, "demo OK")
+
+
+def _quantized_head(images, classes=256):
+    """A linear model head on int8 weights against the same head in float32."""
+    features = parallel.preprocess_batch(images, (32, 32)).reshape(len(images), -1)
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((classes, features.shape[1])).astype(np.float32)
+    head = quantize.QuantizedLinear(weight)
+    exact = features @ weight.T
+    logits = head(features)
+    error = float(np.abs(logits - exact).max() / np.abs(exact).max())
+    assert error < 0.05, f"int8 head is off by {error:.1%}"
+    agree = float(np.mean(logits.argmax(1) == exact.argmax(1)))
+    print(f"int8 head {features.shape[1]} -> {classes} ({head.size_bytes() / 1024:.0f} KiB, "
+          f"float32 {weight.nbytes / 1024:.0f} KiB): max error {error:.2%} of the largest "
+          f"logit, top-1 agrees on {agree:.0%} of {len(images)} pages")
 
 
 def _ink_in_pooled_buffer(image):

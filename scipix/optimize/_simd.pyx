@@ -57,6 +57,13 @@ cdef extern from *:
     int SCIPIX_VECTOR_BITS
     const char **scipix_target_macros
 
+cdef extern from "_qgemm_kernels.h":
+    enum: QGEMM_NR "SCIPIX_QGEMM_NR"
+    enum: QGEMM_MAX_K "SCIPIX_QGEMM_MAX_K"
+    void scipix_qgemm_panel(const uint8_t* a, Py_ssize_t lda, Py_ssize_t m, const int8_t* w,
+                            Py_ssize_t ldw, int nr, Py_ssize_t k, int32_t* c, Py_ssize_t ldc,
+                            int seven_bit) noexcept nogil
+
 cdef extern from "_simd_kernels.h":
     ctypedef struct Moments "scipix_moments":
         double count
@@ -1059,3 +1066,78 @@ def quantize_rows(const float[:, ::1] x, int8_t[:, ::1] q, const float[::1] inv_
             for r in prange(rows, num_threads=team, schedule="static"):
                 scipix_quantize_block(&x[r, 0], &q[r, 0], cols, inv_scales[r], zero_points[r],
                                       qmin, qmax)
+
+
+# --------------------------------------------------------------------------
+# INT8 matrix product
+
+cdef void _qgemm_columns(const uint8_t* a, const int8_t* w, float* out, Py_ssize_t m,
+                         Py_ssize_t n, Py_ssize_t k, int32_t* acc, Py_ssize_t first, int count,
+                         const int32_t* a_zeros, const int32_t* a_sums, const float* a_scales,
+                         const int32_t* w_zeros, const int32_t* w_sums, const float* w_scales,
+                         const float* bias, bint seven_bit) noexcept nogil:
+    """Columns [first, first + count) of ``out``; ``acc`` is their int32 scratch."""
+    cdef Py_ssize_t row, col
+    cdef int j
+    cdef int64_t total
+    scipix_qgemm_panel(a, k, m, w + first * k, k, count, k, acc, count, seven_bit)
+    for row in range(m):
+        for j in range(count):
+            col = first + j
+            # sum (a - a_zero)(w - w_zero), expanded; exact in int64.
+            total = (<int64_t>acc[row * count + j] - <int64_t>a_zeros[row] * w_sums[col]
+                     - <int64_t>w_zeros[col] * a_sums[row]
+                     + k * <int64_t>a_zeros[row] * w_zeros[col])
+            out[row * n + col] = (<float>total * (a_scales[row] * w_scales[col])
+                                  + (bias[col] if bias != NULL else 0.0))
+
+
+def qgemm(const uint8_t[:, ::1] a, const int8_t[:, ::1] w, float[:, ::1] out,
+          const int32_t[::1] a_zeros, const int32_t[::1] a_sums, const float[::1] a_scales,
+          const int32_t[::1] w_zeros, const int32_t[::1] w_sums, const float[::1] w_scales,
+          const float[::1] bias, bint seven_bit, int n_threads):
+    """``out[i, j] = float32(sum_k (a[i] - a_zeros[i]) (w[j] - w_zeros[j]))
+    * (a_scales[i] * w_scales[j]) + bias[j]``.
+
+    The products are summed in int32 by the variant's u8 x s8 instructions
+    (see ``_qgemm_kernels.h``), the zero points applied in int64, so the sum
+    is exact; OpenMP over panels of output columns.
+
+    Parameters
+    ----------
+    a : uint8 memoryview, shape (m, k), C-contiguous
+    w : int8 memoryview, shape (n, k), C-contiguous (one row per output column)
+    out : float32 memoryview, shape (m, n), C-contiguous
+    a_zeros, a_sums : int32 memoryviews, shape (m,): zero points and row sums of ``a``
+    a_scales : float32 memoryview, shape (m,)
+    w_zeros, w_sums : int32 memoryviews, shape (n,): zero points and row sums of ``w``
+    w_scales : float32 memoryview, shape (n,)
+    bias : float32 memoryview, shape (n,), or None
+    seven_bit : every value of ``a`` is <= 127 (lets avx2 use vpmaddubsw)
+    """
+    cdef Py_ssize_t m = a.shape[0], k = a.shape[1], n = w.shape[0], panels, p
+    if w.shape[1] != k or out.shape[0] != m or out.shape[1] != n:
+        raise ValueError("a, w and out do not agree in shape")
+    if (a_zeros.shape[0] != m or a_sums.shape[0] != m or a_scales.shape[0] != m
+            or w_zeros.shape[0] != n or w_sums.shape[0] != n or w_scales.shape[0] != n
+            or (bias is not None and bias.shape[0] != n)):
+        raise ValueError("zero points, sums, scales and bias must match a and w")
+    if k > QGEMM_MAX_K:
+        raise ValueError(f"k must be at most {QGEMM_MAX_K} for int32 sums, got {k}")
+    if m == 0 or n == 0:
+        return
+    if k == 0:
+        raise ValueError("k must be positive")
+    cdef const float* bias_ptr = &bias[0] if bias is not None else NULL
+    panels = (n + QGEMM_NR - 1) // QGEMM_NR
+    cdef int team = <int>min(<Py_ssize_t>_team_size(m * n * k // 16, n_threads), panels)
+    cdef int32_t* acc = <int32_t*>malloc(m * n * sizeof(int32_t))
+    if acc == NULL:
+        raise MemoryError()
+    with nogil:
+        for p in prange(panels, num_threads=team, schedule="static"):
+            _qgemm_columns(&a[0, 0], &w[0, 0], &out[0, 0], m, n, k, acc + p * QGEMM_NR * m,
+                           p * QGEMM_NR, <int>min(<Py_ssize_t>QGEMM_NR, n - p * QGEMM_NR),
+                           &a_zeros[0], &a_sums[0], &a_scales[0], &w_zeros[0], &w_sums[0],
+                           &w_scales[0], bias_ptr, seven_bit)
+    free(acc)

@@ -1,130 +1,12 @@
-"""INT8 quantization (the spec's "Model Quantization").
-
-Affine int8 in [-128, 127] with the semantics of PyTorch's
-``MinMaxObserver(dtype=torch.qint8)`` and ``torch.quantize_per_tensor``:
-the range always includes 0 (so 0.0, which padding needs, is exact), the
-scale is at least float32 epsilon, and
-
-    q = clamp(rint(x * float32(1 / scale)) + zero_point, -128, 127)
-
-rounding half to even with the float32 inverse scale, as PyTorch does
-(dividing by the scale instead rounds some ties differently).  ``+-inf``
-saturate; NaN raises ``ValueError`` (an ``out=`` array is then partly
-written, as NumPy leaves ``out`` on errors).  Dequantization is
-``(float(q) - zero_point) * scale`` in float32.  The hot loops run in the
-SIMD kernel variants, on ``get_thread_count()`` threads.
-
-Not here yet: the INT8 matmul (``quantized_matmul``, ``QuantizedLinear``).
-"""
+"""Per-tensor and per-channel int8 quantization, calibration and metrics."""
 import math
 import operator
-from dataclasses import dataclass
 
 import numpy as np
 
-from ._dispatch import current_kernels
-from .config import kernel_threads
-
-__all__ = ["QuantParams", "quantize_weights", "quantize_with_params", "quantize_value",
-           "dequantize", "dequantize_value", "QuantizedTensor", "PerChannelQuant",
-           "DynamicQuantizer", "quantization_error", "sqnr"]
-
-QMIN, QMAX = -128, 127
-_EPS = np.finfo(np.float32).eps
-_F32 = np.float32
-
-
-@dataclass(frozen=True)
-class QuantParams:
-    """Scale and zero point of an int8 quantization.
-
-    Parameters
-    ----------
-    scale : float > 0, finite (kept as a float32 value)
-    zero_point : int in [-128, 127]
-    qmin : -128 (affine) or -127 (symmetric: the range is [-127, 127])
-    """
-
-    scale: float
-    zero_point: int
-    qmin: int = QMIN
-
-    def __post_init__(self):
-        if isinstance(self.scale, bool) or not isinstance(self.scale, (int, float, np.floating)):
-            raise TypeError(f"scale must be a number, got {type(self.scale).__name__}")
-        if not (math.isfinite(self.scale) and self.scale > 0):
-            raise ValueError(f"scale must be positive and finite, got {self.scale}")
-        try:
-            zero_point = operator.index(self.zero_point)
-        except TypeError:
-            raise TypeError(f"zero_point must be an int, "
-                            f"got {type(self.zero_point).__name__}") from None
-        if not QMIN <= zero_point <= QMAX:
-            raise ValueError(f"zero_point must be in [-128, 127], got {zero_point}")
-        if self.qmin not in (QMIN, -QMAX):
-            raise ValueError(f"qmin must be -128 or -127, got {self.qmin}")
-        object.__setattr__(self, "scale", float(_F32(self.scale)))
-        object.__setattr__(self, "zero_point", int(zero_point))
-
-    @classmethod
-    def from_range(cls, min_val, max_val):
-        """PyTorch's ``MinMaxObserver(dtype=torch.qint8)`` params for a range."""
-        low, high = float(min_val), float(max_val)
-        if math.isnan(low) or math.isnan(high):
-            raise ValueError("min_val and max_val must not be NaN")
-        if not (math.isfinite(low) and math.isfinite(high)):
-            raise ValueError(f"the range must be finite, got [{low}, {high}]")
-        if low > high:
-            raise ValueError(f"min_val ({low}) must be <= max_val ({high})")
-        low, high = _F32(min(low, 0.0)), _F32(max(high, 0.0))
-        scale = max(_F32(high - low) / _F32(QMAX - QMIN), _EPS)
-        zero_point = QMIN - int(np.rint(low / scale))
-        return cls(float(scale), min(max(zero_point, QMIN), QMAX))
-
-    @classmethod
-    def from_data(cls, data):
-        """:meth:`from_range` of the data's min and max (0, 0 when empty)."""
-        values = _as_float32(data, "data")
-        if values.size == 0:
-            return cls.from_range(0.0, 0.0)
-        low, high = float(values.min()), float(values.max())
-        if math.isnan(low) or math.isnan(high):
-            raise ValueError("data contains NaN")
-        return cls.from_range(low, high)
-
-    @classmethod
-    def symmetric(cls, abs_max):
-        """Zero point 0, ``scale = abs_max / 127``, values in [-127, 127].
-
-        ONNX Runtime's convention (and the spec's).  PyTorch's symmetric
-        qint8 observer uses ``abs_max / 127.5`` over [-128, 127] instead.
-        """
-        abs_max = float(abs_max)
-        if not (math.isfinite(abs_max) and abs_max >= 0):
-            raise ValueError(f"abs_max must be finite and >= 0, got {abs_max}")
-        return cls(float(max(_F32(abs_max) / _F32(QMAX), _EPS)), 0, -QMAX)
-
-    @property
-    def inv_scale(self):
-        """The float32 ``1 / scale`` the quantizer multiplies by."""
-        return _F32(1.0) / _F32(self.scale)
-
-
-def _minmax_params(low, high):
-    """:meth:`QuantParams.from_range` over arrays of ranges (float32 steps)."""
-    low = np.minimum(low, 0).astype(np.float32)
-    high = np.maximum(high, 0).astype(np.float32)
-    scales = np.maximum((high - low) / _F32(QMAX - QMIN), _EPS).astype(np.float32)
-    zero_points = QMIN - np.rint(low / scales).astype(np.int64)
-    return scales, np.clip(zero_points, QMIN, QMAX).astype(np.int32)
-
-
-def _as_float32(data, name):
-    array = np.asarray(data)
-    if array.dtype.kind not in "fiu" or array.dtype == np.bool_:
-        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
-    return array.astype(np.float32, copy=False)
-
+from .._dispatch import current_kernels
+from ..config import kernel_threads
+from ._params import QMAX, QMIN, QuantParams, _as_float32, _minmax_params
 
 def _flat(array):
     """(1-D view, order) of a C- or F-contiguous array; a C copy otherwise."""
@@ -265,7 +147,7 @@ class QuantizedTensor:
 
     def save(self, path):
         """Write a safetensors file: ``data`` (I8), ``scale`` (F32), ``zero_point`` (I32)."""
-        from .memory._safetensors import write
+        from ..memory._safetensors import write
         write(path, {"data": self.data,
                      "scale": np.array([self.params.scale], np.float32),
                      "zero_point": np.array([self.params.zero_point], np.int32)},
@@ -275,7 +157,7 @@ class QuantizedTensor:
     def load(cls, path):
         """Map a file written by :meth:`save`; ``data`` is a read-only
         zero-copy view of the file (kept mapped while the tensor lives)."""
-        from .memory import MmapModel
+        from ..memory import MmapModel
         model = MmapModel.from_file(path)
         try:
             qmin = int(model.metadata.get("qmin", QMIN))

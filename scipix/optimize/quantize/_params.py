@@ -1,0 +1,103 @@
+"""Scale and zero point of an int8 quantization, as PyTorch's observers
+compute them."""
+import math
+import operator
+from dataclasses import dataclass
+
+import numpy as np
+
+QMIN, QMAX = -128, 127
+_EPS = np.finfo(np.float32).eps
+_F32 = np.float32
+
+
+@dataclass(frozen=True)
+class QuantParams:
+    """Scale and zero point of an int8 quantization.
+
+    Parameters
+    ----------
+    scale : float > 0, finite (kept as a float32 value)
+    zero_point : int in [-128, 127]
+    qmin : -128 (affine) or -127 (symmetric: the range is [-127, 127])
+    """
+
+    scale: float
+    zero_point: int
+    qmin: int = QMIN
+
+    def __post_init__(self):
+        if isinstance(self.scale, bool) or not isinstance(self.scale, (int, float, np.floating)):
+            raise TypeError(f"scale must be a number, got {type(self.scale).__name__}")
+        if not (math.isfinite(self.scale) and self.scale > 0):
+            raise ValueError(f"scale must be positive and finite, got {self.scale}")
+        try:
+            zero_point = operator.index(self.zero_point)
+        except TypeError:
+            raise TypeError(f"zero_point must be an int, "
+                            f"got {type(self.zero_point).__name__}") from None
+        if not QMIN <= zero_point <= QMAX:
+            raise ValueError(f"zero_point must be in [-128, 127], got {zero_point}")
+        if self.qmin not in (QMIN, -QMAX):
+            raise ValueError(f"qmin must be -128 or -127, got {self.qmin}")
+        object.__setattr__(self, "scale", float(_F32(self.scale)))
+        object.__setattr__(self, "zero_point", int(zero_point))
+
+    @classmethod
+    def from_range(cls, min_val, max_val):
+        """PyTorch's ``MinMaxObserver(dtype=torch.qint8)`` params for a range."""
+        low, high = float(min_val), float(max_val)
+        if math.isnan(low) or math.isnan(high):
+            raise ValueError("min_val and max_val must not be NaN")
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise ValueError(f"the range must be finite, got [{low}, {high}]")
+        if low > high:
+            raise ValueError(f"min_val ({low}) must be <= max_val ({high})")
+        low, high = _F32(min(low, 0.0)), _F32(max(high, 0.0))
+        scale = max(_F32(high - low) / _F32(QMAX - QMIN), _EPS)
+        zero_point = QMIN - int(np.rint(low / scale))
+        return cls(float(scale), min(max(zero_point, QMIN), QMAX))
+
+    @classmethod
+    def from_data(cls, data):
+        """:meth:`from_range` of the data's min and max (0, 0 when empty)."""
+        values = _as_float32(data, "data")
+        if values.size == 0:
+            return cls.from_range(0.0, 0.0)
+        low, high = float(values.min()), float(values.max())
+        if math.isnan(low) or math.isnan(high):
+            raise ValueError("data contains NaN")
+        return cls.from_range(low, high)
+
+    @classmethod
+    def symmetric(cls, abs_max):
+        """Zero point 0, ``scale = abs_max / 127``, values in [-127, 127].
+
+        ONNX Runtime's convention (and the spec's).  PyTorch's symmetric
+        qint8 observer uses ``abs_max / 127.5`` over [-128, 127] instead.
+        """
+        abs_max = float(abs_max)
+        if not (math.isfinite(abs_max) and abs_max >= 0):
+            raise ValueError(f"abs_max must be finite and >= 0, got {abs_max}")
+        return cls(float(max(_F32(abs_max) / _F32(QMAX), _EPS)), 0, -QMAX)
+
+    @property
+    def inv_scale(self):
+        """The float32 ``1 / scale`` the quantizer multiplies by."""
+        return _F32(1.0) / _F32(self.scale)
+
+
+def _minmax_params(low, high):
+    """:meth:`QuantParams.from_range` over arrays of ranges (float32 steps)."""
+    low = np.minimum(low, 0).astype(np.float32)
+    high = np.maximum(high, 0).astype(np.float32)
+    scales = np.maximum((high - low) / _F32(QMAX - QMIN), _EPS).astype(np.float32)
+    zero_points = QMIN - np.rint(low / scales).astype(np.int64)
+    return scales, np.clip(zero_points, QMIN, QMAX).astype(np.int32)
+
+
+def _as_float32(data, name):
+    array = np.asarray(data)
+    if array.dtype.kind not in "fiu" or array.dtype == np.bool_:
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    return array.astype(np.float32, copy=False)

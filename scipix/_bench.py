@@ -110,6 +110,15 @@ def run_bench(sizes, repeat, kernels=None, batch=64):
         _quantize_table(repeat, threads)
 
 
+def _level_timings(fn, repeat, levels=(OptLevel.NONE, OptLevel.SIMD, OptLevel.FULL)):
+    """``{level: median seconds of fn()}`` at each optimization level."""
+    timings = {}
+    for level in levels:
+        with optimize.opt_level(level):
+            timings[level] = _median_seconds(fn, repeat)
+    return timings
+
+
 def _kernel_table(sizes, repeat, kernels, threads):
     print("\nkernels, times in microseconds")
     header = (f"{'kernel':<13}{'size':>6}{'scalar':>11}{'simd 1T':>11}{f'simd {threads}T':>11}"
@@ -120,10 +129,7 @@ def _kernel_table(sizes, repeat, kernels, threads):
         for name, (ours, theirs, other_name) in _cases(size).items():
             if kernels and name.split()[0] not in kernels:
                 continue
-            timings = {}
-            for level in (OptLevel.NONE, OptLevel.SIMD, OptLevel.FULL):
-                with optimize.opt_level(level):
-                    timings[level] = _median_seconds(ours, repeat)
+            timings = _level_timings(ours, repeat)
             other = _median_seconds(theirs, repeat) if theirs else float("nan")
             simd_1t = timings[OptLevel.SIMD]
             print(f"{name:<13}{size:>6}{timings[OptLevel.NONE] * 1e6:>11.1f}{simd_1t * 1e6:>11.1f}"
@@ -137,11 +143,7 @@ def _batch_table(n_images, repeat, threads, page=(768, 1024), shape=(384, 384)):
     out = np.empty((n_images, 1) + shape, np.float32)
     print(f"\npreprocess_batch: {n_images} RGBA {page[1]}x{page[0]} -> "
           f"{shape[1]}x{shape[0]} float32, times in milliseconds")
-    timings = {}
-    for level in (OptLevel.NONE, OptLevel.SIMD, OptLevel.FULL):
-        with optimize.opt_level(level):
-            timings[level] = _median_seconds(
-                lambda: parallel.preprocess_batch(images, shape, out=out), repeat)
+    timings = _level_timings(lambda: parallel.preprocess_batch(images, shape, out=out), repeat)
     other = float("nan")
     if cv2 is not None:
         other = _median_seconds(lambda: opencv_preprocess_batch(cv2, images, shape, out), repeat)
@@ -359,10 +361,7 @@ def _quantize_table(repeat, threads):
                   lambda: numpy_dequantize(q, params.scale, params.zero_point, restored),
                   torch and _torch_dequantizer(torch, x, params))]
         for op, ours, numpy_op, torch_op in cases:
-            timings = {}
-            for level in (OptLevel.NONE, OptLevel.SIMD, OptLevel.FULL):
-                with optimize.opt_level(level):
-                    timings[level] = _median_seconds(ours, repeat)
+            timings = _level_timings(ours, repeat)
             other = _median_seconds(numpy_op, repeat)
             theirs = _median_seconds(torch_op, repeat) if torch_op else float("nan")
             simd_1t = timings[OptLevel.SIMD]
@@ -388,10 +387,7 @@ def _linear_table(repeat, threads, batch_size=64, features=1024):
     print(f"{'layer':<34}{'1T':>9}{f'{threads}T':>9}{'numpy 1T':>10}  {'vs numpy 1T':>11}")
     for reduce_range in (True, False):
         layer = quantize.QuantizedLinear(weight, bias, reduce_range=reduce_range)
-        timings = {}
-        for level in (OptLevel.SIMD, OptLevel.FULL):
-            with optimize.opt_level(level):
-                timings[level] = _median_seconds(lambda: layer(x), repeat)
+        timings = _level_timings(lambda: layer(x), repeat, (OptLevel.SIMD, OptLevel.FULL))
         with _blas_threads(1):
             other = _median_seconds(lambda: x @ weight.T + bias, repeat)
         print(f"{repr(layer)[16:-1].split(', ')[-1]:<34}{timings[OptLevel.SIMD] * 1e3:>9.3f}"

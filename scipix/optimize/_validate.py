@@ -30,3 +30,17 @@ def uint8_array(obj, name):
     if obj.size == 0:
         raise ValueError(f"{name} is empty (shape {obj.shape})")
     return obj
+
+
+def output_array(out, shape, dtype, name="out"):
+    """``out`` if it is a writeable ndarray of ``dtype`` and ``shape``, else a
+    TypeError / ValueError naming ``name``; callers check the layout they need."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {np.dtype(dtype)}, got {out.dtype}")
+    if out.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {out.shape}")
+    if not out.flags.writeable:
+        raise ValueError(f"{name} is read-only")
+    return out

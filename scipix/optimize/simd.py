@@ -17,7 +17,7 @@ import operator
 import numpy as np
 
 from ._dispatch import current_kernels
-from ._validate import positive_int, uint8_array
+from ._validate import output_array, positive_int, uint8_array
 from .config import kernel_threads
 
 __all__ = ["simd_grayscale", "simd_threshold", "simd_normalize",
@@ -38,14 +38,7 @@ def _as_gray_2d(image, name):
 
 def _output(out, shape, name="out"):
     """Validate a uint8 output of ``shape`` with contiguous rows."""
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"{name} must be a numpy.ndarray, got {type(out).__name__}")
-    if out.dtype != np.uint8:
-        raise TypeError(f"{name} must have dtype uint8, got {out.dtype}")
-    if out.shape != shape:
-        raise ValueError(f"{name} must have shape {shape}, got {out.shape}")
-    if not out.flags.writeable:
-        raise ValueError(f"{name} is read-only")
+    output_array(out, shape, np.uint8, name)
     if out.ndim and out.strides[-1] != 1:
         raise ValueError(f"{name} must have contiguous rows, got strides {out.strides}")
     return out

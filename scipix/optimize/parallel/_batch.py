@@ -2,7 +2,7 @@
 import numpy as np
 
 from .._dispatch import current_kernels
-from .._validate import positive_int, uint8_array
+from .._validate import output_array, positive_int, uint8_array
 from ..config import kernel_threads
 
 __all__ = ["preprocess_batch"]
@@ -32,16 +32,9 @@ def _as_shape(shape):
 
 
 def _batch_output(out, expected):
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-    if out.dtype != np.float32:
-        raise TypeError(f"out must have dtype float32, got {out.dtype}")
-    if out.shape != expected:
-        raise ValueError(f"out must have shape {expected}, got {out.shape}")
+    output_array(out, expected, np.float32)
     if not out.flags.c_contiguous:
         raise ValueError("out must be C-contiguous")
-    if not out.flags.writeable:
-        raise ValueError("out is read-only")
     return out
 
 

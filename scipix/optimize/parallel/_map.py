@@ -104,9 +104,7 @@ def parallel_preprocess_result(images, fn, *, max_workers=None):
         ``asyncio.gather(..., return_exceptions=True)``).
     """
     _check_fn(fn)
-    workers = _workers(max_workers)
-    items = list(images)
-    return _map_chunks(_captured(fn), items, _balanced_chunk(len(items), workers), workers)
+    return parallel_preprocess(images, _captured(fn), max_workers=max_workers)
 
 
 def parallel_map_chunked(items, chunk_size, fn, *, max_workers=None):

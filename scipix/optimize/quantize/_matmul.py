@@ -10,9 +10,8 @@ import numpy as np
 from .._dispatch import current_kernels
 from ..config import kernel_threads
 from ..cpu import get_features
-from ._params import QuantParams, _as_float32
+from ._params import _EPS, _as_float32, _check_params, _row_params
 
-_EPS = np.finfo(np.float32).eps
 MAX_INNER = 65536  # 255 * 128 * MAX_INNER < 2**31: int32 sums cannot overflow
 
 
@@ -55,9 +54,8 @@ def quantized_matmul(a_q, a_params, b_q, b_params):
     the sum exact (k <= 65536).
     """
     a_q, b_q = _int8_matrix(a_q, "a_q"), _int8_matrix(b_q, "b_q")
-    for name, params in (("a_params", a_params), ("b_params", b_params)):
-        if not isinstance(params, QuantParams):
-            raise TypeError(f"{name} must be a QuantParams, got {type(params).__name__}")
+    _check_params(a_params, "a_params")
+    _check_params(b_params, "b_params")
     (m, k), n = a_q.shape, b_q.shape[1]
     if b_q.shape[0] != k:
         raise ValueError(f"inner dimensions differ: a_q is {a_q.shape}, b_q is {b_q.shape}")
@@ -134,21 +132,16 @@ class QuantizedLinear:
             reduce_range = not get_features().avx512vnni
         self.reduce_range = bool(reduce_range)
 
+    @property
+    def _activation_max(self):
+        return 127 if self.reduce_range else 255
+
     def activation_params(self, rows):
         """``(scales, zero_points)``, float32 and int32 of shape (batch,): per
         row of ``rows`` (float32, (batch, in_features)), PyTorch's
         ``MinMaxObserver(quint8)`` over [0, 255], or [0, 127] with
         ``reduce_range``, in float32 steps."""
-        q_max = 127 if self.reduce_range else 255
-        low, high = rows.min(axis=1), rows.max(axis=1)
-        if np.isnan(low).any() or np.isnan(high).any():
-            raise ValueError("x contains NaN")
-        if not (np.isfinite(low).all() and np.isfinite(high).all()):
-            raise ValueError("x must be finite")
-        low, high = np.minimum(low, np.float32(0)), np.maximum(high, np.float32(0))
-        scales = np.maximum((high - low) / np.float32(q_max), _EPS).astype(np.float32)
-        zero_points = np.clip(-np.rint(low / scales), 0, q_max).astype(np.int32)
-        return scales, zero_points
+        return _row_params(rows, "x", 0, self._activation_max)
 
     def __call__(self, x):
         """``x``: float32 (batch, in_features) or (in_features,); returns
@@ -164,7 +157,7 @@ class QuantizedLinear:
         kernels = current_kernels()
         activations = np.empty(rows.shape, np.uint8)
         kernels.quantize_rows(rows, activations.view(np.int8), np.float32(1) / scales,
-                              zero_points, 0, 127 if self.reduce_range else 255,
+                              zero_points, 0, self._activation_max,
                               kernel_threads())
         out = np.empty((rows.shape[0], self.out_features), np.float32)
         # Weight zero points are 0, so the activations' row sums drop out.

@@ -87,13 +87,30 @@ class QuantParams:
         return _F32(1.0) / _F32(self.scale)
 
 
-def _minmax_params(low, high):
-    """:meth:`QuantParams.from_range` over arrays of ranges (float32 steps)."""
+def _check_params(params, name="params"):
+    if not isinstance(params, QuantParams):
+        raise TypeError(f"{name} must be a QuantParams, got {type(params).__name__}")
+
+
+def _minmax_params(low, high, qmin=QMIN, qmax=QMAX):
+    """:meth:`QuantParams.from_range` over arrays of ranges (float32 steps),
+    for levels [qmin, qmax]; float32 scales and int32 zero points."""
     low = np.minimum(low, 0).astype(np.float32)
     high = np.maximum(high, 0).astype(np.float32)
-    scales = np.maximum((high - low) / _F32(QMAX - QMIN), _EPS).astype(np.float32)
-    zero_points = QMIN - np.rint(low / scales).astype(np.int64)
-    return scales, np.clip(zero_points, QMIN, QMAX).astype(np.int32)
+    scales = np.maximum((high - low) / _F32(qmax - qmin), _EPS).astype(np.float32)
+    zero_points = qmin - np.rint(low / scales).astype(np.int64)
+    return scales, np.clip(zero_points, qmin, qmax).astype(np.int32)
+
+
+def _row_params(rows, name, qmin=QMIN, qmax=QMAX):
+    """:func:`_minmax_params` of each row's min and max of ``rows`` (float32,
+    2-D); NaN or infinity raise ValueError naming ``name``."""
+    low, high = rows.min(axis=1), rows.max(axis=1)
+    if np.isnan(low).any() or np.isnan(high).any():
+        raise ValueError(f"NaN in {name} has no quantized value")
+    if not (np.isfinite(low).all() and np.isfinite(high).all()):
+        raise ValueError(f"{name} must be finite")
+    return _minmax_params(low, high, qmin, qmax)
 
 
 def _as_float32(data, name):

@@ -5,8 +5,10 @@ import operator
 import numpy as np
 
 from .._dispatch import current_kernels
+from .._validate import output_array
 from ..config import kernel_threads
-from ._params import QMAX, QMIN, QuantParams, _as_float32, _minmax_params
+from ._params import QMAX, QMIN, QuantParams, _as_float32, _check_params, _row_params
+
 
 def _flat(array):
     """(1-D view, order) of a C- or F-contiguous array; a C copy otherwise."""
@@ -18,14 +20,7 @@ def _flat(array):
 
 
 def _check_out(out, shape, dtype, order):
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-    if out.dtype != dtype:
-        raise TypeError(f"out must have dtype {np.dtype(dtype)}, got {out.dtype}")
-    if out.shape != shape:
-        raise ValueError(f"out must have shape {shape}, got {out.shape}")
-    if not out.flags.writeable:
-        raise ValueError("out is read-only")
+    output_array(out, shape, dtype)
     contiguous = out.flags.c_contiguous if order == "C" else out.flags.f_contiguous
     if not contiguous:
         raise ValueError(f"out must be {order}-contiguous like the input")
@@ -42,10 +37,6 @@ def _flat_pair(source, out, dtype):
         out = _check_out(out, source.shape, dtype, order)
     return flat, out.reshape(-1, order=order), out
 
-
-def _check_params(params):
-    if not isinstance(params, QuantParams):
-        raise TypeError(f"params must be a QuantParams, got {type(params).__name__}")
 
 
 def quantize_with_params(data, params, *, out=None):
@@ -201,12 +192,7 @@ class PerChannelQuant:
             raise ValueError(f"axis {axis} is out of range for {values.ndim}-D shape {shape}")
         axis %= values.ndim
         rows = np.ascontiguousarray(np.moveaxis(values, axis, 0)).reshape(values.shape[axis], -1)
-        low, high = rows.min(axis=1), rows.max(axis=1)
-        if np.isnan(low).any() or np.isnan(high).any():
-            raise ValueError("weights contain NaN")
-        if not (np.isfinite(low).all() and np.isfinite(high).all()):
-            raise ValueError("weights must be finite")
-        scales, zero_points = _minmax_params(low, high)
+        scales, zero_points = _row_params(rows, "weights")
         q = np.empty(rows.shape, np.int8)
         current_kernels().quantize_rows(rows, q, np.float32(1) / scales, zero_points, QMIN, QMAX,
                                         kernel_threads())

@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
 
 from scipix.optimize import _dispatch
+
+# Property tests: ``pytest --hypothesis-profile=thorough`` runs 20x more cases.
+# No deadline: kernel timings vary with the machine and its load.
+settings.register_profile("default", max_examples=150, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", settings.get_profile("default"), max_examples=3000)
+settings.load_profile("default")
 
 
 def variant_modules():

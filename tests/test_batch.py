@@ -48,6 +48,12 @@ def test_config_validation(kwargs, error, match):
         BatchConfig(**kwargs)
 
 
+def test_config_default_preferred_size_fits_a_small_max():
+    # Found by test_properties: the spec's default 16 made max_batch_size < 16 invalid.
+    assert BatchConfig(max_batch_size=8).preferred_batch_size == 8
+    assert BatchConfig(max_batch_size=64).preferred_batch_size == 16
+
+
 def test_config_frozen_and_constructor_checks():
     config = BatchConfig()
     with pytest.raises(AttributeError):

@@ -240,6 +240,12 @@ def test_arena_alloc_array():
     (lambda a: a.alloc(8, 0), ValueError, "alignment must be a power of two"),
     (lambda a: a.alloc_array((2, -1), np.uint8), ValueError, "negative"),
     (lambda a: a.alloc_array(4, object), TypeError, "Python objects"),
+    # Found by test_properties: sizes near 2**63 wrapped the bounds check and
+    # handed out a block far larger than its chunk.
+    (lambda a: a.alloc(2 ** 63 - 8), MemoryError, "cannot allocate"),
+    (lambda a: a.alloc(2 ** 62), MemoryError, "cannot allocate"),
+    (lambda a: a.alloc(8, 2 ** 22), ValueError, "alignment must be a power of two <="),
+    (lambda a: a.alloc_array((2 ** 40, 2 ** 40), np.uint8), MemoryError, "cannot allocate"),
 ])
 def test_arena_bad_input(call, error, match):
     with pytest.raises(error, match=match):

@@ -5,6 +5,7 @@ Everything hands memory out through the buffer protocol, so
 ``numpy.asarray(obj)`` and scipix's kernels use it without a copy.
 """
 cimport cython
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from cpython.buffer cimport PyBUF_ANY_CONTIGUOUS, PyBuffer_FillInfo, PyBuffer_Release, PyObject_GetBuffer
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport free
@@ -18,6 +19,10 @@ cdef extern from "stdlib.h":
 # Cache-line alignment: no two buffers share a line, and every SIMD load
 # width up to AVX-512 is aligned at the start of a buffer.
 ALIGNMENT = 64
+# Largest Arena.alloc alignment (a 2 MiB huge page); keeps the address
+# arithmetic far from overflow.
+cdef enum:
+    MAX_ALIGNMENT = 1 << 21
 
 
 cdef char* _aligned_alloc(Py_ssize_t size, Py_ssize_t alignment) except NULL:
@@ -314,7 +319,9 @@ cdef class Arena:
     :meth:`reset` makes the whole capacity free again (merged into one
     chunk), and refuses while blocks handed out since the last reset are
     alive, so no block ever aliases newer data unless ``force=True``.
-    Not thread-safe: use one arena per thread.
+    Threads may share an arena: :meth:`alloc` never hands the same bytes
+    out twice, and :meth:`reset` raises ``BufferError`` while any thread
+    still holds a block.  (One arena per thread avoids the contention.)
 
     Parameters
     ----------
@@ -340,7 +347,8 @@ cdef class Arena:
         return Arena(capacity)
 
     cpdef ArenaBlock alloc(self, Py_ssize_t size, Py_ssize_t alignment=64):
-        """``size`` bytes aligned to ``alignment`` (a power of two).
+        """``size`` bytes aligned to ``alignment`` (a power of two, at most
+        2 MiB).
 
         Returns
         -------
@@ -349,29 +357,43 @@ cdef class Arena:
         """
         if size < 0:
             raise ValueError(f"size must be >= 0, got {size}")
-        if not _power_of_two(alignment):
-            raise ValueError(f"alignment must be a power of two, got {alignment}")
-        cdef uintptr_t base = <uintptr_t>self._chunk._data
-        cdef Py_ssize_t start = <Py_ssize_t>(((base + self._offset + alignment - 1)
-                                              & ~<uintptr_t>(alignment - 1)) - base)
-        if start + size > self._chunk._capacity:
-            self._grow(size + alignment)
-            base = <uintptr_t>self._chunk._data
-            start = <Py_ssize_t>(((base + alignment - 1) & ~<uintptr_t>(alignment - 1)) - base)
+        if not _power_of_two(alignment) or alignment > MAX_ALIGNMENT:
+            raise ValueError(f"alignment must be a power of two <= {<int>MAX_ALIGNMENT}, "
+                             f"got {alignment}")
+        if size > PY_SSIZE_T_MAX - 2 * MAX_ALIGNMENT:
+            raise MemoryError(f"cannot allocate {size} bytes")
+        # Python allocations (the block, a new chunk) may run the garbage
+        # collector and so switch threads: the offset is read for the last
+        # time, and bumped, after them with no Python call in between, so two
+        # threads never get the same bytes.  (On free-threaded CPython the
+        # critical section is a per-arena lock.)
         cdef ArenaBlock block = ArenaBlock.__new__(ArenaBlock)
-        block._arena = self
-        block._chunk = self._chunk
-        block._ptr = self._chunk._data + start
-        block._size = size
-        block._generation = self._generation
-        self._used += start + size - self._offset
-        self._offset = start + size
-        self._live += 1
+        cdef Py_ssize_t start
+        with cython.critical_section(self):
+            start = self._aligned_offset(alignment)
+            while size > self._chunk._capacity - start:
+                self._grow(size + alignment)
+                start = self._aligned_offset(alignment)
+            block._arena = self
+            block._chunk = self._chunk
+            block._ptr = self._chunk._data + start
+            block._size = size
+            block._generation = self._generation
+            self._used += start + size - self._offset
+            self._offset = start + size
+            self._live += 1
         return block
 
+    cdef inline Py_ssize_t _aligned_offset(self, Py_ssize_t alignment) noexcept:
+        """Offset in the current chunk of the next ``alignment``-aligned byte."""
+        cdef uintptr_t base = <uintptr_t>self._chunk._data
+        return <Py_ssize_t>(((base + self._offset + alignment - 1)
+                             & ~<uintptr_t>(alignment - 1)) - base)
+
     cdef _grow(self, Py_ssize_t at_least):
-        self._chunk = ByteBuffer(max(at_least, 2 * self._chunk._capacity))
-        self._chunks.append(self._chunk)
+        chunk = ByteBuffer(max(at_least, 2 * self._chunk._capacity))
+        self._chunks.append(chunk)
+        self._chunk = chunk
         self._offset = 0
 
     def alloc_array(self, shape, dtype, Py_ssize_t alignment=64):
@@ -387,6 +409,8 @@ cdef class Arena:
         count = 1
         for n in shape:
             count *= n
+        if count * dtype.itemsize > PY_SSIZE_T_MAX:
+            raise MemoryError(f"cannot allocate an array of shape {shape} and dtype {dtype}")
         block = self.alloc(count * dtype.itemsize, max(alignment, dtype.alignment))
         return np.frombuffer(block, dtype=dtype, count=count).reshape(shape)
 
@@ -398,16 +422,20 @@ cdef class Arena:
         BufferError
             Blocks (or arrays) from before are alive and ``force`` is False.
         """
-        if self._live and not force:
-            raise BufferError(f"{self._live} arena blocks handed out since the last reset "
-                              f"are alive; drop them, or reset(force=True)")
-        if len(self._chunks) > 1:
-            self._chunk = ByteBuffer(self.capacity)
-            self._chunks = [self._chunk]
-        self._offset = 0
-        self._used = 0
-        self._live = 0
-        self._generation += 1
+        # The merged chunk is made first: making it may switch threads, and
+        # a block handed out meanwhile must still be seen as live.
+        merged = ByteBuffer(self.capacity) if len(self._chunks) > 1 else None
+        with cython.critical_section(self):
+            if self._live and not force:
+                raise BufferError(f"{self._live} arena blocks handed out since the last reset "
+                                  f"are alive; drop them, or reset(force=True)")
+            if merged is not None:
+                self._chunk = merged
+                self._chunks = [merged]
+            self._offset = 0
+            self._used = 0
+            self._live = 0
+            self._generation += 1
 
     @property
     def usage(self):

@@ -1,5 +1,6 @@
 """Batching parameters."""
 from dataclasses import dataclass
+from typing import Optional
 
 from .._validate import positive_int
 
@@ -19,16 +20,21 @@ class BatchConfig:
         (while the processor is free).
     max_queue_size : int >= 1
         Items that may wait; ``add`` beyond it raises ``QueueFull``.
-    preferred_batch_size : int in [1, max_batch_size]
+    preferred_batch_size : int in [1, max_batch_size], optional
         A batch this large is sent at once when the processor is free.
+        Default: the spec's 16, or ``max_batch_size`` when that is smaller
+        (so ``BatchConfig(max_batch_size=8)`` is valid).
     """
 
     max_batch_size: int = 32
     max_wait_ms: float = 50
     max_queue_size: int = 1000
-    preferred_batch_size: int = 16
+    preferred_batch_size: Optional[int] = None
 
     def __post_init__(self):
+        if self.preferred_batch_size is None:
+            object.__setattr__(self, "preferred_batch_size",
+                               min(16, positive_int(self.max_batch_size, "max_batch_size")))
         for name in ("max_batch_size", "max_queue_size", "preferred_batch_size"):
             positive_int(getattr(self, name), name)
         wait = self.max_wait_ms

@@ -2,6 +2,7 @@
 import io
 import mmap
 import os
+import tokenize
 from typing import NamedTuple
 
 import numpy as np
@@ -11,6 +12,10 @@ from ._safetensors import read_header
 __all__ = ["MmapModel"]
 
 _NPY_MAGIC = b"\x93NUMPY"
+# What NumPy's header parser raises on a malformed header: its own checks,
+# and ast.literal_eval / tokenize on the header's Python literal.
+_NPY_HEADER_ERRORS = (ValueError, TypeError, KeyError, SyntaxError, RecursionError,
+                      MemoryError, OverflowError, tokenize.TokenError)
 
 
 class _Tensor(NamedTuple):
@@ -94,8 +99,8 @@ class MmapModel:
             read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                     else np.lib.format.read_array_header_2_0)
             shape, fortran_order, dtype = read(header)
-        except ValueError as exc:
-            raise ValueError(f"{self.path}: not a valid .npy file: {exc}") from None
+        except _NPY_HEADER_ERRORS as exc:
+            raise ValueError(f"{self.path}: not a valid .npy file: {exc!r}") from None
         if dtype.hasobject:
             raise ValueError(f"{self.path}: .npy holds Python objects, which cannot be mapped")
         count = 1

@@ -7,7 +7,8 @@ modules (``scipix.optimize._simd_avx2``, ...).  The dispatcher,
 
 Set ``SCIPIX_VARIANTS=scalar,avx2`` to build only some variants (a quicker
 development build); the default is every variant of the build machine's
-architecture.
+architecture.  Set ``SCIPIX_SANITIZE=address,undefined`` to build every
+extension with AddressSanitizer and UBSan (see the README for running it).
 """
 import os
 import platform
@@ -60,6 +61,23 @@ COMMON_FLAGS = ["-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off",
 OPENMP_FLAG = "-fopenmp"
 
 
+def _sanitizer_flags():
+    """Compile and link flags for ``SCIPIX_SANITIZE`` (e.g. ``address,undefined``).
+
+    UBSan aborts on the first report instead of printing and going on, so a
+    test run fails on it.
+    """
+    sanitizers = os.environ.get("SCIPIX_SANITIZE", "").replace(" ", "")
+    if not sanitizers:
+        return [], []
+    compile_flags = [f"-fsanitize={sanitizers}", "-fno-omit-frame-pointer", "-g"]
+    if "undefined" in sanitizers.split(","):
+        compile_flags.append("-fno-sanitize-recover=undefined")
+    if not _compiler_accepts(compile_flags):
+        sys.exit(f"SCIPIX_SANITIZE={sanitizers}: the compiler rejects {compile_flags}")
+    return compile_flags, [f"-fsanitize={sanitizers}"]
+
+
 def _machine_variants():
     machine = platform.machine().lower()
     if machine in ("x86_64", "amd64"):
@@ -105,6 +123,7 @@ def _extensions():
     if not openmp:
         print("scipix: no OpenMP support found; kernels will run on one thread")
 
+    sanitize_compile, sanitize_link = _sanitizer_flags()
     extensions = []
     for module in ("_cpu_features", "_openmp_helpers", "_memory"):
         (ext,) = cythonize(
@@ -113,8 +132,8 @@ def _extensions():
             build_dir=os.path.join("build", "cython", "common"),
         )
         ext.include_dirs = [PACKAGE_DIR]
-        ext.extra_compile_args = ["-O2"] + COMMON_FLAGS + openmp
-        ext.extra_link_args = list(openmp)
+        ext.extra_compile_args = ["-O2"] + COMMON_FLAGS + openmp + sanitize_compile
+        ext.extra_link_args = openmp + sanitize_link
         extensions.append(ext)
 
     # Each variant gets its own Cython build_dir (one generated .c per module
@@ -128,8 +147,8 @@ def _extensions():
             build_dir=os.path.join("build", "cython", variant),
         )
         ext.include_dirs = [PACKAGE_DIR]
-        ext.extra_compile_args = flags + COMMON_FLAGS + openmp
-        ext.extra_link_args = list(openmp)
+        ext.extra_compile_args = flags + COMMON_FLAGS + openmp + sanitize_compile
+        ext.extra_link_args = openmp + sanitize_link
         extensions.append(ext)
     return extensions
 

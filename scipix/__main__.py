@@ -1,4 +1,4 @@
-"""Command line: ``python -m scipix {demo,detect-features,bench}``."""
+"""Command line: ``python -m scipix {demo,detect-features,bench,soak}``."""
 import argparse
 import sys
 
@@ -17,6 +17,11 @@ def _demo(args):
 def _bench(args):
     from ._bench import run_bench
     run_bench(args.sizes, args.repeat, args.kernels, args.batch)
+
+
+def _soak(args):
+    from ._soak import run_soaks
+    run_soaks(args.scale)
 
 
 def main(argv=None):
@@ -40,6 +45,12 @@ def main(argv=None):
     bench.add_argument("--batch", type=int, default=64,
                        help="images in the preprocess_batch tables (default 64)")
     bench.set_defaults(run=_bench)
+
+    soak = commands.add_parser("soak", help="leak checks: memory and descriptors under "
+                                            "a million calls of each operation")
+    soak.add_argument("--scale", type=float, default=1.0,
+                      help="fraction of the full call counts (default 1)")
+    soak.set_defaults(run=_soak)
 
     args = parser.parse_args(argv)
     args.run(args)

@@ -1,11 +1,15 @@
 """scipix: the CPU side of OCR / ML inference pipelines, as fast as the hardware allows."""
+from __future__ import annotations
+
+from typing import Any
+
 from . import optimize
 
 __version__ = "0.1.0"
 __all__ = ["optimize", "show_runtime", "runtime_info", "__version__"]
 
 
-def runtime_info():
+def runtime_info() -> dict[str, Any]:
     """What scipix runs on: CPU features, built and chosen variants, threads.
 
     Returns
@@ -26,7 +30,7 @@ def runtime_info():
     }
 
 
-def show_runtime():
+def show_runtime() -> None:
     """Print :func:`runtime_info`, as ``numpy.show_runtime()`` does for NumPy."""
     info = runtime_info()
     width = max(len(key) for key in info)

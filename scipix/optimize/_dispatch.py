@@ -14,14 +14,21 @@ Environment (read at import, like NumPy's ``NPY_DISABLE_CPU_FEATURES``):
     Run exactly this variant; an error if the CPU cannot run it or it was
     not built.
 """
+from __future__ import annotations
+
 import importlib
 import importlib.util
 import os
 import platform
 from dataclasses import fields
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, cast
 
 from .config import simd_enabled
 from .cpu import CpuFeatures, get_features
+
+if TYPE_CHECKING:
+    from ._simd import KernelModule
 
 __all__ = ["VARIANTS", "REFERENCE", "KERNELS", "REFERENCE_KERNELS", "built_variants",
            "runnable_variants", "load_variant", "active_variant", "current_kernels"]
@@ -50,28 +57,28 @@ _ARCH_VARIANTS = {
 }
 
 
-def _module_name(variant):
+def _module_name(variant: str) -> str:
     return f"{__package__}._simd_{variant}"
 
 
-def built_variants():
+def built_variants() -> list[str]:
     """Variants compiled for this machine's architecture, best first."""
     candidates = _ARCH_VARIANTS.get(platform.machine().lower(), ())
     return [v for v in candidates if importlib.util.find_spec(_module_name(v)) is not None]
 
 
-def missing_features(variant, features=None):
+def missing_features(variant: str, features: CpuFeatures | None = None) -> list[str]:
     """Features ``variant`` needs that the CPU lacks."""
     features = features or get_features()
     return [name for name in VARIANTS[variant] if not getattr(features, name)]
 
 
-def runnable_variants():
+def runnable_variants() -> list[str]:
     """Built variants this CPU can execute, best first (ignores the environment)."""
     return [v for v in built_variants() if not missing_features(v)]
 
 
-def load_variant(name):
+def load_variant(name: str) -> KernelModule:
     """Import the kernel module of variant ``name`` after checking the CPU.
 
     ``name`` may also be ``"scalar"``, the reference build.
@@ -91,10 +98,10 @@ def load_variant(name):
         lacking = missing_features(name)
         if lacking:
             raise RuntimeError(f"this CPU cannot run variant {name!r}: it lacks {lacking}")
-    return importlib.import_module(_module_name(name))
+    return cast("KernelModule", importlib.import_module(_module_name(name)))
 
 
-def _parse_names(value, env_name):
+def _parse_names(value: str, env_name: str) -> list[str]:
     names = [n.strip().lower() for n in value.replace(",", " ").split() if n.strip()]
     unknown = [n for n in names if n not in VARIANTS and n not in _FEATURE_NAMES]
     if unknown:
@@ -103,7 +110,7 @@ def _parse_names(value, env_name):
     return names
 
 
-def _choose(environ):
+def _choose(environ: Mapping[str, str]) -> str:
     forced = environ.get("SCIPIX_FORCE_VARIANT", "").strip().lower()
     if forced:
         if forced not in VARIANTS:
@@ -127,11 +134,11 @@ KERNELS = load_variant(_ACTIVE)               # the chosen variant's module
 REFERENCE_KERNELS = load_variant(REFERENCE)   # the scalar reference (OptLevel.NONE)
 
 
-def active_variant():
+def active_variant() -> str:
     """Name of the variant the kernels run (``"scalar"`` where none fits)."""
     return _ACTIVE
 
 
-def current_kernels():
+def current_kernels() -> KernelModule:
     """The kernel module calls use now: the reference at ``OptLevel.NONE``."""
     return KERNELS if simd_enabled() else REFERENCE_KERNELS

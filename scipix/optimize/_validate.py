@@ -1,38 +1,45 @@
 """Argument checks shared by the public modules."""
+from __future__ import annotations
+
 import operator
+from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 
-def positive_int(value, name):
+def positive_int(value: Any, name: str) -> int:
     """``value`` as an int >= 1, or a TypeError / ValueError naming ``name``."""
     try:
-        value = operator.index(value)
+        number = operator.index(value)
     except TypeError:
         raise TypeError(f"{name} must be an int, got {type(value).__name__}") from None
-    if value < 1:
-        raise ValueError(f"{name} must be positive, got {value}")
-    return value
+    if number < 1:
+        raise ValueError(f"{name} must be positive, got {number}")
+    return number
 
 
-def uint8_array(obj, name):
+def uint8_array(obj: Any, name: str) -> NDArray[np.uint8]:
     """``obj`` as a uint8 ndarray without copying, or a TypeError naming ``name``."""
-    if not isinstance(obj, np.ndarray) and hasattr(obj, "__array_interface__"):
-        obj = np.asarray(obj)  # an ImageView: a strided view, no copy
-    if not isinstance(obj, np.ndarray):
+    if isinstance(obj, np.ndarray):
+        array: NDArray[Any] = obj
+    elif hasattr(obj, "__array_interface__"):
+        array = np.asarray(obj)  # an ImageView: a strided view, no copy
+    else:
         try:
-            obj = np.asarray(memoryview(obj))
+            array = np.asarray(memoryview(obj))
         except TypeError:
             raise TypeError(f"{name} must be a uint8 array or support the buffer protocol, "
                             f"got {type(obj).__name__}") from None
-    if obj.dtype != np.uint8:
-        raise TypeError(f"{name} must have dtype uint8, got {obj.dtype}")
-    if obj.size == 0:
-        raise ValueError(f"{name} is empty (shape {obj.shape})")
-    return obj
+    if array.dtype != np.uint8:
+        raise TypeError(f"{name} must have dtype uint8, got {array.dtype}")
+    if array.size == 0:
+        raise ValueError(f"{name} is empty (shape {array.shape})")
+    return array
 
 
-def output_array(out, shape, dtype, name="out"):
+def output_array(out: Any, shape: tuple[int, ...], dtype: DTypeLike,
+                 name: str = "out") -> NDArray[Any]:
     """``out`` if it is a writeable ndarray of ``dtype`` and ``shape``, else a
     TypeError / ValueError naming ``name``; callers check the layout they need."""
     if not isinstance(out, np.ndarray):

@@ -12,15 +12,18 @@ removed: child processes and later imports see the environment unchanged.
 Users choose another policy with ``OMP_WAIT_POLICY`` (e.g. ``active`` for
 back-to-back small calls on dedicated cores), set before importing scipix.
 """
+from __future__ import annotations
+
 import contextlib
 import os
+from collections.abc import Iterator
 
 __all__ = ["passive_unless_chosen", "wait_policy"]
 
-_policy = None
+_policy: str | None = None
 
 
-def _openmp_runtime_loaded():
+def _openmp_runtime_loaded() -> bool:
     """True when an OpenMP runtime is already mapped into this process."""
     try:
         with open("/proc/self/maps") as maps:
@@ -30,7 +33,7 @@ def _openmp_runtime_loaded():
 
 
 @contextlib.contextmanager
-def passive_unless_chosen():
+def passive_unless_chosen() -> Iterator[None]:
     """Load the OpenMP runtime inside this block with a passive wait policy,
     unless the user set ``OMP_WAIT_POLICY`` or the runtime is loaded already."""
     global _policy
@@ -50,6 +53,6 @@ def passive_unless_chosen():
     _policy = "passive (scipix default)"
 
 
-def wait_policy():
+def wait_policy() -> str | None:
     """The OpenMP wait policy in effect, and who chose it."""
     return _policy

@@ -4,11 +4,15 @@ Both are process-wide (as in the spec), not per thread: the thread count is
 passed explicitly to every ``prange`` because ``omp_set_num_threads`` would
 only reach kernels called from the thread that set it.
 """
+from __future__ import annotations
+
 import contextlib
 import enum
 import operator
 import os
 import threading
+from collections.abc import Iterator
+from typing import Union
 
 from ._validate import positive_int
 
@@ -36,7 +40,10 @@ class OptLevel(enum.IntEnum):
     FULL = 3
 
 
-def _as_level(level):
+LevelLike = Union["OptLevel", int, str]
+
+
+def _as_level(level: LevelLike) -> OptLevel:
     if isinstance(level, str):
         try:
             return OptLevel[level.upper()]
@@ -52,7 +59,7 @@ def _as_level(level):
                          f"got {level!r}") from None
 
 
-def default_thread_count():
+def default_thread_count() -> int:
     """Threads scipix uses unless told otherwise.
 
     The first value of ``OMP_NUM_THREADS`` when set, otherwise the number of
@@ -76,7 +83,7 @@ pooling = True
 _SIMD, _PARALLEL = int(OptLevel.SIMD), int(OptLevel.PARALLEL)
 
 
-def set_opt_level(level):
+def set_opt_level(level: LevelLike) -> None:
     """Set the process-wide optimization level.
 
     Parameters
@@ -90,13 +97,13 @@ def set_opt_level(level):
     pooling = _level_value >= OptLevel.FULL
 
 
-def get_opt_level():
+def get_opt_level() -> OptLevel:
     """The current :class:`OptLevel`."""
     return _level
 
 
 @contextlib.contextmanager
-def opt_level(level):
+def opt_level(level: LevelLike) -> Iterator[OptLevel]:
     """Run a block at ``level``, then restore the previous level.
 
     The level is process-wide: other threads see it too while the block runs.
@@ -109,22 +116,22 @@ def opt_level(level):
         set_opt_level(previous)
 
 
-def simd_enabled():
+def simd_enabled() -> bool:
     """True when the SIMD kernels are used (level >= SIMD)."""
     return _level_value >= _SIMD
 
 
-def parallel_enabled():
+def parallel_enabled() -> bool:
     """True when kernels and batch helpers use several threads (level >= PARALLEL)."""
     return _level_value >= _PARALLEL
 
 
-def memory_opt_enabled():
+def memory_opt_enabled() -> bool:
     """True when pooling and the other memory optimizations are on (level FULL)."""
     return pooling
 
 
-def set_thread_count(n):
+def set_thread_count(n: int | None) -> None:
     """Set the OpenMP threads of scipix's kernels, for every calling thread.
 
     Parameters
@@ -139,7 +146,7 @@ def set_thread_count(n):
     _threads = positive_int(n, "n")
 
 
-def get_thread_count():
+def get_thread_count() -> int:
     """The thread count set by :func:`set_thread_count` (or the default)."""
     return _threads
 
@@ -150,7 +157,7 @@ def get_thread_count():
 _this_thread = threading.local()
 
 
-def kernel_threads():
+def kernel_threads() -> int:
     """Threads a kernel called now may use: 1 below ``OptLevel.PARALLEL``
     and inside scipix's worker threads."""
     if _level_value < _PARALLEL or getattr(_this_thread, "serial", False):
@@ -159,7 +166,7 @@ def kernel_threads():
 
 
 @contextlib.contextmanager
-def serial_kernels():
+def serial_kernels() -> Iterator[None]:
     """Run the kernels called by this thread on one OpenMP thread."""
     previous = getattr(_this_thread, "serial", False)
     _this_thread.serial = True
@@ -169,7 +176,7 @@ def serial_kernels():
         _this_thread.serial = previous
 
 
-def _after_fork_in_child():
+def _after_fork_in_child() -> None:
     # libgomp's thread pool does not survive fork(): a child that starts a
     # team after its parent ran one hangs.  One thread needs no team.
     global _threads

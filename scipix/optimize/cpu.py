@@ -1,4 +1,6 @@
 """CPU feature detection (the spec's ``detect_features`` / ``get_features``)."""
+from __future__ import annotations
+
 from dataclasses import dataclass, fields
 
 from ._cpu_features import read_cpu_features
@@ -40,12 +42,12 @@ class CpuFeatures:
     neon: bool = False
     asimddp: bool = False
 
-    def enabled(self):
+    def enabled(self) -> list[str]:
         """Names of the features present, in field order."""
         return [f.name for f in fields(self) if getattr(self, f.name)]
 
 
-def detect_features():
+def detect_features() -> CpuFeatures:
     """Read the CPU's features now.
 
     Returns
@@ -58,7 +60,7 @@ def detect_features():
 _FEATURES = detect_features()
 
 
-def get_features():
+def get_features() -> CpuFeatures:
     """The features read once at import (cheap; use this in hot paths).
 
     Returns

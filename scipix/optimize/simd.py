@@ -12,9 +12,12 @@ other layout raises ``ValueError`` (``numpy.ascontiguousarray`` fixes it).
 Like NumPy ufuncs, every function takes an optional ``out=`` array; when
 ``out`` overlaps the input, the input is copied first.
 """
+from __future__ import annotations
+
 import operator
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from ._dispatch import current_kernels
 from ._validate import output_array, positive_int, uint8_array
@@ -24,7 +27,7 @@ __all__ = ["simd_grayscale", "simd_threshold", "simd_normalize",
            "simd_resize_bilinear", "fast_area_resize"]
 
 
-def _as_gray_2d(image, name):
+def _as_gray_2d(image: NDArray[np.uint8], name: str) -> NDArray[np.uint8]:
     """A (rows, cols) view of a 2-D image or a 1-D row, rows packed."""
     if image.ndim == 1:
         image = image[np.newaxis, :]
@@ -36,7 +39,8 @@ def _as_gray_2d(image, name):
     return image
 
 
-def _output(out, shape, name="out"):
+def _output(out: NDArray[np.uint8], shape: tuple[int, ...],
+            name: str = "out") -> NDArray[np.uint8]:
     """Validate a uint8 output of ``shape`` with contiguous rows."""
     output_array(out, shape, np.uint8, name)
     if out.ndim and out.strides[-1] != 1:
@@ -44,7 +48,7 @@ def _output(out, shape, name="out"):
     return out
 
 
-def _unaliased(source, out):
+def _unaliased(source: NDArray[np.uint8], out: NDArray[np.uint8]) -> NDArray[np.uint8]:
     """``source``, copied when it overlaps ``out`` other than element for element."""
     if not np.may_share_memory(source, out):
         return source
@@ -54,7 +58,8 @@ def _unaliased(source, out):
     return source if same_elements else source.copy()
 
 
-def simd_grayscale(rgba, out=None):
+def simd_grayscale(rgba: ArrayLike,
+                   out: NDArray[np.uint8] | None = None) -> NDArray[np.uint8]:
     """Convert RGBA or RGB pixels to 8-bit gray, ``(77 R + 150 G + 29 B) >> 8``.
 
     BT.601 luma in the fixed point of the spec's scalar code; alpha is ignored.
@@ -95,7 +100,8 @@ def simd_grayscale(rgba, out=None):
     return out
 
 
-def simd_threshold(gray, thresh, out=None):
+def simd_threshold(gray: ArrayLike, thresh: int,
+                   out: NDArray[np.uint8] | None = None) -> NDArray[np.uint8]:
     """Binary threshold: 255 where ``gray > thresh`` (strict, unsigned), else 0.
 
     Parameters
@@ -127,7 +133,7 @@ def simd_threshold(gray, thresh, out=None):
     return out
 
 
-def simd_normalize(data):
+def simd_normalize(data: NDArray[np.float32]) -> None:
     """Normalize in place to zero mean and unit variance.
 
     ``data = (data - mean) / (std + 1e-8)`` with the population ``std``.  The
@@ -160,7 +166,8 @@ def simd_normalize(data):
     current_kernels().normalize(flat, kernel_threads())
 
 
-def simd_resize_bilinear(src, width, height, out=None):
+def simd_resize_bilinear(src: ArrayLike, width: int, height: int,
+                         out: NDArray[np.uint8] | None = None) -> NDArray[np.uint8]:
     """Bilinear resize of an 8-bit gray image, as OpenCV's ``INTER_LINEAR``.
 
     Pixel-centre convention (source ``x = (dx + 0.5) * src_w / width - 0.5``)
@@ -185,7 +192,8 @@ def simd_resize_bilinear(src, width, height, out=None):
     return out
 
 
-def fast_area_resize(src, width, height, out=None):
+def fast_area_resize(src: ArrayLike, width: int, height: int,
+                     out: NDArray[np.uint8] | None = None) -> NDArray[np.uint8]:
     """Area (pixel coverage) downscale of an 8-bit gray image, as ``INTER_AREA``.
 
     Identical to ``cv2.resize(..., interpolation=cv2.INTER_AREA)`` when the
@@ -216,14 +224,15 @@ def fast_area_resize(src, width, height, out=None):
     return out
 
 
-def _resize_output(image, out, width, height):
+def _resize_output(image: NDArray[np.uint8], out: NDArray[np.uint8] | None, width: int,
+                   height: int) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
     """(image, out): ``out`` validated or allocated, ``image`` unaliased from it."""
     if out is None:
         return image, np.empty((height, width), dtype=np.uint8)
     return _unaliased(image, _output(out, (height, width))), out
 
 
-def _as_2d_image(src):
+def _as_2d_image(src: ArrayLike) -> NDArray[np.uint8]:
     image = uint8_array(src, "src")
     if image.ndim != 2:
         raise ValueError(f"src must be a 2-D gray image (H, W), got shape {image.shape}")

@@ -1,10 +1,15 @@
 """A batcher that sizes its batches to meet a latency target."""
+from __future__ import annotations
+
 import collections
 import dataclasses
+from collections.abc import Callable, Hashable
+from typing import Any, Deque, Optional, Tuple
 
 import numpy as np
 
-from ._dynamic import DynamicBatcher
+from ._config import BatchConfig
+from ._dynamic import DynamicBatcher, Processor, R, T, _Pending
 
 __all__ = ["AdaptiveBatcher"]
 
@@ -15,7 +20,7 @@ COST_WINDOW = 64
 BUDGET_SHARE = 0.9
 
 
-class AdaptiveBatcher(DynamicBatcher):
+class AdaptiveBatcher(DynamicBatcher[T, R]):
     """A :class:`DynamicBatcher` whose batch size follows a latency target.
 
     The processor's cost is fitted online as ``t(n) = a * n + b`` (least
@@ -43,7 +48,8 @@ class AdaptiveBatcher(DynamicBatcher):
         As for :class:`DynamicBatcher`.
     """
 
-    def __init__(self, config, target_latency, processor, *, group_key=None):
+    def __init__(self, config: BatchConfig, target_latency: Any, processor: Processor[T, R], *,
+                 group_key: Callable[[T], Hashable] | None = None) -> None:
         super().__init__(config, processor, group_key=group_key)
         if hasattr(target_latency, "total_seconds"):
             target_latency = target_latency.total_seconds()
@@ -52,37 +58,37 @@ class AdaptiveBatcher(DynamicBatcher):
         if not 0 < target_latency < float("inf"):
             raise ValueError(f"target_latency must be positive, got {target_latency}")
         self.target_latency = float(target_latency)
-        self._costs = collections.deque(maxlen=COST_WINDOW)
-        self._model = None  # (a, b) seconds per item and per batch
+        self._costs: Deque[Tuple[int, float]] = collections.deque(maxlen=COST_WINDOW)
+        self._model: Optional[Tuple[float, float]] = None  # (a, b) seconds per item and per batch
         self._size = config.max_batch_size
 
-    def current_config(self):
+    def current_config(self) -> BatchConfig:
         """The :class:`BatchConfig` the dispatcher uses now (adapted size)."""
         return dataclasses.replace(
             self.config, max_batch_size=self._size,
             preferred_batch_size=min(self.config.preferred_batch_size, self._size))
 
-    def cost_model(self):
+    def cost_model(self) -> tuple[float, float] | None:
         """``(a, b)``: fitted seconds per item and per batch, or None yet."""
         return self._model
 
-    def _limit(self):
+    def _limit(self) -> int:
         return self._size
 
-    def _predicted(self, size):
-        per_item, per_batch = self._model
+    def _predicted(self, model: tuple[float, float], size: int) -> float:
+        per_item, per_batch = model
         return per_item * size + per_batch
 
-    def _ready_at(self, queue, now):
+    def _ready_at(self, queue: Deque[_Pending], now: float) -> float:
         if self._model is None:
             return super()._ready_at(queue, now)
         size = len(queue)
         if size >= self._size:
             return now
-        budget = BUDGET_SHARE * self.target_latency - self._predicted(size)
+        budget = BUDGET_SHARE * self.target_latency - self._predicted(self._model, size)
         return queue[0].enqueued + min(max(budget, 0.0), self.config.max_wait_ms / 1e3)
 
-    def _observe(self, size, seconds):
+    def _observe(self, size: int, seconds: float) -> None:
         self._costs.append((size, seconds))
         sizes = np.array([c[0] for c in self._costs], dtype=float)
         times = np.array([c[1] for c in self._costs])
@@ -91,6 +97,7 @@ class AdaptiveBatcher(DynamicBatcher):
             per_item, per_batch = times.mean() / sizes[0], 0.0
         else:
             per_item, per_batch = np.polyfit(sizes, times, 1)
-        self._model = (max(per_item, 1e-9), max(per_batch, 0.0))
-        fits = int((self.target_latency / 2 - self._model[1]) / self._model[0])
+        per_item, per_batch = max(float(per_item), 1e-9), max(float(per_batch), 0.0)
+        self._model = (per_item, per_batch)
+        fits = int((self.target_latency / 2 - per_batch) / per_item)
         self._size = int(min(max(fits, 1), self.config.max_batch_size))

@@ -1,9 +1,13 @@
 """Dynamic batching on asyncio: callers add single items, the processor sees batches."""
+from __future__ import annotations
+
 import asyncio
 import collections
 import concurrent.futures
 import inspect
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any, Deque, Dict, Generic, List, Optional, TypeVar, Union
 
 import numpy as np
 
@@ -11,6 +15,11 @@ from ._config import BatchConfig
 from ._errors import BatcherClosed, ProcessingFailed, QueueFull, Timeout
 
 __all__ = ["DynamicBatcher", "BatchStats"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+# A processor maps a batch of items to their results, directly or awaited.
+Processor = Callable[[List[T]], Union[Sequence[R], Awaitable[Sequence[R]]]]
 
 # Latencies kept for the percentiles in stats().
 LATENCY_WINDOW = 10_000
@@ -37,16 +46,17 @@ class _Pending:
 
     __slots__ = ("item", "future", "enqueued", "key", "timer", "started")
 
-    def __init__(self, item, future, enqueued, key):
+    def __init__(self, item: Any, future: asyncio.Future[Any], enqueued: float,
+                 key: Hashable) -> None:
         self.item = item
         self.future = future
         self.enqueued = enqueued
         self.key = key
-        self.timer = None
+        self.timer: Optional[asyncio.TimerHandle] = None
         self.started = False
 
 
-class DynamicBatcher:
+class DynamicBatcher(Generic[T, R]):
     """Collect items from many callers into batches for one processor.
 
     Dispatch rule, evaluated whenever an item arrives, a batch finishes or a
@@ -78,7 +88,8 @@ class DynamicBatcher:
     sees is a :class:`BatchError`.
     """
 
-    def __init__(self, config, processor, *, group_key=None):
+    def __init__(self, config: BatchConfig, processor: Processor[T, R], *,
+                 group_key: Callable[[T], Hashable] | None = None) -> None:
         if not isinstance(config, BatchConfig):
             raise TypeError(f"config must be a BatchConfig, got {type(config).__name__}")
         if not callable(processor):
@@ -89,21 +100,21 @@ class DynamicBatcher:
         self._processor = processor
         self._is_coroutine = inspect.iscoroutinefunction(processor)
         self._group_key = group_key
-        self._groups = {}  # key -> deque of _Pending, oldest first
+        self._groups: Dict[Hashable, Deque[_Pending]] = {}  # key -> deque of _Pending, oldest first
         self._waiting = 0
         self._state = "idle"  # -> running -> stopping -> stopped; or dead
-        self._death = None
-        self._loop = None
-        self._wakeup = None
-        self._stopped = None
-        self._in_flight = []
+        self._death: Optional[BaseException] = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._wakeup: Optional[asyncio.Event] = None
+        self._stopped: Optional[asyncio.Event] = None
+        self._in_flight: List[_Pending] = []
         self._batches = self._items = self._failed = 0
         self._batch_seconds = 0.0
-        self._latencies = collections.deque(maxlen=LATENCY_WINDOW)
+        self._latencies: Deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
 
     # ------------------------------------------------------------ callers
 
-    async def add(self, item, *, timeout=None):
+    async def add(self, item: T, *, timeout: float | None = None) -> R:
         """Enqueue ``item`` and wait for its own result.
 
         Parameters
@@ -125,7 +136,7 @@ class DynamicBatcher:
         if self._waiting >= self.config.max_queue_size:
             raise QueueFull(f"{self._waiting} items are waiting (max_queue_size "
                             f"{self.config.max_queue_size})")
-        key = None
+        key: Hashable = None
         if self._group_key is not None:
             try:
                 key = self._group_key(item)
@@ -133,8 +144,7 @@ class DynamicBatcher:
             except Exception as exc:
                 raise ProcessingFailed(f"group_key failed on the item: {exc!r}") from exc
         loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            self._bind(loop)
+        wakeup = self._bind(loop)
         pending = _Pending(item, loop.create_future(), loop.time(), key)
         queue = self._groups.get(key)
         if queue is None:
@@ -143,14 +153,15 @@ class DynamicBatcher:
         self._waiting += 1
         if timeout is not None:
             pending.timer = loop.call_later(timeout, self._expire, pending, timeout)
-        self._wakeup.set()
+        wakeup.set()
         try:
-            return await pending.future
+            result: R = await pending.future
+            return result
         except asyncio.CancelledError:
             self._withdraw(pending)
             raise
 
-    def submit(self, item, *, timeout=None):
+    def submit(self, item: T, *, timeout: float | None = None) -> concurrent.futures.Future[R]:
         """:meth:`add` from another thread: a ``concurrent.futures.Future``.
 
         Call it only after :meth:`run` has started, and never block on the
@@ -160,11 +171,11 @@ class DynamicBatcher:
             raise RuntimeError("submit() needs a running batcher: start run() first")
         return asyncio.run_coroutine_threadsafe(self.add(item, timeout=timeout), self._loop)
 
-    def queue_size(self):
+    def queue_size(self) -> int:
         """Items waiting for a batch."""
         return self._waiting
 
-    def stats(self):
+    def stats(self) -> BatchStats:
         """A :class:`BatchStats` snapshot."""
         oldest = min((q[0].enqueued for q in self._groups.values()), default=None)
         now = self._loop.time() if self._loop is not None else 0.0
@@ -181,7 +192,7 @@ class DynamicBatcher:
 
     # ------------------------------------------------------------ lifecycle
 
-    async def run(self):
+    async def run(self) -> None:
         """Dispatch batches until :meth:`shutdown`; then return."""
         if self._state in ("running", "stopping"):
             raise RuntimeError("run() is already running")
@@ -190,7 +201,7 @@ class DynamicBatcher:
         loop = asyncio.get_running_loop()
         self._bind(loop)
         self._state = "running"
-        self._stopped = asyncio.Event()
+        stopped = self._stopped = asyncio.Event()
         executor = None if self._is_coroutine else concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="scipix-batch")
         try:
@@ -211,9 +222,9 @@ class DynamicBatcher:
         finally:
             if executor is not None:
                 executor.shutdown(wait=False)
-            self._stopped.set()
+            stopped.set()
 
-    async def shutdown(self, drain=True):
+    async def shutdown(self, drain: bool = True) -> None:
         """Stop intake; finish every accepted item, then ``run()`` returns.
 
         With ``drain=False`` the items not yet in a batch fail with
@@ -230,27 +241,31 @@ class DynamicBatcher:
         if not was_running:
             self._state = "stopped"
             return
-        self._wakeup.set()
-        await self._stopped.wait()
+        if self._wakeup is not None and self._stopped is not None:  # set by run()
+            self._wakeup.set()
+            await self._stopped.wait()
 
     # ------------------------------------------------------------ dispatch
 
-    def _limit(self):
+    def _limit(self) -> int:
         """Largest batch to send now."""
         return self.config.max_batch_size
 
-    def _ready_at(self, queue, now):
+    def _ready_at(self, queue: Deque[_Pending], now: float) -> float:
         """When the group in ``queue`` must be sent (<= now: send it)."""
         size = len(queue)
         if size >= min(self.config.preferred_batch_size, self._limit()):
             return now
         return queue[0].enqueued + self.config.max_wait_ms / 1e3
 
-    async def _next_batch(self, loop):
+    async def _next_batch(self, loop: asyncio.AbstractEventLoop) -> List[_Pending] | None:
         """The next batch to run, waiting as the rule says; None to stop."""
+        wakeup = self._bind(loop)
         while True:
             now = loop.time()
-            chosen, oldest, wake_at = None, None, None  # keys may be None: test oldest
+            chosen: Hashable = None
+            oldest: float | None = None
+            wake_at: float | None = None  # keys may be None: test oldest
             for key, queue in self._groups.items():
                 ready_at = now if self._state == "stopping" else self._ready_at(queue, now)
                 if ready_at <= now:
@@ -265,17 +280,17 @@ class DynamicBatcher:
                 continue
             if self._state == "stopping" and self._waiting == 0:
                 return None
-            self._wakeup.clear()
+            wakeup.clear()
             try:
                 timeout = None if wake_at is None else max(wake_at - loop.time(), 0.0)
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
+                await asyncio.wait_for(wakeup.wait(), timeout)
             except asyncio.TimeoutError:
                 pass
 
-    def _take(self, key):
+    def _take(self, key: Hashable) -> List[_Pending]:
         """Up to ``_limit()`` live items of group ``key``, oldest first."""
         queue = self._groups[key]
-        batch = []
+        batch: List[_Pending] = []
         limit = self._limit()
         while queue and len(batch) < limit:
             pending = queue.popleft()
@@ -287,13 +302,14 @@ class DynamicBatcher:
             del self._groups[key]
         return batch
 
-    async def _execute(self, batch, loop, executor):
+    async def _execute(self, batch: List[_Pending], loop: asyncio.AbstractEventLoop,
+                       executor: concurrent.futures.Executor | None) -> None:
         items = [pending.item for pending in batch]
         self._in_flight = batch
         start = loop.time()
         try:
             if self._is_coroutine:
-                results = await self._processor(items)
+                results: Any = await self._processor(items)  # type: ignore[misc]
             else:
                 results = await loop.run_in_executor(executor, self._processor, items)
         except Exception as exc:
@@ -323,33 +339,35 @@ class DynamicBatcher:
         self._batch_seconds += elapsed
         self._observe(len(batch), elapsed)
 
-    def _observe(self, size, seconds):
+    def _observe(self, size: int, seconds: float) -> None:
         """A batch of ``size`` took ``seconds`` (AdaptiveBatcher learns from it)."""
 
     # ------------------------------------------------------------ futures
 
-    def _bind(self, loop):
-        if self._loop is None:
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> asyncio.Event:
+        """Tie the batcher to ``loop`` on first use; its wake-up event."""
+        if self._wakeup is None:
             self._loop = loop
             self._wakeup = asyncio.Event()
         elif self._loop is not loop:
             raise RuntimeError("a batcher belongs to one event loop")
+        return self._wakeup
 
-    def _check_open(self):
+    def _check_open(self) -> None:
         if self._state == "dead":
             raise BatcherClosed("the batcher's dispatch loop died") from self._death
         if self._state in ("stopping", "stopped"):
             raise BatcherClosed("the batcher is shut down")
 
-    def _finish(self, pending, result):
+    def _finish(self, pending: _Pending, result: Any) -> None:
         if pending.future.done():  # cancelled or timed out meanwhile
             return
         if pending.timer is not None:
             pending.timer.cancel()
         pending.future.set_result(result)
-        self._latencies.append(self._loop.time() - pending.enqueued)
+        self._latencies.append(pending.future.get_loop().time() - pending.enqueued)
 
-    def _fail(self, pending, error, cause):
+    def _fail(self, pending: _Pending, error: BaseException, cause: BaseException | None) -> None:
         if pending.future.done():
             return
         if pending.timer is not None:
@@ -360,13 +378,14 @@ class DynamicBatcher:
         pending.future.set_exception(failure)
         self._failed += 1
 
-    def _fail_waiting(self, error, cause=None):
-        groups, self._groups, self._waiting = self._groups, {}, 0
+    def _fail_waiting(self, error: BaseException, cause: BaseException | None = None) -> None:
+        groups = self._groups
+        self._groups, self._waiting = {}, 0
         for queue in groups.values():
             for pending in queue:
                 self._fail(pending, error, cause)
 
-    def _withdraw(self, pending):
+    def _withdraw(self, pending: _Pending) -> None:
         """Take a cancelled caller's item out of its queue if not yet started."""
         if pending.timer is not None:
             pending.timer.cancel()
@@ -379,7 +398,7 @@ class DynamicBatcher:
             if not queue:
                 del self._groups[pending.key]
 
-    def _expire(self, pending, timeout):
+    def _expire(self, pending: _Pending, timeout: float) -> None:
         if pending.future.done():
             return
         self._withdraw(pending)

@@ -1,14 +1,19 @@
 """Zero-copy views of packed 8-bit image bytes."""
+from __future__ import annotations
+
 import operator
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 from .._validate import positive_int
 
 __all__ = ["ImageView"]
 
 
-def _coordinate(value, name, limit):
+def _coordinate(value: int, name: str, limit: int) -> int:
     try:
         value = operator.index(value)
     except TypeError:
@@ -38,7 +43,7 @@ class ImageView:
 
     __slots__ = ("_pixels",)
 
-    def __init__(self, data, width, height, channels):
+    def __init__(self, data: Any, width: int, height: int, channels: int) -> None:
         width = positive_int(width, "width")
         height = positive_int(height, "height")
         channels = positive_int(channels, "channels")
@@ -47,7 +52,7 @@ class ImageView:
                 raise TypeError(f"data must have dtype uint8, got {data.dtype}")
             if not data.flags.c_contiguous:
                 raise ValueError("data must be C-contiguous")
-            flat = data.reshape(-1)
+            flat: NDArray[np.uint8] = data.reshape(-1)
         else:
             try:
                 flat = np.frombuffer(data, dtype=np.uint8)
@@ -61,42 +66,43 @@ class ImageView:
         self._pixels = flat.reshape(height, width, channels)
 
     @classmethod
-    def _of(cls, pixels):
+    def _of(cls, pixels: NDArray[np.uint8]) -> ImageView:
         view = cls.__new__(cls)
         view._pixels = pixels
         return view
 
     @property
-    def dimensions(self):
+    def dimensions(self) -> tuple[int, int]:
         """``(width, height)``."""
         return self._pixels.shape[1], self._pixels.shape[0]
 
     @property
-    def channels(self):
+    def channels(self) -> int:
         return self._pixels.shape[2]
 
     @property
-    def data(self):
+    def data(self) -> NDArray[np.uint8]:
         """The pixels as an ndarray view (no copy), see the class notes."""
         return self._pixels[:, :, 0] if self._pixels.shape[2] == 1 else self._pixels
 
     @property
-    def __array_interface__(self):
+    def __array_interface__(self) -> dict[str, Any]:
         return self.data.__array_interface__
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype: DTypeLike | None = None,
+                  copy: bool | None = None) -> NDArray[Any]:
         if copy:
             return np.array(self.data, dtype=dtype)
         return self.data if dtype is None else self.data.astype(dtype, copy=False)
 
-    def pixel(self, x, y):
+    def pixel(self, x: int, y: int) -> tuple[int, ...]:
         """The channel values at column ``x``, row ``y``, as a tuple of ints."""
         width, height = self.dimensions
         x = _coordinate(x, "x", width)
         y = _coordinate(y, "y", height)
         return tuple(int(v) for v in self._pixels[y, x])
 
-    def subview(self, x, y, width, height):
+    def subview(self, x: int, y: int, width: int, height: int) -> ImageView:
         """The ``width`` x ``height`` window at ``(x, y)``, sharing memory.
 
         Raises
@@ -114,6 +120,6 @@ class ImageView:
                              f"{full_width}x{full_height} image")
         return ImageView._of(self._pixels[y:y + height, x:x + width])
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         width, height = self.dimensions
         return f"ImageView({width}x{height}, channels={self.channels})"

@@ -1,11 +1,15 @@
 """Read-only memory-mapped model files, with zero-copy tensors."""
+from __future__ import annotations
+
 import io
 import mmap
 import os
 import tokenize
-from typing import NamedTuple
+from types import TracebackType
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 from ._safetensors import read_header
 
@@ -19,9 +23,9 @@ _NPY_HEADER_ERRORS = (ValueError, TypeError, KeyError, SyntaxError, RecursionErr
 
 
 class _Tensor(NamedTuple):
-    dtype: np.dtype
-    shape: tuple
-    order: str      # "C", or "F" for a Fortran-ordered .npy
+    dtype: np.dtype[Any]
+    shape: tuple[int, ...]
+    order: Literal["C", "F"]  # "F" for a Fortran-ordered .npy
     offset: int     # from the start of the file
     nbytes: int
 
@@ -39,14 +43,14 @@ class MmapModel:
     still alive (their memory would vanish); drop them first.
     """
 
-    def __init__(self, path, mapping):
+    def __init__(self, path: str, mapping: mmap.mmap) -> None:
         self.path = path
-        self._mmap = mapping
-        self._tensors = None  # name -> _Tensor, read on first use
-        self._metadata = {}
+        self._mmap: mmap.mmap | None = mapping
+        self._tensors: dict[str, _Tensor] | None = None  # name -> _Tensor, read on first use
+        self._metadata: dict[str, str] = {}
 
     @classmethod
-    def from_file(cls, path):
+    def from_file(cls, path: str | os.PathLike[str]) -> MmapModel:
         """Map ``path`` read-only.
 
         Raises
@@ -62,23 +66,23 @@ class MmapModel:
             mapping = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
         return cls(path, mapping)
 
-    def _open_mapping(self):
+    def _open_mapping(self) -> mmap.mmap:
         if self._mmap is None:
             raise ValueError(f"{self.path}: the model is closed")
         return self._mmap
 
-    def as_slice(self):
+    def as_slice(self) -> memoryview:
         """The whole file as a read-only ``memoryview`` (no copy)."""
         return memoryview(self._open_mapping())
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._open_mapping())
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         return self._mmap is None
 
-    def _table(self):
+    def _table(self) -> dict[str, _Tensor]:
         mapping = self._open_mapping()
         if self._tensors is None:
             if mapping[:len(_NPY_MAGIC)] == _NPY_MAGIC:
@@ -92,7 +96,7 @@ class MmapModel:
                                  f"use as_slice() for raw bytes")
         return self._tensors
 
-    def _npy_table(self, mapping):
+    def _npy_table(self, mapping: mmap.mmap) -> dict[str, _Tensor]:
         header = io.BytesIO(mapping[:min(len(mapping), 1 << 20)])
         try:
             version = np.lib.format.read_magic(header)
@@ -113,17 +117,17 @@ class MmapModel:
         name = os.path.splitext(os.path.basename(self.path))[0]
         return {name: _Tensor(dtype, shape, "F" if fortran_order else "C", offset, nbytes)}
 
-    def names(self):
+    def names(self) -> list[str]:
         """Tensor names, in file order."""
         return list(self._table())
 
     @property
-    def metadata(self):
+    def metadata(self) -> dict[str, str]:
         """The safetensors ``__metadata__`` (empty for .npy)."""
         self._table()
         return dict(self._metadata)
 
-    def tensor(self, name):
+    def tensor(self, name: str) -> NDArray[Any]:
         """Tensor ``name`` as a read-only ndarray over the mapping.
 
         A ``.npy`` file holds one tensor, named after the file (its stem).
@@ -136,15 +140,15 @@ class MmapModel:
             empty = np.zeros(entry.shape, entry.dtype)
             empty.flags.writeable = False
             return empty
-        flat = np.frombuffer(self._mmap, dtype=entry.dtype,
+        flat = np.frombuffer(self._open_mapping(), dtype=entry.dtype,
                              count=entry.nbytes // entry.dtype.itemsize, offset=entry.offset)
         return flat.reshape(entry.shape, order=entry.order)
 
-    def tensors(self):
+    def tensors(self) -> dict[str, NDArray[Any]]:
         """Every tensor, name -> read-only ndarray, in file order."""
         return {name: self.tensor(name) for name in self._table()}
 
-    def close(self):
+    def close(self) -> None:
         """Unmap the file (a second call does nothing).
 
         Raises
@@ -156,12 +160,13 @@ class MmapModel:
             self._mmap.close()  # BufferError while exported; the model stays open then
             self._mmap = None
 
-    def __enter__(self):
+    def __enter__(self) -> MmapModel:
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         self.close()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         state = "closed" if self._mmap is None else f"{len(self._mmap)} bytes"
         return f"MmapModel({self.path!r}, {state})"

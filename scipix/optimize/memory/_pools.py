@@ -1,7 +1,11 @@
 """Process-wide buffer pools in three sizes (the spec's ``GlobalPools``)."""
+from __future__ import annotations
+
 import threading
 
-from .._memory import ALIGNMENT, BufferPool, ByteBuffer
+from typing import Optional
+
+from .._memory import ALIGNMENT, BufferPool, ByteBuffer, Pooled
 
 __all__ = ["GlobalPools"]
 
@@ -24,16 +28,16 @@ class GlobalPools:
     """
 
     SMALL, MEDIUM, LARGE = KIB, 64 * KIB, 1024 * KIB
-    _instance = None
+    _instance: Optional["GlobalPools"] = None
     _creating = threading.Lock()
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.small = BufferPool(lambda: ByteBuffer(self.SMALL), 0, 256)
         self.medium = BufferPool(lambda: ByteBuffer(self.MEDIUM), 0, 64)
         self.large = BufferPool(lambda: ByteBuffer(self.LARGE), 0, 16)
 
     @classmethod
-    def get(cls):
+    def get(cls) -> GlobalPools:
         """The process-wide instance, made on first use."""
         if cls._instance is None:
             with cls._creating:
@@ -41,18 +45,18 @@ class GlobalPools:
                     cls._instance = cls()
         return cls._instance
 
-    def acquire_small(self):
+    def acquire_small(self) -> Pooled[ByteBuffer]:
         """A 1 KiB :class:`ByteBuffer` on loan (a ``Pooled`` handle)."""
         return self.small.acquire()
 
-    def acquire_medium(self):
+    def acquire_medium(self) -> Pooled[ByteBuffer]:
         """A 64 KiB :class:`ByteBuffer` on loan."""
         return self.medium.acquire()
 
-    def acquire_large(self):
+    def acquire_large(self) -> Pooled[ByteBuffer]:
         """A 1 MiB :class:`ByteBuffer` on loan."""
         return self.large.acquire()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"GlobalPools(small={self.small!r}, medium={self.medium!r}, "
                 f"large={self.large!r}, alignment={ALIGNMENT})")

@@ -6,9 +6,15 @@ the data.  The JSON maps each tensor name to ``{"dtype", "shape",
 optional ``"__metadata__"`` of strings.  As the reference implementation,
 tensors must tile the data exactly: no overlap, no gap, nothing after.
 """
+from __future__ import annotations
+
 import json
+import os
+from collections.abc import Mapping
+from typing import Any, Dict, Tuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 __all__ = ["DTYPES", "read_header", "write"]
 
@@ -23,11 +29,15 @@ _NO_NUMPY_DTYPE = {"BF16", "F8_E4M3", "F8_E5M2"}
 MAX_HEADER = 100 * 1024 * 1024
 
 
-def _corrupt(path, why):
+# name -> (dtype, shape, absolute byte offset, byte length)
+TensorTable = Dict[str, Tuple[np.dtype[Any], Tuple[int, ...], int, int]]
+
+
+def _corrupt(path: str, why: str) -> ValueError:
     return ValueError(f"{path}: not a valid safetensors file: {why}")
 
 
-def read_header(buffer, path):
+def read_header(buffer: Any, path: str) -> tuple[TensorTable, dict[str, str]]:
     """Tensor table of a safetensors file.
 
     Parameters
@@ -70,7 +80,7 @@ def read_header(buffer, path):
         entries.append((name,) + _entry(info, name, data_size, path))
     entries.sort(key=lambda entry: entry[3])
     position = 0
-    tensors = {}
+    tensors: TensorTable = {}
     for name, dtype, shape, begin, end in entries:
         if begin < position:
             raise _corrupt(path, f"tensor {name!r} overlaps the tensor before it")
@@ -84,7 +94,8 @@ def read_header(buffer, path):
     return tensors, metadata
 
 
-def _entry(info, name, data_size, path):
+def _entry(info: Any, name: str, data_size: int,
+           path: str) -> tuple[np.dtype[Any], tuple[int, ...], int, int]:
     if not isinstance(info, dict) or set(info) != {"dtype", "shape", "data_offsets"}:
         raise _corrupt(path, f"tensor {name!r} must have exactly dtype, shape, data_offsets")
     code = info["dtype"]
@@ -114,11 +125,13 @@ def _entry(info, name, data_size, path):
     return dtype, tuple(shape), begin, end
 
 
-def write(path, tensors, metadata=None):
+def write(path: str | os.PathLike[str], tensors: Mapping[str, NDArray[Any]],
+          metadata: Mapping[str, object] | None = None) -> None:
     """Write ``tensors`` (name -> ndarray of a :data:`DTYPES` dtype) as a
     safetensors file, in the given order, header padded to 8 bytes."""
     codes = {dtype: code for code, dtype in DTYPES.items()}
-    header, offset, blobs = {}, 0, []
+    header: dict[str, Any] = {}
+    offset, blobs = 0, []
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
     for name, array in tensors.items():

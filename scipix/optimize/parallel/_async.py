@@ -1,11 +1,18 @@
 """Bounded-concurrency execution of coroutines."""
+from __future__ import annotations
+
 import asyncio
 import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Generic, TypeVar, Union
 
 from .._validate import positive_int
 from ..config import parallel_enabled
 
 __all__ = ["AsyncParallelExecutor"]
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class AsyncParallelExecutor:
@@ -21,37 +28,39 @@ class AsyncParallelExecutor:
     max_concurrent : int >= 1
     """
 
-    def __init__(self, max_concurrent):
+    def __init__(self, max_concurrent: int) -> None:
         self.max_concurrent = positive_int(max_concurrent, "max_concurrent")
 
-    async def execute(self, tasks, fn):
+    async def execute(self, tasks: Iterable[T], fn: Callable[[T], Awaitable[R]]) -> list[R]:
         """Results of ``await fn(task)`` in task order.
 
         The first exception cancels the tasks still running and is raised.
         """
         return await self._run(tasks, fn, capture=False)
 
-    async def execute_result(self, tasks, fn):
+    async def execute_result(self, tasks: Iterable[T], fn: Callable[[T], Awaitable[R]]
+                             ) -> list[Union[R, Exception]]:
         """As :meth:`execute`, but each task's exception is returned in its
         slot instead of raised; the other tasks go on."""
         return await self._run(tasks, fn, capture=True)
 
-    async def _run(self, tasks, fn, capture):
+    async def _run(self, tasks: Iterable[T], fn: Callable[[T], Awaitable[R]],
+                   capture: bool) -> list[Any]:
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")
         items = list(tasks)
-        results = [None] * len(items)
+        results: list[Any] = [None] * len(items)
         if not items:
             return results
         indices = iter(range(len(items)))  # shared: each worker takes the next index
 
-        async def call(index):
+        async def call(index: int) -> R:
             awaitable = fn(items[index])
             if not inspect.isawaitable(awaitable):
                 raise TypeError(f"fn must return an awaitable, got {type(awaitable).__name__}")
             return await awaitable
 
-        async def worker():
+        async def worker() -> None:
             for index in indices:
                 if capture:
                     try:
@@ -70,9 +79,10 @@ class AsyncParallelExecutor:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
         for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                raise task.exception()
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                raise error
         return results
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"AsyncParallelExecutor(max_concurrent={self.max_concurrent})"

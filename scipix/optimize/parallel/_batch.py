@@ -1,5 +1,11 @@
 """Fused batch preprocessing into a model's (N, 1, H, W) float32 input."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .._dispatch import current_kernels
 from .._validate import output_array, positive_int, uint8_array
@@ -8,7 +14,7 @@ from ..config import kernel_threads
 __all__ = ["preprocess_batch"]
 
 
-def _as_pixels(image, name):
+def _as_pixels(image: ArrayLike, name: str) -> NDArray[np.uint8]:
     """A (rows, cols, channels) uint8 view of a gray, RGB or RGBA image."""
     pixels = uint8_array(image, name)
     if pixels.ndim == 2:
@@ -23,7 +29,7 @@ def _as_pixels(image, name):
     return pixels
 
 
-def _as_shape(shape):
+def _as_shape(shape: Any) -> tuple[int, int]:
     try:
         height, width = shape
     except (TypeError, ValueError):
@@ -31,14 +37,16 @@ def _as_shape(shape):
     return positive_int(height, "shape[0]"), positive_int(width, "shape[1]")
 
 
-def _batch_output(out, expected):
+def _batch_output(out: NDArray[np.float32],
+                  expected: tuple[int, ...]) -> NDArray[np.float32]:
     output_array(out, expected, np.float32)
     if not out.flags.c_contiguous:
         raise ValueError("out must be C-contiguous")
     return out
 
 
-def preprocess_batch(images, shape, *, out=None):
+def preprocess_batch(images: Iterable[ArrayLike], shape: tuple[int, int], *,
+                     out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
     """Grayscale, resize and normalize images into one float32 batch tensor.
 
     For each image, in one pass per output row: BT.601 gray (as

@@ -8,26 +8,34 @@ each, so W workers use W cores, not W times ``get_thread_count()``.
 
 Below ``OptLevel.PARALLEL`` every map runs in the calling thread.
 """
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar, Union
 
 from .._validate import positive_int
 from ..config import get_thread_count, parallel_enabled, serial_kernels
 
 __all__ = ["parallel_preprocess", "parallel_preprocess_result", "parallel_map_chunked"]
 
+T = TypeVar("T")
+R = TypeVar("R")
 
-def _check_fn(fn):
+
+def _check_fn(fn: object) -> None:
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
 
 
-def _workers(max_workers):
+def _workers(max_workers: int | None) -> int:
     if max_workers is None:
         return get_thread_count()
     return positive_int(max_workers, "max_workers")
 
 
-def _map_chunks(fn, items, chunk_size, max_workers):
+def _map_chunks(fn: Callable[[T], R], items: Sequence[T], chunk_size: int,
+                max_workers: int) -> list[R]:
     """``[fn(item) for item in items]`` in tasks of ``chunk_size`` items.
 
     Results in order; the first failure in input order is raised after the
@@ -38,7 +46,7 @@ def _map_chunks(fn, items, chunk_size, max_workers):
     if workers <= 1 or not parallel_enabled():
         return [fn(item) for item in items]
 
-    def run_chunk(chunk):
+    def run_chunk(chunk: Sequence[T]) -> list[R]:
         with serial_kernels():
             return [fn(item) for item in chunk]
 
@@ -52,14 +60,14 @@ def _map_chunks(fn, items, chunk_size, max_workers):
             raise
 
 
-def _balanced_chunk(n_items, workers):
+def _balanced_chunk(n_items: int, workers: int) -> int:
     # Four tasks per worker: little per-task overhead, and a slow image
     # holds up at most a quarter of one worker's share.
     return max(1, -(-n_items // (4 * workers)))
 
 
-def _captured(fn):
-    def call(item):
+def _captured(fn: Callable[[T], R]) -> Callable[[T], Union[R, Exception]]:
+    def call(item: T) -> Union[R, Exception]:
         try:
             return fn(item)
         except Exception as exc:  # returned in the item's slot, as documented
@@ -67,7 +75,8 @@ def _captured(fn):
     return call
 
 
-def parallel_preprocess(images, fn, *, max_workers=None):
+def parallel_preprocess(images: Iterable[T], fn: Callable[[T], R], *,
+                        max_workers: int | None = None) -> list[R]:
     """``[fn(image) for image in images]`` on a thread pool, order kept.
 
     Parameters
@@ -94,7 +103,8 @@ def parallel_preprocess(images, fn, *, max_workers=None):
     return _map_chunks(fn, items, _balanced_chunk(len(items), workers), workers)
 
 
-def parallel_preprocess_result(images, fn, *, max_workers=None):
+def parallel_preprocess_result(images: Iterable[T], fn: Callable[[T], R], *,
+                               max_workers: int | None = None) -> list[Union[R, Exception]]:
     """As :func:`parallel_preprocess`, but never raises for an item.
 
     Returns
@@ -107,7 +117,8 @@ def parallel_preprocess_result(images, fn, *, max_workers=None):
     return parallel_preprocess(images, _captured(fn), max_workers=max_workers)
 
 
-def parallel_map_chunked(items, chunk_size, fn, *, max_workers=None):
+def parallel_map_chunked(items: Iterable[T], chunk_size: int, fn: Callable[[T], R], *,
+                         max_workers: int | None = None) -> list[R]:
     """``[fn(item) for item in items]``, ``chunk_size`` items per pool task.
 
     Larger chunks cost less per item (one task, not one per item) but

@@ -5,8 +5,12 @@ pipeline of stages that release the GIL (scipix kernels, NumPy, OpenCV,
 model runtimes) runs them at the same time.  Each stage has one worker,
 which keeps results in input order without a reordering buffer.
 """
+from __future__ import annotations
+
 import queue
 import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Optional, Tuple
 
 from .._validate import positive_int
 from ..config import parallel_enabled, serial_kernels
@@ -14,6 +18,8 @@ from ..config import parallel_enabled, serial_kernels
 __all__ = ["Pipeline", "PipelineExecutor", "Pipeline3", "PipelineError"]
 
 _END = object()  # sent down the queues after a stage's last item
+# Stages may change the item's type from one to the next.
+Stage = Callable[[Any], Any]
 
 
 class PipelineError(RuntimeError):
@@ -27,7 +33,7 @@ class PipelineError(RuntimeError):
         0-based position of the failing item in the input.
     """
 
-    def __init__(self, stage, index, cause):
+    def __init__(self, stage: int, index: int, cause: BaseException) -> None:
         super().__init__(f"pipeline stage {stage} failed on item {index}: {cause!r}")
         self.stage = stage
         self.index = index
@@ -36,18 +42,18 @@ class PipelineError(RuntimeError):
 class _Run:
     """State one threaded run shares between its workers."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.stop = threading.Event()
-        self.error = None  # (stage, index, exception); stage 0: the input iterator
+        self.error: Optional[Tuple[int, int, BaseException]] = None  # (stage, index, exception); stage 0: the input iterator
         self._lock = threading.Lock()
 
-    def fail(self, stage, index, exc):
+    def fail(self, stage: int, index: int, exc: BaseException) -> None:
         with self._lock:
             if self.error is None:
                 self.error = (stage, index, exc)
         self.stop.set()
 
-    def raise_error(self):
+    def raise_error(self) -> None:
         if self.error is not None:
             stage, index, exc = self.error
             if stage == 0:
@@ -55,7 +61,7 @@ class _Run:
             raise PipelineError(stage, index, exc) from exc
 
 
-def _source(run, iterator, fn, outbox):
+def _source(run: _Run, iterator: Iterator[Any], fn: Stage, outbox: queue.Queue[Any]) -> None:
     """Stage 1: pull items from the input, process, pass on."""
     index = 0
     try:
@@ -79,7 +85,8 @@ def _source(run, iterator, fn, outbox):
         outbox.put(_END)
 
 
-def _stage(run, number, fn, inbox, outbox):
+def _stage(run: _Run, number: int, fn: Stage, inbox: queue.Queue[Any],
+           outbox: queue.Queue[Any]) -> None:
     """Stages 2..n: process until the end marker; after a failure only drain."""
     try:
         with serial_kernels():
@@ -119,7 +126,7 @@ class Pipeline:
     the stages run one after the other in the calling thread.
     """
 
-    def __init__(self, *stages, queue_size=4):
+    def __init__(self, *stages: Stage, queue_size: int = 4) -> None:
         if not stages:
             raise ValueError("a pipeline needs at least one stage")
         for number, stage in enumerate(stages, 1):
@@ -128,11 +135,11 @@ class Pipeline:
         self.stages = stages
         self.queue_size = positive_int(queue_size, "queue_size")
 
-    def execute_batch(self, inputs):
+    def execute_batch(self, inputs: Iterable[Any]) -> list[Any]:
         """All results, in input order, as a list."""
         return list(self.stream(inputs))
 
-    def stream(self, inputs):
+    def stream(self, inputs: Iterable[Any]) -> Iterator[Any]:
         """Results as an iterator, in input order, reading ``inputs`` lazily.
 
         At most about ``queue_size * len(stages)`` items are in flight, so
@@ -147,7 +154,7 @@ class Pipeline:
             return self._serial(iterator)
         return self._threaded(iterator)
 
-    def _serial(self, iterator):
+    def _serial(self, iterator: Iterator[Any]) -> Iterator[Any]:
         for index, item in enumerate(iterator):
             for number, stage in enumerate(self.stages, 1):
                 try:
@@ -156,9 +163,9 @@ class Pipeline:
                     raise PipelineError(number, index, exc) from exc
             yield item
 
-    def _threaded(self, iterator):
+    def _threaded(self, iterator: Iterator[Any]) -> Iterator[Any]:
         run = _Run()
-        queues = [queue.Queue(self.queue_size) for _ in self.stages]
+        queues: list[queue.Queue[Any]] = [queue.Queue(self.queue_size) for _ in self.stages]
         workers = [threading.Thread(target=_source, name="scipix-stage1", daemon=True,
                                     args=(run, iterator, self.stages[0], queues[0]))]
         for number in range(2, len(self.stages) + 1):
@@ -187,7 +194,7 @@ class Pipeline:
                 worker.join()
         run.raise_error()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         names = ", ".join(getattr(s, "__name__", type(s).__name__) for s in self.stages)
         return f"{type(self).__name__}({names})"
 
@@ -195,12 +202,13 @@ class Pipeline:
 class PipelineExecutor(Pipeline):
     """A two-stage :class:`Pipeline`: ``stage2(stage1(item))`` per item."""
 
-    def __init__(self, stage1, stage2, *, queue_size=4):
+    def __init__(self, stage1: Stage, stage2: Stage, *, queue_size: int = 4) -> None:
         super().__init__(stage1, stage2, queue_size=queue_size)
 
 
 class Pipeline3(Pipeline):
     """A three-stage :class:`Pipeline`: ``stage3(stage2(stage1(item)))`` per item."""
 
-    def __init__(self, stage1, stage2, stage3, *, queue_size=4):
+    def __init__(self, stage1: Stage, stage2: Stage, stage3: Stage, *,
+                 queue_size: int = 4) -> None:
         super().__init__(stage1, stage2, stage3, queue_size=queue_size)

@@ -5,17 +5,20 @@ The kernel multiplies unsigned 8-bit activations by signed 8-bit weights
 int32 and applies the zero points in int64, so every sum is exact; only the
 final ``float32(sum) * scale + bias`` rounds.
 """
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from .._dispatch import current_kernels
 from ..config import kernel_threads
 from ..cpu import get_features
-from ._params import _EPS, _as_float32, _check_params, _row_params
+from ._params import _EPS, QuantParams, _as_float32, _check_params, _row_params
 
 MAX_INNER = 65536  # 255 * 128 * MAX_INNER < 2**31: int32 sums cannot overflow
 
 
-def _int8_matrix(array, name):
+def _int8_matrix(array: object, name: str) -> NDArray[np.int8]:
     if not isinstance(array, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(array).__name__}")
     if array.dtype != np.int8:
@@ -25,18 +28,20 @@ def _int8_matrix(array, name):
     return array
 
 
-def _check_inner(inner, name):
+def _check_inner(inner: int, name: str) -> None:
     if inner == 0:
         raise ValueError(f"{name} must be positive: there is nothing to sum")
     if inner > MAX_INNER:
         raise ValueError(f"{name} must be at most {MAX_INNER} for exact int32 sums, got {inner}")
 
 
-def _row_sums(matrix):
-    return matrix.sum(axis=1, dtype=np.int64).astype(np.int32)
+def _row_sums(matrix: NDArray[np.int8]) -> NDArray[np.int32]:
+    sums: NDArray[np.int32] = matrix.sum(axis=1, dtype=np.int64).astype(np.int32)
+    return sums
 
 
-def quantized_matmul(a_q, a_params, b_q, b_params):
+def quantized_matmul(a_q: NDArray[np.int8], a_params: QuantParams, b_q: NDArray[np.int8],
+                     b_params: QuantParams) -> NDArray[np.float32]:
     """``dequantize(a) @ dequantize(b)`` computed on the int8 values.
 
     Parameters
@@ -102,7 +107,8 @@ class QuantizedLinear:
     bias : float32 ndarray, (out_features,), or None
     """
 
-    def __init__(self, weight, bias=None, *, reduce_range=None):
+    def __init__(self, weight: ArrayLike, bias: ArrayLike | None = None, *,
+                 reduce_range: bool | None = None) -> None:
         weight = _as_float32(weight, "weight")
         if weight.ndim != 2:
             raise ValueError(f"weight must be 2-D (out_features, in_features), "
@@ -123,27 +129,28 @@ class QuantizedLinear:
         self._zero_points = zeros
         self._weight_sums = _row_sums(self.weight_q)
         if bias is not None:
-            bias = np.ascontiguousarray(_as_float32(bias, "bias"))
-            if bias.shape != (self.out_features,):
+            bias_values = np.ascontiguousarray(_as_float32(bias, "bias"))
+            if bias_values.shape != (self.out_features,):
                 raise ValueError(f"bias must have shape ({self.out_features},), "
-                                 f"got {bias.shape}")
-        self.bias = bias
+                                 f"got {bias_values.shape}")
+        self.bias = None if bias is None else bias_values
         if reduce_range is None:
             reduce_range = not get_features().avx512vnni
         self.reduce_range = bool(reduce_range)
 
     @property
-    def _activation_max(self):
+    def _activation_max(self) -> int:
         return 127 if self.reduce_range else 255
 
-    def activation_params(self, rows):
+    def activation_params(self, rows: NDArray[np.float32]
+                          ) -> tuple[NDArray[np.float32], NDArray[np.int32]]:
         """``(scales, zero_points)``, float32 and int32 of shape (batch,): per
         row of ``rows`` (float32, (batch, in_features)), PyTorch's
         ``MinMaxObserver(quint8)`` over [0, 255], or [0, 127] with
         ``reduce_range``, in float32 steps."""
         return _row_params(rows, "x", 0, self._activation_max)
 
-    def __call__(self, x):
+    def __call__(self, x: ArrayLike) -> NDArray[np.float32]:
         """``x``: float32 (batch, in_features) or (in_features,); returns
         float32 (batch, out_features) or (out_features,)."""
         values = _as_float32(x, "x")
@@ -167,11 +174,11 @@ class QuantizedLinear:
                       kernel_threads())
         return out.reshape(values.shape[:-1] + (self.out_features,))
 
-    def size_bytes(self):
+    def size_bytes(self) -> int:
         """Bytes of int8 weights, their scales and the bias."""
         bias = 0 if self.bias is None else self.bias.nbytes
         return int(self.weight_q.nbytes + self.weight_scales.nbytes + bias)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"QuantizedLinear(in_features={self.in_features}, "
                 f"out_features={self.out_features}, reduce_range={self.reduce_range})")

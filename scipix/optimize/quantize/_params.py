@@ -1,10 +1,14 @@
 """Scale and zero point of an int8 quantization, as PyTorch's observers
 compute them."""
+from __future__ import annotations
+
 import math
 import operator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 QMIN, QMAX = -128, 127
 _EPS = np.finfo(np.float32).eps
@@ -26,7 +30,7 @@ class QuantParams:
     zero_point: int
     qmin: int = QMIN
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if isinstance(self.scale, bool) or not isinstance(self.scale, (int, float, np.floating)):
             raise TypeError(f"scale must be a number, got {type(self.scale).__name__}")
         if not (math.isfinite(self.scale) and self.scale > 0):
@@ -44,7 +48,7 @@ class QuantParams:
         object.__setattr__(self, "zero_point", int(zero_point))
 
     @classmethod
-    def from_range(cls, min_val, max_val):
+    def from_range(cls, min_val: float, max_val: float) -> QuantParams:
         """PyTorch's ``MinMaxObserver(dtype=torch.qint8)`` params for a range."""
         low, high = float(min_val), float(max_val)
         if math.isnan(low) or math.isnan(high):
@@ -53,13 +57,13 @@ class QuantParams:
             raise ValueError(f"the range must be finite, got [{low}, {high}]")
         if low > high:
             raise ValueError(f"min_val ({low}) must be <= max_val ({high})")
-        low, high = _F32(min(low, 0.0)), _F32(max(high, 0.0))
-        scale = max(_F32(high - low) / _F32(QMAX - QMIN), _EPS)
-        zero_point = QMIN - int(np.rint(low / scale))
+        low32, high32 = _F32(min(low, 0.0)), _F32(max(high, 0.0))
+        scale = max(_F32(high32 - low32) / _F32(QMAX - QMIN), _EPS)
+        zero_point = QMIN - int(np.rint(low32 / scale))
         return cls(float(scale), min(max(zero_point, QMIN), QMAX))
 
     @classmethod
-    def from_data(cls, data):
+    def from_data(cls, data: ArrayLike) -> QuantParams:
         """:meth:`from_range` of the data's min and max (0, 0 when empty)."""
         values = _as_float32(data, "data")
         if values.size == 0:
@@ -70,7 +74,7 @@ class QuantParams:
         return cls.from_range(low, high)
 
     @classmethod
-    def symmetric(cls, abs_max):
+    def symmetric(cls, abs_max: float) -> QuantParams:
         """Zero point 0, ``scale = abs_max / 127``, values in [-127, 127].
 
         ONNX Runtime's convention (and the spec's).  PyTorch's symmetric
@@ -82,17 +86,18 @@ class QuantParams:
         return cls(float(max(_F32(abs_max) / _F32(QMAX), _EPS)), 0, -QMAX)
 
     @property
-    def inv_scale(self):
+    def inv_scale(self) -> np.float32:
         """The float32 ``1 / scale`` the quantizer multiplies by."""
         return _F32(1.0) / _F32(self.scale)
 
 
-def _check_params(params, name="params"):
+def _check_params(params: object, name: str = "params") -> None:
     if not isinstance(params, QuantParams):
         raise TypeError(f"{name} must be a QuantParams, got {type(params).__name__}")
 
 
-def _minmax_params(low, high, qmin=QMIN, qmax=QMAX):
+def _minmax_params(low: NDArray[Any], high: NDArray[Any], qmin: int = QMIN,
+                   qmax: int = QMAX) -> tuple[NDArray[np.float32], NDArray[np.int32]]:
     """:meth:`QuantParams.from_range` over arrays of ranges (float32 steps),
     for levels [qmin, qmax]; float32 scales and int32 zero points."""
     low = np.minimum(low, 0).astype(np.float32)
@@ -102,7 +107,8 @@ def _minmax_params(low, high, qmin=QMIN, qmax=QMAX):
     return scales, np.clip(zero_points, qmin, qmax).astype(np.int32)
 
 
-def _row_params(rows, name, qmin=QMIN, qmax=QMAX):
+def _row_params(rows: NDArray[np.float32], name: str, qmin: int = QMIN,
+                qmax: int = QMAX) -> tuple[NDArray[np.float32], NDArray[np.int32]]:
     """:func:`_minmax_params` of each row's min and max of ``rows`` (float32,
     2-D); NaN or infinity raise ValueError naming ``name``."""
     low, high = rows.min(axis=1), rows.max(axis=1)
@@ -113,7 +119,7 @@ def _row_params(rows, name, qmin=QMIN, qmax=QMAX):
     return _minmax_params(low, high, qmin, qmax)
 
 
-def _as_float32(data, name):
+def _as_float32(data: ArrayLike, name: str) -> NDArray[np.float32]:
     array = np.asarray(data)
     if array.dtype.kind not in "fiu" or array.dtype == np.bool_:
         raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")

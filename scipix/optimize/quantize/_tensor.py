@@ -1,16 +1,24 @@
 """Per-tensor and per-channel int8 quantization, calibration and metrics."""
+from __future__ import annotations
+
 import math
 import operator
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .._dispatch import current_kernels
 from .._validate import output_array
 from ..config import kernel_threads
+if TYPE_CHECKING:
+    from ..memory import MmapModel
 from ._params import QMAX, QMIN, QuantParams, _as_float32, _check_params, _row_params
 
 
-def _flat(array):
+def _flat(array: NDArray[Any]) -> tuple[NDArray[Any], Literal["C", "F"]]:
     """(1-D view, order) of a C- or F-contiguous array; a C copy otherwise."""
     if array.flags.c_contiguous:
         return array.reshape(-1), "C"
@@ -19,7 +27,8 @@ def _flat(array):
     return np.ascontiguousarray(array).reshape(-1), "C"
 
 
-def _check_out(out, shape, dtype, order):
+def _check_out(out: NDArray[Any], shape: tuple[int, ...], dtype: DTypeLike,
+               order: str) -> NDArray[Any]:
     output_array(out, shape, dtype)
     contiguous = out.flags.c_contiguous if order == "C" else out.flags.f_contiguous
     if not contiguous:
@@ -27,7 +36,8 @@ def _check_out(out, shape, dtype, order):
     return out
 
 
-def _flat_pair(source, out, dtype):
+def _flat_pair(source: NDArray[Any], out: NDArray[Any] | None,
+               dtype: DTypeLike) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
     """``(flat source, flat out, out)``: ``out`` made (or checked) with the
     shape and memory order of ``source``, both as 1-D views."""
     flat, order = _flat(source)
@@ -39,7 +49,8 @@ def _flat_pair(source, out, dtype):
 
 
 
-def quantize_with_params(data, params, *, out=None):
+def quantize_with_params(data: ArrayLike, params: QuantParams, *,
+                         out: NDArray[np.int8] | None = None) -> NDArray[np.int8]:
     """Quantize ``data`` (any shape; float32, other floats are converted)
     with ``params``; int8 of the same shape and memory order."""
     _check_params(params)
@@ -49,18 +60,19 @@ def quantize_with_params(data, params, *, out=None):
     return out
 
 
-def quantize_weights(weights):
+def quantize_weights(weights: ArrayLike) -> tuple[NDArray[np.int8], QuantParams]:
     """``(q, params)``: int8 weights and their :meth:`QuantParams.from_data`."""
     params = QuantParams.from_data(weights)
     return quantize_with_params(weights, params), params
 
 
-def quantize_value(value, params):
+def quantize_value(value: float, params: QuantParams) -> int:
     """One value, as :func:`quantize_with_params`; an int."""
     return int(quantize_with_params(np.array([value], np.float32), params)[0])
 
 
-def dequantize(quantized, params, *, out=None):
+def dequantize(quantized: ArrayLike, params: QuantParams, *,
+               out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
     """``(float(q) - zero_point) * scale`` as float32, same shape and order."""
     _check_params(params)
     q = np.asarray(quantized)
@@ -72,12 +84,12 @@ def dequantize(quantized, params, *, out=None):
     return out
 
 
-def dequantize_value(quantized, params):
+def dequantize_value(quantized: int, params: QuantParams) -> float:
     """One int8 value back to a float."""
     return float(dequantize(np.array([quantized], np.int8), params)[0])
 
 
-def _shaped(data, shape):
+def _shaped(data: ArrayLike, shape: Sequence[int]) -> NDArray[np.float32]:
     values = _as_float32(data, "data")
     try:
         shape = tuple(operator.index(n) for n in shape)
@@ -102,21 +114,22 @@ class QuantizedTensor:
     params : QuantParams
     """
 
-    def __init__(self, data, params, model=None):
+    def __init__(self, data: NDArray[np.int8], params: QuantParams,
+                 model: MmapModel | None = None) -> None:
         self.data = data
         self.shape = data.shape
         self.params = params
         self._model = model  # the MmapModel a loaded tensor lives in
 
     @classmethod
-    def from_f32(cls, data, shape):
+    def from_f32(cls, data: ArrayLike, shape: Sequence[int]) -> QuantizedTensor:
         """Quantize ``data`` (reshaped to ``shape``) with min-max params."""
         values = _shaped(data, shape)
         params = QuantParams.from_data(values)
         return cls(quantize_with_params(values, params), params)
 
     @classmethod
-    def from_f32_symmetric(cls, data, shape):
+    def from_f32_symmetric(cls, data: ArrayLike, shape: Sequence[int]) -> QuantizedTensor:
         """Quantize with :meth:`QuantParams.symmetric` of the data's abs max."""
         values = _shaped(data, shape)
         if np.isnan(values).any():
@@ -124,19 +137,19 @@ class QuantizedTensor:
         params = QuantParams.symmetric(float(np.abs(values).max()))
         return cls(quantize_with_params(values, params), params)
 
-    def to_f32(self):
+    def to_f32(self) -> NDArray[np.float32]:
         """Dequantized float32 array of ``shape``."""
         return dequantize(self.data, self.params)
 
-    def size_bytes(self):
+    def size_bytes(self) -> int:
         """Bytes of int8 data (the params are 8 bytes more)."""
         return int(self.data.nbytes)
 
-    def compression_ratio(self):
+    def compression_ratio(self) -> float:
         """float32 bytes over int8 bytes: 4."""
         return 4 * self.data.size / self.size_bytes()
 
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write a safetensors file: ``data`` (I8), ``scale`` (F32), ``zero_point`` (I32)."""
         from ..memory._safetensors import write
         write(path, {"data": self.data,
@@ -145,7 +158,7 @@ class QuantizedTensor:
               metadata={"format": "scipix.QuantizedTensor", "qmin": str(self.params.qmin)})
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: str | os.PathLike[str]) -> QuantizedTensor:
         """Map a file written by :meth:`save`; ``data`` is a read-only
         zero-copy view of the file (kept mapped while the tensor lives)."""
         from ..memory import MmapModel
@@ -161,7 +174,7 @@ class QuantizedTensor:
             raise ValueError(f"{path}: not a QuantizedTensor file ({exc})") from None
         return cls(data, params, model)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"QuantizedTensor(shape={self.shape}, {self.params})"
 
 
@@ -177,12 +190,13 @@ class PerChannelQuant:
     axis : int
     """
 
-    def __init__(self, data, scales, zero_points, axis):
+    def __init__(self, data: NDArray[np.int8], scales: NDArray[np.float32],
+                 zero_points: NDArray[np.int32], axis: int) -> None:
         self.data, self.scales, self.zero_points, self.axis = data, scales, zero_points, axis
         self.shape = data.shape
 
     @classmethod
-    def from_f32(cls, weights, shape, axis=0):
+    def from_f32(cls, weights: ArrayLike, shape: Sequence[int], axis: int = 0) -> PerChannelQuant:
         values = _shaped(weights, shape)
         try:
             axis = operator.index(axis)
@@ -200,11 +214,11 @@ class PerChannelQuant:
         data = np.ascontiguousarray(np.moveaxis(q.reshape(moved_shape), 0, axis))
         return cls(data, scales, zero_points, axis)
 
-    def params(self, channel):
+    def params(self, channel: int) -> QuantParams:
         """The :class:`QuantParams` of one channel."""
         return QuantParams(float(self.scales[channel]), int(self.zero_points[channel]))
 
-    def to_f32(self):
+    def to_f32(self) -> NDArray[np.float32]:
         """Dequantized float32 array of ``shape``: per channel
         ``(float(q) - zero_point) * scale`` in float32, as :func:`dequantize`."""
         along = [1] * self.data.ndim
@@ -212,7 +226,7 @@ class PerChannelQuant:
         zero_points = self.zero_points.astype(np.float32).reshape(along)
         return (self.data.astype(np.float32) - zero_points) * self.scales.reshape(along)
 
-    def size_bytes(self):
+    def size_bytes(self) -> int:
         return int(self.data.nbytes + self.scales.nbytes + self.zero_points.nbytes)
 
 
@@ -231,13 +245,13 @@ class DynamicQuantizer:
     percentile : float in (50, 100]
     """
 
-    def __init__(self, percentile):
+    def __init__(self, percentile: float) -> None:
         percentile = float(percentile)
         if not 50 < percentile <= 100:
             raise ValueError(f"percentile must be in (50, 100], got {percentile}")
         self.percentile = percentile
 
-    def range_of(self, data):
+    def range_of(self, data: ArrayLike) -> tuple[float, float]:
         """``(low, high)`` calibrated from ``data``."""
         values = _as_float32(data, "data").reshape(-1)
         if values.size == 0:
@@ -249,13 +263,14 @@ class DynamicQuantizer:
         picked = np.partition(values, (low_rank, high_rank))
         return float(picked[low_rank]), float(picked[high_rank])
 
-    def quantize(self, data):
+    def quantize(self, data: ArrayLike) -> tuple[NDArray[np.int8], QuantParams]:
         """``(q, params)`` with values outside the range saturated."""
         params = QuantParams.from_range(*self.range_of(data))
         return quantize_with_params(data, params), params
 
 
-def _error_terms(original, quantized, params):
+def _error_terms(original: ArrayLike, quantized: ArrayLike,
+                 params: QuantParams) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     signal = _as_float32(original, "original").astype(np.float64)
     restored = dequantize(quantized, params).astype(np.float64)
     if signal.shape != restored.shape:
@@ -263,13 +278,13 @@ def _error_terms(original, quantized, params):
     return signal, restored - signal
 
 
-def quantization_error(original, quantized, params):
+def quantization_error(original: ArrayLike, quantized: ArrayLike, params: QuantParams) -> float:
     """Mean squared error of the dequantized values, in float64."""
     _, noise = _error_terms(original, quantized, params)
     return float(np.mean(noise * noise)) if noise.size else 0.0
 
 
-def sqnr(original, quantized, params):
+def sqnr(original: ArrayLike, quantized: ArrayLike, params: QuantParams) -> float:
     """Signal-to-quantization-noise ratio in dB (float64); ``inf`` when the
     noise is 0."""
     signal, noise = _error_terms(original, quantized, params)

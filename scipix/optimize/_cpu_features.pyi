@@ -1,0 +1,3 @@
+"""Types of the compiled ``_cpu_features`` module."""
+
+def read_cpu_features() -> dict[str, bool]: ...

@@ -2,6 +2,8 @@
 function; each call returns the reference result or raises a documented
 exception (TypeError, ValueError, BufferError, MemoryError), never more."""
 import asyncio
+import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -12,14 +14,17 @@ from hypothesis.extra import numpy as hnp
 from scipix.optimize import OptLevel, opt_level
 from scipix.optimize.batch import BatchConfig, DynamicBatcher
 from scipix.optimize.memory import Arena, BufferPool, ByteBuffer, ImageView
-from scipix.optimize.parallel import parallel_map_chunked, preprocess_batch
-from scipix.optimize.quantize import (PerChannelQuant, QuantParams, dequantize,
-                                      quantize_with_params)
+from scipix.optimize.parallel import (AsyncParallelExecutor, Pipeline3, parallel_map_chunked,
+                                     parallel_preprocess_result, preprocess_batch)
+from scipix.optimize.quantize import (DynamicQuantizer, PerChannelQuant, QuantizedTensor,
+                                      QuantParams, dequantize, quantize_with_params,
+                                      quantized_matmul)
 from scipix.optimize.simd import (fast_area_resize, simd_grayscale, simd_normalize,
                                   simd_resize_bilinear, simd_threshold)
 
 from test_preprocess_batch import ATOL, separate_kernels
 from test_quantize import reference_quantize
+from test_quantized_matmul import F32
 from test_simd import gray_reference
 
 DOCUMENTED = (TypeError, ValueError, BufferError, MemoryError)
@@ -248,6 +253,72 @@ def test_parallel_map_chunked_keeps_order(items, chunk_size):
             parallel_map_chunked(items, chunk_size, abs)
         return
     assert parallel_map_chunked(items, chunk_size, lambda n: n * 3) == [n * 3 for n in items]
+
+
+@given(st.integers(1, 9), st.integers(1, 9), st.integers(1, 300), params, params,
+       st.integers(0, 2 ** 32 - 1), st.booleans())
+def test_quantized_matmul_is_its_integer_formula(m, n, k, a_params, b_params, seed, transposed):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-128, 128, (m, k)).astype(np.int8)
+    b_rows = rng.integers(-128, 128, (n, k)).astype(np.int8)
+    b = b_rows.T if transposed else np.ascontiguousarray(b_rows.T)
+    total = ((a.astype(np.int64) - a_params.zero_point)
+             @ (b_rows.astype(np.int64) - b_params.zero_point).T)
+    expected = total.astype(F32) * (F32(a_params.scale) * F32(b_params.scale))
+    np.testing.assert_array_equal(quantized_matmul(a, a_params, b, b_params), expected)
+
+
+@given(hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=9),
+                  elements=st.floats(-2.0 ** 60, 2.0 ** 60, width=32)), st.booleans())
+def test_quantized_tensor_save_load_round_trip(values, symmetric):
+    make = QuantizedTensor.from_f32_symmetric if symmetric else QuantizedTensor.from_f32
+    tensor = make(values, values.shape)
+    with tempfile.TemporaryDirectory() as directory:
+        path = os.path.join(directory, "t.safetensors")
+        tensor.save(path)
+        loaded = QuantizedTensor.load(path)
+        assert loaded.params == tensor.params
+        np.testing.assert_array_equal(loaded.data, tensor.data)
+        np.testing.assert_array_equal(loaded.to_f32(), tensor.to_f32())
+        del loaded  # unmaps the file before the directory goes
+
+
+@given(hnp.arrays(np.float32, st.integers(1, 400), elements=st.floats(-1e6, 1e6, width=32)),
+       st.floats(50.5, 100))
+def test_percentile_range_is_an_order_statistic(values, percentile):
+    low, high = DynamicQuantizer(percentile).range_of(values)
+    ordered = np.sort(values)
+    tail = int(round((100.0 - percentile) / 100.0 * (values.size - 1)))
+    assert (low, high) == (float(ordered[tail]), float(ordered[values.size - 1 - tail]))
+
+
+@FEWER
+@given(st.lists(st.integers(-50, 50), max_size=60), st.integers(1, 6))
+def test_pipeline_and_thread_maps_equal_plain_maps(items, queue_size):
+    def stage1(n):
+        return n * 2
+
+    def stage2(n):
+        if n == 42:
+            raise ValueError("forty-two")
+        return n + 1
+
+    pipeline = Pipeline3(stage1, str, len, queue_size=queue_size)
+    assert pipeline.execute_batch(items) == [len(str(n * 2)) for n in items]
+    results = parallel_preprocess_result(items, lambda n: stage2(stage1(n)))
+    for n, result in zip(items, results):
+        assert (isinstance(result, ValueError) if n == 21 else result == n * 2 + 1)
+
+
+@FEWER
+@given(st.lists(st.integers(), max_size=60), st.integers(1, 8))
+def test_async_executor_equals_sequential(items, limit):
+    async def double(n):
+        await asyncio.sleep(0)
+        return 2 * n
+
+    results = asyncio.run(AsyncParallelExecutor(limit).execute(items, double))
+    assert results == [2 * n for n in items]
 
 
 @FEWER

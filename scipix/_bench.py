@@ -27,6 +27,7 @@ import numpy as np
 from . import optimize
 from ._baselines import numpy_dequantize, numpy_quantize, opencv_preprocess_batch
 from ._batch_load import echo_throughput, open_loop_p95, sleeping_processor
+from ._soak import resident_bytes
 from ._synthetic import page_rgba
 from .optimize import OptLevel, batch, memory, parallel, quantize, simd
 
@@ -212,11 +213,6 @@ def _overhead_table(items=20_000):
         print(f"{name:<24}{_median_seconds(run, 3) / items * 1e6:>8.2f}")
 
 
-def _resident_bytes():
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
 def sparse_safetensors(path, big=1 << 30, small=4096):
     """A ``big``-byte model file with one small tensor at its end (sparse on disk)."""
     header = json.dumps({
@@ -268,12 +264,12 @@ def _memory_table(repeat):
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "model.safetensors")
         sparse_safetensors(path)
-        before = _resident_bytes()
+        before = resident_bytes()
         start = time.perf_counter()
         with memory.MmapModel.from_file(path) as model:
             total = int(model.tensor("bias").sum())
             elapsed = time.perf_counter() - start
-            grown = _resident_bytes() - before
+            grown = resident_bytes() - before
     print(f"MmapModel 1 GiB safetensors, open + read a 4 KiB tensor: {elapsed * 1e3:.2f} ms, "
           f"resident memory +{grown / 1024:.0f} KiB (sum {total})")
 

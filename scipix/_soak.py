@@ -21,11 +21,6 @@ from .optimize.memory._safetensors import write as write_safetensors
 
 __all__ = ["SoakResult", "soak", "soaks", "run_soaks"]
 
-# A million calls of each kernel, as the hardening issue asks; the slower
-# operations get fewer, each stated in its row.
-KERNEL_CALLS = 1_000_000
-
-
 def resident_bytes():
     """Resident set size of this process now (not the peak)."""
     with open("/proc/self/statm") as statm:
@@ -115,13 +110,15 @@ def _batcher_wave(wave):
 
 
 def soaks(scale=1.0):
-    """Run every soak at ``scale`` times the issue's counts, yielding SoakResults."""
+    """Run every soak at ``scale`` times the issue's counts (a million
+    calls of each kernel and pool or arena cycle, 10,000 model open/close
+    cycles, 100,000 batcher items), yielding SoakResults."""
     def count(n):
         return max(10, int(n * scale))
 
     rng = np.random.default_rng(0)
     for name, step in _kernel_steps(rng).items():
-        yield soak(name, step, count(KERNEL_CALLS))
+        yield soak(name, step, count(1_000_000))
     pool = memory.BufferPool(lambda: memory.ByteBuffer(1024), 4, 16)
 
     def pool_cycle():

@@ -7,6 +7,7 @@ header length, and JSON headers with random dtypes, shapes and offsets.
 Every file either opens with every tensor lying inside the mapping, or
 raises ValueError naming the file; nothing else, and no crash.
 """
+import contextlib
 import io
 import json
 import os
@@ -64,12 +65,19 @@ def _corpus():
 CORPUS = _corpus()
 
 
-def _open_and_read(suffix, data):
-    """Open ``data`` as a model file; every tensor must lie inside the mapping."""
+@contextlib.contextmanager
+def _model_file(suffix, data):
+    """The path of a temporary file holding ``data``."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "fuzzed" + suffix)
+        path = os.path.join(tmp, "model" + suffix)
         with open(path, "wb") as file:
             file.write(data)
+        yield path
+
+
+def _open_and_read(suffix, data):
+    """Open ``data`` as a model file; every tensor must lie inside the mapping."""
+    with _model_file(suffix, data) as path:
         try:
             model = MmapModel.from_file(path)
         except ValueError as exc:  # only an empty file is refused here
@@ -138,9 +146,5 @@ def test_random_safetensors_headers(header, data_size, metadata):
 def test_corpus_files_open():
     # The unmutated corpus is valid: the fuzzing starts from real files.
     for suffix, data in CORPUS:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "model" + suffix)
-            with open(path, "wb") as file:
-                file.write(data)
-            with MmapModel.from_file(path) as model:
-                assert len(model.names()) >= 1
+        with _model_file(suffix, data) as path, MmapModel.from_file(path) as model:
+            assert len(model.names()) >= 1

@@ -8,6 +8,7 @@ import threading
 import numpy as np
 import pytest
 
+from scipix._soak import resident_bytes
 from scipix.optimize import OptLevel, opt_level
 from scipix.optimize.memory import (Arena, BufferPool, ByteBuffer, GlobalPools, ImageView,
                                     MmapModel)
@@ -408,11 +409,6 @@ def test_bad_paths(tmp_path):
     with MmapModel.from_file(tmp_path / "cut.npy") as model:
         with pytest.raises(ValueError, match="not a valid .npy"):
             model.tensors()
-
-
-def resident_bytes():
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc")

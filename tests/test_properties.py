@@ -24,7 +24,6 @@ from scipix.optimize.simd import (fast_area_resize, simd_grayscale, simd_normali
 
 from test_preprocess_batch import ATOL, separate_kernels
 from test_quantize import reference_quantize
-from test_quantized_matmul import F32
 from test_simd import gray_reference
 
 DOCUMENTED = (TypeError, ValueError, BufferError, MemoryError)
@@ -264,7 +263,8 @@ def test_quantized_matmul_is_its_integer_formula(m, n, k, a_params, b_params, se
     b = b_rows.T if transposed else np.ascontiguousarray(b_rows.T)
     total = ((a.astype(np.int64) - a_params.zero_point)
              @ (b_rows.astype(np.int64) - b_params.zero_point).T)
-    expected = total.astype(F32) * (F32(a_params.scale) * F32(b_params.scale))
+    expected = total.astype(np.float32) * (np.float32(a_params.scale)
+                                           * np.float32(b_params.scale))
     np.testing.assert_array_equal(quantized_matmul(a, a_params, b, b_params), expected)
 
 

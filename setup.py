@@ -17,6 +17,7 @@ import sys
 import sysconfig
 import tempfile
 
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -59,6 +60,11 @@ OTHER_VARIANTS = {
 COMMON_FLAGS = ["-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off",
                 "-Wno-unused-function", "-Wno-psabi"]
 OPENMP_FLAG = "-fopenmp"
+# The kernels' plain entry points read ndarrays through NumPy's C API.  NumPy
+# 2's headers build modules that also import on older NumPy, down to the
+# target version: the oldest NumPy that pyproject.toml's dependency allows.
+NUMPY_MACROS = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
+                ("NPY_TARGET_VERSION", "NPY_1_22_API_VERSION")]
 
 
 def _sanitizer_flags():
@@ -146,7 +152,8 @@ def _extensions():
             compiler_directives=CYTHON_DIRECTIVES,
             build_dir=os.path.join("build", "cython", variant),
         )
-        ext.include_dirs = [PACKAGE_DIR]
+        ext.include_dirs = [PACKAGE_DIR, numpy.get_include()]
+        ext.define_macros = NUMPY_MACROS
         ext.extra_compile_args = flags + COMMON_FLAGS + openmp + sanitize_compile
         ext.extra_link_args = openmp + sanitize_link
         extensions.append(ext)

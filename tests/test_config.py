@@ -74,16 +74,21 @@ class Recorder:
 
 @pytest.mark.parametrize("level, uses_reference, threads", [
     (OptLevel.NONE, True, 1), (OptLevel.SIMD, False, 1), (OptLevel.FULL, False, 3)])
-def test_levels_route_to_kernels(monkeypatch, level, uses_reference, threads):
+@pytest.mark.parametrize("plain", [True, False])
+def test_levels_route_to_kernels(monkeypatch, level, uses_reference, threads, plain):
     chosen = Recorder(_dispatch.KERNELS)
     reference = Recorder(_dispatch.REFERENCE_KERNELS)
     monkeypatch.setattr(_dispatch, "KERNELS", chosen)
     monkeypatch.setattr(_dispatch, "REFERENCE_KERNELS", reference)
     set_thread_count(3)
+    pixels = np.zeros((4, 4, 4), np.uint8)
     with opt_level(level):
-        simd.simd_grayscale(np.zeros((4, 4, 4), np.uint8))
+        # A memoryview is not a plain call: the plain entry point declines
+        # and the general path runs the memoryview kernel.
+        simd.simd_grayscale(pixels if plain else memoryview(pixels))
     used, unused = (reference, chosen) if uses_reference else (chosen, reference)
-    assert used.calls == [("grayscale", threads)] and unused.calls == []
+    expected = [("grayscale_plain", threads)] + ([] if plain else [("grayscale", threads)])
+    assert used.calls == expected and unused.calls == []
 
 
 def test_thread_count():

@@ -258,7 +258,13 @@ def bilinear_reference(src, width, height):
 
 RESIZES = [((1, 1), (1, 1)), ((1, 1), (5, 3)), ((7, 9), (7, 9)), ((20, 30), (10, 15)),
            ((37, 53), (20, 21)), ((20, 30), (45, 71)), ((64, 64), (13, 64)),
-           ((100, 3), (7, 2)), ((256, 300), (97, 181)), ((5, 400), (9, 11))]
+           ((100, 3), (7, 2)), ((256, 300), (97, 181)), ((5, 400), (9, 11)),
+           # Wide rows: the 8-output blocks of the horizontal pass take the
+           # 16-byte window (scale >= ~1/2), the gather (smaller scales) or
+           # the plain loop near the row's end; widths around 16 at the edges.
+           ((4, 1000), (3, 750)), ((4, 1000), (3, 999)), ((4, 1000), (3, 501)),
+           ((4, 1000), (3, 499)), ((4, 1000), (3, 333)), ((4, 37), (3, 200)),
+           ((3, 16), (3, 8)), ((3, 17), (3, 9)), ((3, 15), (3, 11)), ((3, 24), (3, 16))]
 
 
 @pytest.mark.parametrize("src_shape, dst_shape", RESIZES)
@@ -281,6 +287,7 @@ def test_bilinear_within_one_of_opencv(rng, src_shape, dst_shape):
 
 
 AREA_INTEGER = [((2, 2), (1, 1)), ((64, 64), (32, 32)), ((60, 90), (30, 45)),
+                ((6, 2 * 45), (3, 45)), ((2, 2 * 33), (1, 33)), ((4, 2 * 131), (2, 131)),
                 ((90, 60), (30, 30)), ((120, 120), (30, 30)), ((128, 96), (16, 12)),
                 ((45, 50), (9, 10)), ((7, 7), (7, 7)), ((64, 200), (64, 100))]
 
@@ -424,7 +431,9 @@ def test_variants_bit_exact_with_scalar_reference(name, module, rng):
         np.testing.assert_array_equal(*outs)
         dst = (int(rng.integers(1, 2 * rows)), int(rng.integers(1, 2 * cols)))
         small = (max(rows // 3, 1), max(cols // 2, 1))
-        for op, shape in (("resize_bilinear", dst), ("resize_area", small)):
+        half = (max(rows // 2, 1), max(cols // 2, 1))
+        for op, shape in (("resize_bilinear", dst), ("resize_area", small),
+                          ("resize_bilinear", half)):
             results = [np.empty(shape, np.uint8) for _ in range(2)]
             for out, kernels in zip(results, (module, reference)):
                 getattr(kernels, op)(np.ascontiguousarray(rgba[..., 0]), out, 2)
@@ -447,3 +456,101 @@ def test_opt_levels_give_identical_results(rng):
     for result in results[1:]:
         for a, b in zip(result, results[0]):
             np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------- plain calls
+
+def plain_layouts(rng, shape, channels=None):
+    """The layouts the plain entry points take: C order, a row-strided crop
+    and flipped rows (negative row stride)."""
+    tail = () if channels is None else (channels,)
+    c_order = rng.integers(0, 256, size=shape + tail, dtype=np.uint8)
+    return {"C": c_order, "crop": strided_crop(rng, shape, channels), "flipped": c_order[::-1]}
+
+
+def outputs(shape):
+    """None (allocate), a C array and one written through flipped rows."""
+    return {"new": None, "C": np.empty(shape, np.uint8),
+            "flipped": np.empty(shape, np.uint8)[::-1]}
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 33), (64, 1000)])
+@pytest.mark.parametrize("channels", [4, 3])
+def test_grayscale_plain_equals_kernel(kernels, rng, shape, channels):
+    for layout, pixels in plain_layouts(rng, shape, channels).items():
+        for kind, out in outputs(shape).items():
+            result = kernels.grayscale_plain(pixels, out, 2)
+            assert result is not None, (layout, kind)
+            assert out is None or result is out
+            np.testing.assert_array_equal(result, gray_reference(pixels), err_msg=layout + kind)
+    flat = rng.integers(0, 256, size=4 * 1001, dtype=np.uint8)
+    np.testing.assert_array_equal(kernels.grayscale_plain(flat, None, 1),
+                                  gray_reference(flat.reshape(-1, 4)))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 33), (64, 1000)])
+def test_threshold_plain_equals_kernel(kernels, rng, shape):
+    for layout, gray in plain_layouts(rng, shape).items():
+        expected = np.where(gray > 200, 255, 0).astype(np.uint8)
+        for kind, out in outputs(shape).items():
+            result = kernels.threshold_plain(gray, 200, out, 2)
+            assert result is not None and (out is None or result is out), (layout, kind)
+            np.testing.assert_array_equal(result, expected, err_msg=layout + kind)
+        in_place = gray.copy()
+        assert kernels.threshold_plain(in_place, 200, in_place, 1) is in_place
+        np.testing.assert_array_equal(in_place, expected)
+    line = rng.integers(0, 256, size=1001, dtype=np.uint8)
+    np.testing.assert_array_equal(kernels.threshold_plain(line, 0, None, 1),
+                                  np.where(line > 0, 255, 0))
+
+
+@pytest.mark.parametrize("src_shape, dst_shape", RESIZES[::2] + AREA_INTEGER[::2])
+def test_resize_plain_equals_kernel(kernels, rng, src_shape, dst_shape):
+    for layout, src in plain_layouts(rng, src_shape).items():
+        for kind, out in outputs(dst_shape).items():
+            result = kernels.resize_bilinear_plain(src, dst_shape[1], dst_shape[0], out, 2)
+            assert result is not None and (out is None or result is out)
+            np.testing.assert_array_equal(result, bilinear_reference(src, *dst_shape[::-1]),
+                                          err_msg=layout + kind)
+            if dst_shape[0] > src_shape[0] or dst_shape[1] > src_shape[1]:
+                continue
+            expected = np.empty(dst_shape, np.uint8)
+            whole = src_shape[0] % dst_shape[0] == 0 and src_shape[1] % dst_shape[1] == 0
+            (kernels.resize_area_integer if whole else kernels.resize_area)(src, expected, 1)
+            result = kernels.resize_area_plain(src, dst_shape[1], dst_shape[0], out, 2)
+            assert result is not None and (out is None or result is out)
+            np.testing.assert_array_equal(result, expected, err_msg=layout + kind)
+
+
+def test_plain_calls_decline_what_the_general_path_handles(kernels):
+    """Each returns None, leaving conversion, copies and errors to simd.py."""
+    gray = np.arange(64, dtype=np.uint8).reshape(8, 8)
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    read_only = np.empty((8, 8), np.uint8)
+    read_only.flags.writeable = False
+    declined_inputs = [gray.tolist(), memoryview(gray), gray.astype(np.int16),
+                       np.zeros((0, 8), np.uint8), np.asfortranarray(gray),
+                       gray[:, ::2], np.zeros((2, 2, 2), np.uint8)]
+    for bad in declined_inputs:
+        assert kernels.threshold_plain(bad, 1, None, 1) is None
+        assert kernels.resize_bilinear_plain(bad, 4, 4, None, 1) is None
+        assert kernels.resize_area_plain(bad, 1, 1, None, 1) is None
+    for bad in [rgba.tolist(), rgba[:, ::2], rgba[..., :2], np.zeros(6, np.uint8),
+                np.zeros((0, 4, 4), np.uint8), rgba.astype(np.float32)]:
+        assert kernels.grayscale_plain(bad, None, 1) is None
+    for thresh in [-1, 256, np.uint8(3), 3.0, True, 2**70]:
+        assert kernels.threshold_plain(gray, thresh, None, 1) is None
+    for bad_out in [read_only, np.empty((8, 9), np.uint8), np.empty((8, 8), np.int8),
+                    np.empty((8, 16), np.uint8)[:, ::2], np.empty(64, np.uint8), [0] * 64]:
+        assert kernels.threshold_plain(gray, 1, bad_out, 1) is None
+        assert kernels.grayscale_plain(rgba, bad_out, 1) is None
+    # Out overlapping the input other than element for element: simd.py copies.
+    buffer = np.zeros((9, 8), np.uint8)
+    assert kernels.threshold_plain(buffer[1:], 1, buffer[:-1], 1) is None
+    assert kernels.resize_bilinear_plain(buffer, 4, 4, buffer[:4, :4], 1) is None
+    flat = np.zeros(4 * 64, np.uint8)
+    assert kernels.grayscale_plain(flat, flat[:64], 1) is None
+    for width, height in [(0, 4), (4, -1), (9, 4), (4, 9), (4.0, 4), (True, 4), (2**70, 4)]:
+        assert kernels.resize_area_plain(gray, width, height, None, 1) is None
+    for width, height in [(0, 4), (4, -1), (4.0, 4), (2**31 + 1, 1)]:
+        assert kernels.resize_bilinear_plain(gray, width, height, None, 1) is None

@@ -13,6 +13,7 @@ Callers (``scipix.optimize.simd``) validate arguments; these functions
 re-check only what memory safety depends on.  Every function takes
 ``n_threads``: the OpenMP thread count, passed explicitly to ``prange``.
 """
+cimport numpy as cnp
 from cython.parallel cimport prange
 from libc.math cimport floor, isfinite, sqrt
 from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t
@@ -70,6 +71,8 @@ cdef extern from "_simd_kernels.h":
         double mean
         double m2
     void scipix_gray_rgba_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil
+    void scipix_area2x2_row(const uint8_t* a, const uint8_t* b, uint8_t* dst,
+                            Py_ssize_t n) noexcept nogil
     Moments scipix_block_moments(const float* x, Py_ssize_t n) noexcept nogil
     enum: TILE "SCIPIX_TILE"
     void scipix_widen_stream(const void* x, int is_signed, float* out, Py_ssize_t n,
@@ -77,6 +80,13 @@ cdef extern from "_simd_kernels.h":
     int scipix_has_nan(const float* x, Py_ssize_t n) noexcept nogil
     void scipix_quantize_block(const float* x, int8_t* q, Py_ssize_t n, float inv_scale,
                                int32_t zero_point, int32_t qmin, int32_t qmax) noexcept nogil
+    enum: WINDOW_BYTES "SCIPIX_WINDOW_BYTES"
+    void scipix_linear_windows(const int32_t* first, Py_ssize_t n, Py_ssize_t n_in,
+                               uint8_t* windows) noexcept nogil
+    void scipix_linear_hrow(const uint8_t* row, Py_ssize_t n_in, int32_t* out,
+                            const int32_t* first, const int32_t* second, const int32_t* w_first,
+                            const int32_t* w_second, const int32_t* w_pair,
+                            const uint8_t* windows, Py_ssize_t n) noexcept nogil
     void scipix_area_htile(const float* acc_t, uint8_t* dst, Py_ssize_t dst_stride,
                            Py_ssize_t rows, Py_ssize_t cols, const int32_t* start,
                            const float* weight, Py_ssize_t taps) noexcept nogil
@@ -95,6 +105,8 @@ cdef enum:
     # Fixed-point bilinear weights, as OpenCV's INTER_RESIZE_COEF_BITS.
     COEF_BITS = 11
     COEF_ONE = 1 << COEF_BITS
+
+cnp.import_array()
 
 
 def target_macros():
@@ -119,6 +131,56 @@ cdef inline int _team_size(Py_ssize_t work, int n_threads) noexcept nogil:
 
 
 # --------------------------------------------------------------------------
+# Images as raw pointers: what the row loops work on, built from a typed
+# memoryview or (in the plain entry points) from an ndarray's own fields.
+
+cdef struct Image:
+    # A read-only 8-bit image: gray (channels == 1), or packed RGB / RGBA
+    # pixels that the resizes convert to gray row by row as they read them.
+    const uint8_t* data
+    Py_ssize_t rows, cols, stride, channels
+
+
+cdef struct Plane:
+    # A writable 8-bit gray image.
+    uint8_t* data
+    Py_ssize_t rows, cols, stride
+
+
+cdef inline Image _gray_image(const uint8_t[:, :] img) noexcept nogil:
+    cdef Image image
+    image.data = &img[0, 0]
+    image.rows = img.shape[0]
+    image.cols = img.shape[1]
+    image.stride = img.strides[0]
+    image.channels = 1
+    return image
+
+
+cdef inline Plane _plane(uint8_t[:, :] img) noexcept nogil:
+    cdef Plane plane
+    plane.data = &img[0, 0]
+    plane.rows = img.shape[0]
+    plane.cols = img.shape[1]
+    plane.stride = img.strides[0]
+    return plane
+
+
+cdef inline uint8_t* _out_row(const Plane* plane, Py_ssize_t y) noexcept nogil:
+    return plane.data + y * plane.stride
+
+
+cdef inline Image _color_image(const uint8_t[:, :, :] img) noexcept nogil:
+    cdef Image image
+    image.data = &img[0, 0, 0]
+    image.rows = img.shape[0]
+    image.cols = img.shape[1]
+    image.stride = img.strides[0]
+    image.channels = img.shape[2]
+    return image
+
+
+# --------------------------------------------------------------------------
 # Grayscale
 
 cdef inline void _gray_row_rgb(const uint8_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil:
@@ -128,12 +190,27 @@ cdef inline void _gray_row_rgb(const uint8_t* src, uint8_t* dst, Py_ssize_t n) n
                             + 29 * <uint32_t>src[3 * x + 2]) >> 8)
 
 
-cdef inline void _gray_span(const uint8_t[:, :, :] src, uint8_t[:, :] dst,
-                            Py_ssize_t y, Py_ssize_t x0, Py_ssize_t n) noexcept nogil:
-    if src.shape[2] == 4:
-        scipix_gray_rgba_row(&src[y, x0, 0], &dst[y, x0], n)
+cdef inline void _gray_span(const Image* src, const Plane* dst, Py_ssize_t y, Py_ssize_t x0,
+                            Py_ssize_t n) noexcept nogil:
+    cdef const uint8_t* pixels = src.data + y * src.stride + x0 * src.channels
+    if src.channels == 4:
+        scipix_gray_rgba_row(pixels, _out_row(dst, y) + x0, n)
     else:
-        _gray_row_rgb(&src[y, x0, 0], &dst[y, x0], n)
+        _gray_row_rgb(pixels, _out_row(dst, y) + x0, n)
+
+
+cdef void _grayscale(const Image* src, const Plane* dst, int n_threads) noexcept nogil:
+    cdef Py_ssize_t rows = src.rows, cols = src.cols
+    cdef Py_ssize_t spans = (cols + SPAN - 1) // SPAN, tile, y, x0
+    cdef int team = _team_size(rows * cols, n_threads)
+    if team == 1:
+        for y in range(rows):
+            _gray_span(src, dst, y, 0, cols)
+    else:
+        for tile in prange(rows * spans, num_threads=team, schedule="static"):
+            y = tile // spans
+            x0 = (tile % spans) * SPAN
+            _gray_span(src, dst, y, x0, min(SPAN, cols - x0))
 
 
 def grayscale(const uint8_t[:, :, :] src, uint8_t[:, :] dst, int n_threads):
@@ -152,17 +229,10 @@ def grayscale(const uint8_t[:, :, :] src, uint8_t[:, :] dst, int n_threads):
         raise ValueError("src must have 3 or 4 packed channels")
     if dst.shape[0] != rows or dst.shape[1] != cols or dst.strides[1] != 1:
         raise ValueError("dst must be (rows, cols) with contiguous rows")
-    cdef Py_ssize_t spans = (cols + SPAN - 1) // SPAN, tile, y, x0
-    cdef int team = _team_size(rows * cols, n_threads)
+    cdef Image image = _color_image(src)
+    cdef Plane plane = _plane(dst)
     with nogil:
-        if team == 1:
-            for y in range(rows):
-                _gray_span(src, dst, y, 0, cols)
-        else:
-            for tile in prange(rows * spans, num_threads=team, schedule="static"):
-                y = tile // spans
-                x0 = (tile % spans) * SPAN
-                _gray_span(src, dst, y, x0, min(SPAN, cols - x0))
+        _grayscale(&image, &plane, n_threads)
 
 
 # --------------------------------------------------------------------------
@@ -175,6 +245,22 @@ cdef inline void _threshold_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n,
         dst[x] = 255 if src[x] > thresh else 0
 
 
+cdef void _threshold(const Image* src, const Plane* dst, uint8_t thresh,
+                     int n_threads) noexcept nogil:
+    cdef Py_ssize_t rows = src.rows, cols = src.cols
+    cdef Py_ssize_t spans = (cols + SPAN - 1) // SPAN, tile, y, x0
+    cdef int team = _team_size(rows * cols, n_threads)
+    if team == 1:
+        for y in range(rows):
+            _threshold_row(src.data + y * src.stride, _out_row(dst, y), cols, thresh)
+    else:
+        for tile in prange(rows * spans, num_threads=team, schedule="static"):
+            y = tile // spans
+            x0 = (tile % spans) * SPAN
+            _threshold_row(src.data + y * src.stride + x0, _out_row(dst, y) + x0,
+                           min(SPAN, cols - x0), thresh)
+
+
 def threshold(const uint8_t[:, :] src, uint8_t[:, :] dst, uint8_t thresh, int n_threads):
     """``dst = 255 where src > thresh else 0`` (unsigned, strict).
 
@@ -185,20 +271,13 @@ def threshold(const uint8_t[:, :] src, uint8_t[:, :] dst, uint8_t thresh, int n_
     thresh : int in [0, 255]
     n_threads : int
     """
-    cdef Py_ssize_t rows = src.shape[0], cols = src.shape[1]
-    if src.strides[1] != 1 or dst.strides[1] != 1 or dst.shape[0] != rows or dst.shape[1] != cols:
+    if src.strides[1] != 1 or dst.strides[1] != 1 or dst.shape[0] != src.shape[0] \
+            or dst.shape[1] != src.shape[1]:
         raise ValueError("src and dst must have the same shape and contiguous rows")
-    cdef Py_ssize_t spans = (cols + SPAN - 1) // SPAN, tile, y, x0
-    cdef int team = _team_size(rows * cols, n_threads)
+    cdef Image image = _gray_image(src)
+    cdef Plane plane = _plane(dst)
     with nogil:
-        if team == 1:
-            for y in range(rows):
-                _threshold_row(&src[y, 0], &dst[y, 0], cols, thresh)
-        else:
-            for tile in prange(rows * spans, num_threads=team, schedule="static"):
-                y = tile // spans
-                x0 = (tile % spans) * SPAN
-                _threshold_row(&src[y, x0], &dst[y, x0], min(SPAN, cols - x0), thresh)
+        _threshold(&image, &plane, thresh, n_threads)
 
 
 # --------------------------------------------------------------------------
@@ -317,19 +396,6 @@ def normalize(float[::1] data, int n_threads):
 # --------------------------------------------------------------------------
 # Resize: shared pieces
 
-cdef struct Image:
-    # A read-only 8-bit image: gray (channels == 1), or packed RGB / RGBA
-    # pixels that the resizes convert to gray row by row as they read them.
-    const uint8_t* data
-    Py_ssize_t rows, cols, stride, channels
-
-
-cdef struct Plane:
-    # A writable 8-bit gray image.
-    uint8_t* data
-    Py_ssize_t rows, cols, stride
-
-
 cdef struct GrayRows:
     # One thread's view of an Image's gray rows.  Colour rows are converted
     # into a two-row ring, row y in slot y % 2: the resizes read rows in
@@ -337,29 +403,6 @@ cdef struct GrayRows:
     const Image* image
     uint8_t* ring
     Py_ssize_t held[2]
-
-
-cdef inline Image _gray_image(const uint8_t[:, :] img) noexcept nogil:
-    cdef Image image
-    image.data = &img[0, 0]
-    image.rows = img.shape[0]
-    image.cols = img.shape[1]
-    image.stride = img.strides[0]
-    image.channels = 1
-    return image
-
-
-cdef inline Plane _plane(uint8_t[:, :] img) noexcept nogil:
-    cdef Plane plane
-    plane.data = &img[0, 0]
-    plane.rows = img.shape[0]
-    plane.cols = img.shape[1]
-    plane.stride = img.strides[0]
-    return plane
-
-
-cdef inline uint8_t* _out_row(const Plane* plane, Py_ssize_t y) noexcept nogil:
-    return plane.data + y * plane.stride
 
 
 cdef int _gray_rows_open(GrayRows* rows, const Image* image) noexcept nogil:
@@ -448,18 +491,11 @@ cdef void _check_resize(const uint8_t[:, :] src, uint8_t[:, :] dst) except *:
 # --------------------------------------------------------------------------
 # Area resize by integer factors (OpenCV's INTER_AREA fast path)
 
-cdef inline void _area2x2_row(const uint8_t* a, const uint8_t* b, uint8_t* dst,
-                              Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t x
-    for x in range(n):
-        dst[x] = <uint8_t>((<uint32_t>a[2 * x] + a[2 * x + 1] + b[2 * x] + b[2 * x + 1] + 2) >> 2)
-
-
 cdef int _area2x2_rows(GrayRows* src, const Plane* dst, const void* unused_x,
                        const void* unused_y, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil:
     cdef Py_ssize_t y
     for y in range(y0, y1):
-        _area2x2_row(_gray_row(src, 2 * y), _gray_row(src, 2 * y + 1), _out_row(dst, y),
+        scipix_area2x2_row(_gray_row(src, 2 * y), _gray_row(src, 2 * y + 1), _out_row(dst, y),
                      dst.cols)
     return 0
 
@@ -619,6 +655,8 @@ cdef struct LinearTaps:
     int32_t* second       # (n_out,) right / bottom source index, clamped
     int32_t* w_first      # (n_out,) weights in 1/COEF_ONE, w_first + w_second == COEF_ONE
     int32_t* w_second
+    int32_t* w_pair       # (n_out,) w_first | w_second << 16, two int16 lanes
+    uint8_t* windows      # horizontal only: shuffle controls, see scipix_linear_windows
 
 
 cdef int _linear_taps(LinearTaps* t, Py_ssize_t n_in, Py_ssize_t n_out,
@@ -635,7 +673,10 @@ cdef int _linear_taps(LinearTaps* t, Py_ssize_t n_in, Py_ssize_t n_out,
     t.second = <int32_t*>malloc(n_out * sizeof(int32_t))
     t.w_first = <int32_t*>malloc(n_out * sizeof(int32_t))
     t.w_second = <int32_t*>malloc(n_out * sizeof(int32_t))
-    if t.first == NULL or t.second == NULL or t.w_first == NULL or t.w_second == NULL:
+    t.w_pair = <int32_t*>malloc(n_out * sizeof(int32_t))
+    t.windows = <uint8_t*>malloc((n_out // 8) * WINDOW_BYTES + 1) if clamp_weight else NULL
+    if (t.first == NULL or t.second == NULL or t.w_first == NULL or t.w_second == NULL
+            or t.w_pair == NULL or (clamp_weight and t.windows == NULL)):
         return -1
     for out in range(n_out):
         f = <float>((out + 0.5) * scale - 0.5)
@@ -651,18 +692,21 @@ cdef int _linear_taps(LinearTaps* t, Py_ssize_t n_in, Py_ssize_t n_out,
         t.second[out] = <int32_t>min(max(s + 1, 0), n_in - 1)
         t.w_second[out] = <int32_t>floor(f * COEF_ONE + 0.5)
         t.w_first[out] = COEF_ONE - t.w_second[out]
+        t.w_pair[out] = t.w_first[out] | (t.w_second[out] << 16)
+    if clamp_weight:
+        scipix_linear_windows(t.first, n_out, n_in, t.windows)
     return 0
 
 
 cdef void _free_linear(LinearTaps* t) noexcept nogil:
-    free(t.first); free(t.second); free(t.w_first); free(t.w_second)
+    free(t.first); free(t.second); free(t.w_first); free(t.w_second); free(t.w_pair)
+    free(t.windows)
 
 
-cdef inline void _linear_hrow(const uint8_t* row, int32_t* out, const LinearTaps* t,
-                              Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t x
-    for x in range(n):
-        out[x] = row[t.first[x]] * t.w_first[x] + row[t.second[x]] * t.w_second[x]
+cdef inline void _linear_hrow(const uint8_t* row, Py_ssize_t n_in, int32_t* out,
+                              const LinearTaps* t, Py_ssize_t n) noexcept nogil:
+    scipix_linear_hrow(row, n_in, out, t.first, t.second, t.w_first, t.w_second, t.w_pair,
+                       t.windows, n)
 
 
 cdef inline void _linear_vrow(const int32_t* top, const int32_t* bottom, uint8_t* dst,
@@ -693,10 +737,10 @@ cdef int _linear_rows(GrayRows* src, const Plane* dst, const void* x_taps,
             swap_row = top_row; top_row = bottom_row; bottom_row = swap_row
         if ty.first[y] != top_row:
             top_row = ty.first[y]
-            _linear_hrow(_gray_row(src, top_row), top, tx, cols)
+            _linear_hrow(_gray_row(src, top_row), src.image.cols, top, tx, cols)
         if ty.second[y] != bottom_row:
             bottom_row = ty.second[y]
-            _linear_hrow(_gray_row(src, bottom_row), bottom, tx, cols)
+            _linear_hrow(_gray_row(src, bottom_row), src.image.cols, bottom, tx, cols)
         _linear_vrow(top, bottom, _out_row(dst, y), ty.w_first[y], ty.w_second[y], cols)
     free(rows)
     return 0
@@ -738,8 +782,9 @@ cdef int _resize(ResizeMode mode, const Image* src, const Plane* dst, int bands)
             failed = _in_bands(_area_rows, src, dst, &ax, &ay, bands)
         free(ax.start); free(ax.weight); free(ay.start); free(ay.weight)
     else:
-        lx.first = lx.second = lx.w_first = lx.w_second = NULL
-        ly.first = ly.second = ly.w_first = ly.w_second = NULL
+        lx.first = lx.second = lx.w_first = lx.w_second = lx.w_pair = NULL
+        ly.first = ly.second = ly.w_first = ly.w_second = ly.w_pair = NULL
+        lx.windows = ly.windows = NULL
         failed = (_linear_taps(&lx, src.cols, dst.cols, True)
                   + _linear_taps(&ly, src.rows, dst.rows, False))
         if failed == 0:
@@ -749,17 +794,22 @@ cdef int _resize(ResizeMode mode, const Image* src, const Plane* dst, int bands)
     return -1 if failed else 0
 
 
+cdef int _run_resize(ResizeMode mode, const Image* src, const Plane* dst,
+                     Py_ssize_t work_per_row, int n_threads) except -1:
+    cdef int bands = _row_chunks(dst.rows, work_per_row, n_threads), failed
+    with nogil:
+        failed = _resize(mode, src, dst, bands)
+    if failed:
+        raise MemoryError()
+    return 0
+
+
 cdef int _resize_gray(ResizeMode mode, const uint8_t[:, :] src, uint8_t[:, :] dst,
                       Py_ssize_t work_per_row, int n_threads) except -1:
     _check_resize(src, dst)
     cdef Image image = _gray_image(src)
     cdef Plane plane = _plane(dst)
-    cdef int bands = _row_chunks(dst.shape[0], work_per_row, n_threads), failed
-    with nogil:
-        failed = _resize(mode, &image, &plane, bands)
-    if failed:
-        raise MemoryError()
-    return 0
+    return _run_resize(mode, &image, &plane, work_per_row, n_threads)
 
 
 def resize_area_integer(const uint8_t[:, :] src, uint8_t[:, :] dst, int n_threads):
@@ -811,6 +861,169 @@ def resize_bilinear(const uint8_t[:, :] src, uint8_t[:, :] dst, int n_threads):
     """
     _check_resize(src, dst)
     _resize_gray(BILINEAR, src, dst, 4 * dst.shape[1], n_threads)
+
+
+# --------------------------------------------------------------------------
+# Plain calls
+#
+# Acquiring a typed memoryview costs ~200 ns and the argument checks of
+# scipix.optimize.simd over a microsecond: more than OpenCV spends on a whole
+# call for a small image.  These entry points take the common call -- uint8
+# ndarrays with packed rows, valid sizes, ``out`` None or not overlapping the
+# input -- from the ndarrays' own fields and run the same row loops as above.
+# For anything else they return None and simd.py takes its general path,
+# which converts, copies overlapping input, checks and raises.
+
+cdef inline bint _plain_u8(object obj) noexcept:
+    """A non-empty uint8 ndarray (not a subclass)."""
+    return (cnp.PyArray_CheckExact(obj) and cnp.PyArray_TYPE(<cnp.ndarray>obj) == cnp.NPY_UINT8
+            and cnp.PyArray_SIZE(<cnp.ndarray>obj) > 0)
+
+
+cdef inline bint _plain_gray(object obj, Image* image) noexcept:
+    """Fill ``image`` from a uint8 (rows, cols) or (cols,) ndarray with packed rows."""
+    if not _plain_u8(obj):
+        return False
+    cdef cnp.ndarray array = <cnp.ndarray>obj
+    cdef int ndim = cnp.PyArray_NDIM(array)
+    cdef cnp.npy_intp* shape = cnp.PyArray_DIMS(array)
+    cdef cnp.npy_intp* strides = cnp.PyArray_STRIDES(array)
+    if strides[ndim - 1] != 1 or not (ndim == 1 or ndim == 2):
+        return False
+    image.data = <const uint8_t*>cnp.PyArray_DATA(array)
+    image.rows = shape[0] if ndim == 2 else 1
+    image.cols = shape[ndim - 1]
+    image.stride = strides[0] if ndim == 2 else 0
+    image.channels = 1
+    return True
+
+
+cdef inline bint _plain_int(object value, Py_ssize_t low, Py_ssize_t high) noexcept:
+    return type(value) is int and low <= value <= high
+
+
+cdef inline bint _disjoint(const Image* src, const Plane* dst) noexcept:
+    """True when no byte of ``src`` is a byte of ``dst`` (row strides may be
+    negative)."""
+    cdef Py_ssize_t src_span = (src.rows - 1) * src.stride
+    cdef Py_ssize_t dst_span = (dst.rows - 1) * dst.stride
+    cdef const uint8_t* src_first = src.data + min(<Py_ssize_t>0, src_span)
+    cdef const uint8_t* src_end = src.data + max(<Py_ssize_t>0, src_span) + src.cols * src.channels
+    cdef const uint8_t* dst_first = dst.data + min(<Py_ssize_t>0, dst_span)
+    cdef const uint8_t* dst_end = dst.data + max(<Py_ssize_t>0, dst_span) + dst.cols
+    return src_end <= dst_first or dst_end <= src_first
+
+
+cdef inline object _plain_plane(object out, int ndim, Py_ssize_t rows, Py_ssize_t cols,
+                                Plane* plane):
+    """``out`` as ``plane`` when it is a writeable uint8 ndarray of (rows, cols)
+    (or (cols,) for ndim 1) with packed rows, a new such array when it is
+    None; None for anything else."""
+    cdef cnp.npy_intp dims[2]
+    dims[0] = rows if ndim == 2 else cols
+    dims[1] = cols
+    if out is None:
+        out = cnp.PyArray_EMPTY(ndim, dims, cnp.NPY_UINT8, 0)
+    elif not (_plain_u8(out) and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out)
+              and cnp.PyArray_NDIM(<cnp.ndarray>out) == ndim):
+        return None
+    cdef cnp.ndarray array = <cnp.ndarray>out
+    cdef cnp.npy_intp* shape = cnp.PyArray_DIMS(array)
+    cdef cnp.npy_intp* strides = cnp.PyArray_STRIDES(array)
+    if shape[0] != dims[0] or (ndim == 2 and shape[1] != cols) or strides[ndim - 1] != 1:
+        return None
+    plane.data = <uint8_t*>cnp.PyArray_DATA(array)
+    plane.rows = rows
+    plane.cols = cols
+    plane.stride = strides[0] if ndim == 2 else 0
+    return out
+
+
+def grayscale_plain(object rgba, object out, int n_threads):
+    """``grayscale`` of a uint8 (H, W, 3 or 4) ndarray with packed pixels or a
+    contiguous flat (4 N,) one, into ``out`` or a new (H, W) or (N,) array;
+    None when the call is not plain."""
+    if not _plain_u8(rgba):
+        return None
+    cdef cnp.ndarray array = <cnp.ndarray>rgba
+    cdef int ndim = cnp.PyArray_NDIM(array)
+    cdef cnp.npy_intp* shape = cnp.PyArray_DIMS(array)
+    cdef cnp.npy_intp* strides = cnp.PyArray_STRIDES(array)
+    cdef Image image
+    cdef Plane plane
+    image.data = <const uint8_t*>cnp.PyArray_DATA(array)
+    if ndim == 3 and (shape[2] == 3 or shape[2] == 4) and strides[2] == 1 \
+            and strides[1] == shape[2]:
+        image.rows, image.cols, image.stride, image.channels = shape[0], shape[1], strides[0], shape[2]
+    elif ndim == 1 and shape[0] % 4 == 0 and strides[0] == 1:
+        image.rows, image.cols, image.stride, image.channels = 1, shape[0] // 4, 0, 4
+    else:
+        return None
+    out = _plain_plane(out, ndim - 1 if ndim == 3 else 1, image.rows, image.cols, &plane)
+    if out is None or not _disjoint(&image, &plane):
+        return None
+    with nogil:
+        _grayscale(&image, &plane, n_threads)
+    return out
+
+
+def threshold_plain(object gray, object thresh, object out, int n_threads):
+    """``threshold`` of a uint8 (H, W) or (N,) ndarray with packed rows and an
+    int ``thresh`` in [0, 255], into ``out`` (which may be ``gray`` itself) or
+    a new array; None when the call is not plain."""
+    cdef Image image
+    cdef Plane plane
+    if not _plain_gray(gray, &image) or not _plain_int(thresh, 0, 255):
+        return None
+    cdef uint8_t level = thresh
+    out = _plain_plane(out, cnp.PyArray_NDIM(<cnp.ndarray>gray), image.rows, image.cols, &plane)
+    if out is None:
+        return None
+    if not _disjoint(&image, &plane) and not (image.data == plane.data
+                                              and image.stride == plane.stride):
+        return None
+    with nogil:
+        _threshold(&image, &plane, level, n_threads)
+    return out
+
+
+cdef object _resize_plain(ResizeMode mode, object src, object width, object height,
+                          object out, int n_threads):
+    cdef Image image
+    cdef Plane plane
+    if not _plain_gray(src, &image) or cnp.PyArray_NDIM(<cnp.ndarray>src) != 2:
+        return None
+    # Sizes beyond the source (area) or beyond 2**31 go to the general path,
+    # which raises or allocates as NumPy does.
+    cdef Py_ssize_t limit_w = image.cols if mode == AREA else (1 << 31)
+    cdef Py_ssize_t limit_h = image.rows if mode == AREA else (1 << 31)
+    if not _plain_int(width, 1, limit_w) or not _plain_int(height, 1, limit_h):
+        return None
+    out = _plain_plane(out, 2, height, width, &plane)
+    if out is None or not _disjoint(&image, &plane):
+        return None
+    cdef Py_ssize_t work_per_row = 4 * plane.cols
+    if mode == AREA:
+        work_per_row = image.cols * image.rows // plane.rows
+        if image.rows % plane.rows == 0 and image.cols % plane.cols == 0:
+            mode = AREA_INTEGER
+    _run_resize(mode, &image, &plane, work_per_row, n_threads)
+    return out
+
+
+def resize_bilinear_plain(object src, object width, object height, object out,
+                          int n_threads):
+    """``resize_bilinear`` of a uint8 (H, W) ndarray with packed rows to an int
+    ``width`` x ``height``, into ``out`` or a new array; None when the call is
+    not plain."""
+    return _resize_plain(BILINEAR, src, width, height, out, n_threads)
+
+
+def resize_area_plain(object src, object width, object height, object out, int n_threads):
+    """``resize_area`` (or ``resize_area_integer`` for whole factors) of a uint8
+    (H, W) ndarray with packed rows to an int ``width`` <= W x ``height`` <= H,
+    into ``out`` or a new array; None when the call is not plain."""
+    return _resize_plain(AREA, src, width, height, out, n_threads)
 
 
 # --------------------------------------------------------------------------

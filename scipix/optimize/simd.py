@@ -11,6 +11,11 @@ pixels within a row are packed; such views are used without a copy.  Any
 other layout raises ``ValueError`` (``numpy.ascontiguousarray`` fixes it).
 Like NumPy ufuncs, every function takes an optional ``out=`` array; when
 ``out`` overlaps the input, the input is copied first.
+
+A plain call (ndarrays with packed rows, ``out`` absent or not overlapping
+the input) is checked in C by the kernel's ``*_plain`` entry point and run
+there; anything else, errors included, takes the general path written out
+here.
 """
 from __future__ import annotations
 
@@ -74,6 +79,9 @@ def simd_grayscale(rgba: ArrayLike,
     -------
     out : uint8 array, shape (H, W) or (N,)
     """
+    plain = current_kernels().grayscale_plain(rgba, out, kernel_threads())
+    if plain is not None:
+        return plain
     src = uint8_array(rgba, "rgba")
     if src.ndim == 1:
         if src.shape[0] % 4:
@@ -116,6 +124,9 @@ def simd_threshold(gray: ArrayLike, thresh: int,
     -------
     out : uint8 array
     """
+    plain = current_kernels().threshold_plain(gray, thresh, out, kernel_threads())
+    if plain is not None:
+        return plain
     src = uint8_array(gray, "gray")
     try:
         thresh = operator.index(thresh)
@@ -185,6 +196,9 @@ def simd_resize_bilinear(src: ArrayLike, width: int, height: int,
     -------
     out : uint8 array, shape (height, width)
     """
+    plain = current_kernels().resize_bilinear_plain(src, width, height, out, kernel_threads())
+    if plain is not None:
+        return plain
     image = _as_2d_image(src)
     width, height = positive_int(width, "width"), positive_int(height, "height")
     image, out = _resize_output(image, out, width, height)
@@ -211,6 +225,9 @@ def fast_area_resize(src: ArrayLike, width: int, height: int,
     -------
     out : uint8 array, shape (height, width)
     """
+    plain = current_kernels().resize_area_plain(src, width, height, out, kernel_threads())
+    if plain is not None:
+        return plain
     image = _as_2d_image(src)
     width, height = positive_int(width, "width"), positive_int(height, "height")
     if width > image.shape[1] or height > image.shape[0]:

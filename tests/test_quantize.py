@@ -109,20 +109,40 @@ def test_memory_orders_and_out(rng, order):
 @pytest.mark.parametrize("name, module", VARIANTS[:-1], ids=[n for n, _ in VARIANTS[:-1]])
 def test_variants_bit_exact_with_scalar_reference(name, module, rng):
     reference = VARIANTS[-1][1]
-    # 2_097_165 floats (> 8 MiB) take the non-temporal dequantize path; the
-    # float outputs start 4 bytes past an alignment boundary.
-    for n in (1, 15, 17, 1000, 300_001, 2_097_165):
+    # 2_097_165 floats (> 8 MiB) take the non-temporal dequantize path and
+    # 8_388_621 (an 8 MiB int8 output) the non-temporal quantize path; the
+    # outputs start 1 or 4 bytes past an alignment boundary.  Half-integer
+    # products check that ties round to even; qmin -127 the byte clamp.
+    for n in (1, 15, 17, 1000, 300_001, 2_097_165, 8_388_621):
         x = (rng.standard_normal(n) * 50).astype(F32)
         x[::97] = np.inf
-        outs = [np.empty(n, np.int8) for _ in range(2)]
-        module.quantize(x, outs[0], F32(2.7), -3, -128, 127, 2)
-        reference.quantize(x, outs[1], F32(2.7), -3, -128, 127, 1)
-        np.testing.assert_array_equal(*outs)
+        x[1::89] = (rng.integers(-300, 300, x[1::89].size) + 0.5) / F32(2.0)
+        # Signed levels, symmetric ones, and uint8 levels (activations)
+        # written through an int8 view.
+        for zero_point, qmin, qmax in ((-3, -128, 127), (-3, -127, 127), (3, 0, 255),
+                                       (3, 0, 127)):
+            outs = [np.empty(n + 1, np.int8)[1:] for _ in range(2)]
+            module.quantize(x, outs[0], F32(2.0), zero_point, qmin, qmax, 2)
+            reference.quantize(x, outs[1], F32(2.0), zero_point, qmin, qmax, 1)
+            np.testing.assert_array_equal(*outs)
+            levels = np.rint(np.clip(x * F32(2.0), -256, 256)).astype(np.int64) + zero_point
+            np.testing.assert_array_equal(outs[0].view(np.uint8) if qmin == 0 else outs[0],
+                                          np.clip(levels, qmin, qmax))
         floats = [np.empty(n + 1, F32)[1:] for _ in range(2)]
         module.dequantize(outs[0], floats[0], F32(0.37), -3, 2)
         reference.dequantize(outs[0], floats[1], F32(0.37), -3, 1)
         np.testing.assert_array_equal(*floats)
         np.testing.assert_array_equal(floats[0], (outs[0].astype(F32) - F32(-3)) * F32(0.37))
+
+
+@pytest.mark.parametrize("name, module", VARIANTS, ids=[n for n, _ in VARIANTS])
+def test_kernel_finds_nan_anywhere(name, module):
+    # Before the aligned part, in the 32-value steps, in the tail, in a later span.
+    for n, at in ((100, 0), (100, 40), (100, 99), (1000, 517), (9_000_000, 8_999_999)):
+        x = np.zeros(n, F32)
+        x[at] = np.nan
+        with pytest.raises(ValueError, match="NaN"):
+            module.quantize(x, np.empty(n + 1, np.int8)[1:], F32(1.0), 0, -128, 127, 1)
 
 
 @pytest.mark.parametrize("name, module", VARIANTS[:-1], ids=[n for n, _ in VARIANTS[:-1]])

@@ -77,9 +77,9 @@ cdef extern from "_simd_kernels.h":
     enum: TILE "SCIPIX_TILE"
     void scipix_widen_stream(const void* x, int is_signed, float* out, Py_ssize_t n,
                              float shift, float factor) noexcept nogil
-    int scipix_has_nan(const float* x, Py_ssize_t n) noexcept nogil
-    void scipix_quantize_block(const float* x, int8_t* q, Py_ssize_t n, float inv_scale,
-                               int32_t zero_point, int32_t qmin, int32_t qmax) noexcept nogil
+    int scipix_quantize_block(const float* x, int8_t* q, Py_ssize_t n, float inv_scale,
+                              int32_t zero_point, int32_t qmin, int32_t qmax,
+                              int stream) noexcept nogil
     enum: WINDOW_BYTES "SCIPIX_WINDOW_BYTES"
     void scipix_linear_windows(const int32_t* first, Py_ssize_t n, Py_ssize_t n_in,
                                uint8_t* windows) noexcept nogil
@@ -1158,22 +1158,18 @@ def preprocess_batch(list images, float[:, :, :, ::1] out, int n_threads):
 # --------------------------------------------------------------------------
 # INT8 quantization
 
-cdef inline int _quantize_span(const float* x, int8_t* q, Py_ssize_t n, float inv_scale,
-                               int32_t zero_point, int32_t qmin, int32_t qmax) noexcept nogil:
-    """Quantize one span after checking it for NaN, while it is in cache;
-    1 (and nothing written) if it holds NaN."""
-    if scipix_has_nan(x, n):
-        return 1
-    scipix_quantize_block(x, q, n, inv_scale, zero_point, qmin, qmax)
-    return 0
+cdef enum:
+    # Outputs at least this large are stored around the caches: they cannot
+    # stay cached for their reader anyway.
+    STREAM_BYTES = 8 << 20
 
 
 def quantize(const float[::1] x, int8_t[::1] q, float inv_scale, int zero_point, int qmin,
              int qmax, int n_threads):
     """``q = clamp(rint(x * inv_scale) + zero_point, qmin, qmax)``, half to even.
 
-    Each span of ``x`` is checked for NaN just before it is quantized, so
-    the data is read from memory once.
+    NaN is detected in the same pass, so the data is read from memory once.
+    Outputs of 8 MiB or more are written with non-temporal stores.
 
     Parameters
     ----------
@@ -1193,26 +1189,22 @@ def quantize(const float[::1] x, int8_t[::1] q, float inv_scale, int zero_point,
     if n == 0:
         return
     cdef int team = _team_size(n, n_threads), nan = 0
+    cdef bint stream = n >= STREAM_BYTES
     with nogil:
         if team == 1:
             for b in range(spans):
-                if _quantize_span(&x[b * SPAN], &q[b * SPAN], min(<Py_ssize_t>SPAN, n - b * SPAN),
-                                  inv_scale, zero_point, qmin, qmax):
+                if scipix_quantize_block(&x[b * SPAN], &q[b * SPAN],
+                                         min(<Py_ssize_t>SPAN, n - b * SPAN),
+                                         inv_scale, zero_point, qmin, qmax, stream):
                     nan = 1
                     break
         else:
             for b in prange(spans, num_threads=team, schedule="static"):
-                nan += _quantize_span(&x[b * SPAN], &q[b * SPAN],
-                                      min(<Py_ssize_t>SPAN, n - b * SPAN),
-                                      inv_scale, zero_point, qmin, qmax)
+                nan += scipix_quantize_block(&x[b * SPAN], &q[b * SPAN],
+                                             min(<Py_ssize_t>SPAN, n - b * SPAN),
+                                             inv_scale, zero_point, qmin, qmax, stream)
     if nan:
         raise ValueError("data contains NaN, which has no int8 value")
-
-
-cdef enum:
-    # Outputs at least this large are stored around the caches: they cannot
-    # stay cached for their reader anyway.
-    STREAM_BYTES = 8 << 20
 
 
 cdef inline void _dequantize_block(const int8_t* q, float* x, Py_ssize_t n, float scale,
@@ -1274,11 +1266,11 @@ def quantize_rows(const float[:, ::1] x, int8_t[:, ::1] q, const float[::1] inv_
         if team == 1:
             for r in range(rows):
                 scipix_quantize_block(&x[r, 0], &q[r, 0], cols, inv_scales[r], zero_points[r],
-                                      qmin, qmax)
+                                      qmin, qmax, False)
         else:
             for r in prange(rows, num_threads=team, schedule="static"):
                 scipix_quantize_block(&x[r, 0], &q[r, 0], cols, inv_scales[r], zero_points[r],
-                                      qmin, qmax)
+                                      qmin, qmax, False)
 
 
 # --------------------------------------------------------------------------

@@ -530,13 +530,13 @@ def test_plain_calls_decline_what_the_general_path_handles(kernels):
     read_only.flags.writeable = False
     declined_inputs = [gray.tolist(), memoryview(gray), gray.astype(np.int16),
                        np.zeros((0, 8), np.uint8), np.asfortranarray(gray),
-                       gray[:, ::2], np.zeros((2, 2, 2), np.uint8)]
+                       gray[:, ::2], np.zeros((2, 2, 2), np.uint8), np.array(7, np.uint8)]
     for bad in declined_inputs:
         assert kernels.threshold_plain(bad, 1, None, 1) is None
         assert kernels.resize_bilinear_plain(bad, 4, 4, None, 1) is None
         assert kernels.resize_area_plain(bad, 1, 1, None, 1) is None
     for bad in [rgba.tolist(), rgba[:, ::2], rgba[..., :2], np.zeros(6, np.uint8),
-                np.zeros((0, 4, 4), np.uint8), rgba.astype(np.float32)]:
+                np.zeros((0, 4, 4), np.uint8), rgba.astype(np.float32), np.array(7, np.uint8)]:
         assert kernels.grayscale_plain(bad, None, 1) is None
     for thresh in [-1, 256, np.uint8(3), 3.0, True, 2**70]:
         assert kernels.threshold_plain(gray, thresh, None, 1) is None

@@ -888,7 +888,7 @@ cdef inline bint _plain_gray(object obj, Image* image) noexcept:
     cdef int ndim = cnp.PyArray_NDIM(array)
     cdef cnp.npy_intp* shape = cnp.PyArray_DIMS(array)
     cdef cnp.npy_intp* strides = cnp.PyArray_STRIDES(array)
-    if strides[ndim - 1] != 1 or not (ndim == 1 or ndim == 2):
+    if not (ndim == 1 or ndim == 2) or strides[ndim - 1] != 1:
         return False
     image.data = <const uint8_t*>cnp.PyArray_DATA(array)
     image.rows = shape[0] if ndim == 2 else 1

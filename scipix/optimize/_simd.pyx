@@ -794,8 +794,19 @@ cdef int _resize(ResizeMode mode, const Image* src, const Plane* dst, int bands)
     return -1 if failed else 0
 
 
+cdef inline ResizeMode _area_mode(const Image* src, const Plane* dst) noexcept nogil:
+    """The area path for shrinking ``src`` to ``dst``: by whole factors or not."""
+    if src.rows % dst.rows == 0 and src.cols % dst.cols == 0:
+        return AREA_INTEGER
+    return AREA
+
+
 cdef int _run_resize(ResizeMode mode, const Image* src, const Plane* dst,
-                     Py_ssize_t work_per_row, int n_threads) except -1:
+                     int n_threads) except -1:
+    # Work per output row, which sets how many threads are worth waking: the
+    # source pixels it reads (area), or a bilinear row's few operations per pixel.
+    cdef Py_ssize_t work_per_row = (4 * dst.cols if mode == BILINEAR
+                                    else src.cols * src.rows // dst.rows)
     cdef int bands = _row_chunks(dst.rows, work_per_row, n_threads), failed
     with nogil:
         failed = _resize(mode, src, dst, bands)
@@ -805,11 +816,11 @@ cdef int _run_resize(ResizeMode mode, const Image* src, const Plane* dst,
 
 
 cdef int _resize_gray(ResizeMode mode, const uint8_t[:, :] src, uint8_t[:, :] dst,
-                      Py_ssize_t work_per_row, int n_threads) except -1:
-    _check_resize(src, dst)
+                      int n_threads) except -1:
+    """Run a resize on memoryviews the caller has checked (``_check_resize``)."""
     cdef Image image = _gray_image(src)
     cdef Plane plane = _plane(dst)
-    return _run_resize(mode, &image, &plane, work_per_row, n_threads)
+    return _run_resize(mode, &image, &plane, n_threads)
 
 
 def resize_area_integer(const uint8_t[:, :] src, uint8_t[:, :] dst, int n_threads):
@@ -827,8 +838,7 @@ def resize_area_integer(const uint8_t[:, :] src, uint8_t[:, :] dst, int n_thread
     _check_resize(src, dst)
     if src.shape[0] % dst.shape[0] or src.shape[1] % dst.shape[1]:
         raise ValueError("src's shape must be a whole multiple of dst's")
-    _resize_gray(AREA_INTEGER, src, dst, src.shape[1] * (src.shape[0] // dst.shape[0]),
-                 n_threads)
+    _resize_gray(AREA_INTEGER, src, dst, n_threads)
 
 
 def resize_area(const uint8_t[:, :] src, uint8_t[:, :] dst, int n_threads):
@@ -847,7 +857,7 @@ def resize_area(const uint8_t[:, :] src, uint8_t[:, :] dst, int n_threads):
     _check_resize(src, dst)
     if dst.shape[0] > src.shape[0] or dst.shape[1] > src.shape[1]:
         raise ValueError("area resize only shrinks")
-    _resize_gray(AREA, src, dst, src.shape[1] * src.shape[0] // dst.shape[0], n_threads)
+    _resize_gray(AREA, src, dst, n_threads)
 
 
 def resize_bilinear(const uint8_t[:, :] src, uint8_t[:, :] dst, int n_threads):
@@ -860,7 +870,7 @@ def resize_bilinear(const uint8_t[:, :] src, uint8_t[:, :] dst, int n_threads):
     n_threads : int
     """
     _check_resize(src, dst)
-    _resize_gray(BILINEAR, src, dst, 4 * dst.shape[1], n_threads)
+    _resize_gray(BILINEAR, src, dst, n_threads)
 
 
 # --------------------------------------------------------------------------
@@ -1002,12 +1012,8 @@ cdef object _resize_plain(ResizeMode mode, object src, object width, object heig
     out = _plain_plane(out, 2, height, width, &plane)
     if out is None or not _disjoint(&image, &plane):
         return None
-    cdef Py_ssize_t work_per_row = 4 * plane.cols
-    if mode == AREA:
-        work_per_row = image.cols * image.rows // plane.rows
-        if image.rows % plane.rows == 0 and image.cols % plane.cols == 0:
-            mode = AREA_INTEGER
-    _run_resize(mode, &image, &plane, work_per_row, n_threads)
+    _run_resize(_area_mode(&image, &plane) if mode == AREA else mode, &image, &plane,
+                n_threads)
     return out
 
 
@@ -1070,12 +1076,7 @@ cdef int _preprocess_one(const Image* src, float* out, Py_ssize_t rows, Py_ssize
     plane.rows = rows
     plane.cols = cols
     plane.stride = cols
-    if rows > src.rows or cols > src.cols:
-        mode = BILINEAR
-    elif src.rows % rows == 0 and src.cols % cols == 0:
-        mode = AREA_INTEGER
-    else:
-        mode = AREA
+    mode = BILINEAR if rows > src.rows or cols > src.cols else _area_mode(src, &plane)
     if _resize(mode, src, &plane, bands) != 0:
         free(resized)
         return 1

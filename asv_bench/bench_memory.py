@@ -47,6 +47,9 @@ class PlainAllocation:
         bytearray(1 << 20)[:HALF_MIB.size] = memoryview(HALF_MIB)
 
 
+SIZES_64 = [64] * 64
+
+
 class SmallBlocks:
     """64 blocks of 64 bytes: an arena against numpy.empty."""
 
@@ -56,6 +59,10 @@ class SmallBlocks:
     def time_arena_alloc_reset(self):
         for _ in range(64):
             self.arena.alloc(64, 64)
+        self.arena.reset()
+
+    def time_arena_alloc_many_reset(self):
+        self.arena.alloc_many(SIZES_64, 64)
         self.arena.reset()
 
     def time_numpy_empty(self):

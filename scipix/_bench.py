@@ -239,9 +239,15 @@ def _memory_table(repeat):
     def bytes_array():
         bytearray(1 << 20)[:half.size] = memoryview(half)
 
+    sizes_64 = [64] * 64
+
     def arena_64():
         for _ in range(64):
             arena.alloc(64, 64)
+        arena.reset()
+
+    def arena_many_64():
+        arena.alloc_many(sizes_64, 64)
         arena.reset()
 
     def numpy_64():
@@ -251,14 +257,16 @@ def _memory_table(repeat):
     print("\nmemory, times in microseconds")
     timed = {name: _median_seconds(fn, repeat) * 1e6 for name, fn in (
         ("pooled", pooled), ("numpy.empty", numpy_empty), ("bytearray", bytes_array),
-        ("arena", arena_64), ("numpy 64", numpy_64),
+        ("arena", arena_64), ("arena many", arena_many_64), ("numpy 64", numpy_64),
         ("acquire", lambda: pool.acquire().release()))}
     print(f"1 MiB buffer, write 512 KiB: pooled {timed['pooled']:.1f}, numpy.empty "
           f"{timed['numpy.empty']:.1f} ({timed['numpy.empty'] / timed['pooled']:.2f}x), "
           f"bytearray {timed['bytearray']:.1f} ({timed['bytearray'] / timed['pooled']:.2f}x)")
     print(f"pool acquire + release: {timed['acquire'] * 1e3:.0f} ns")
-    print(f"64 x 64 B: Arena.alloc + reset {timed['arena']:.2f}, numpy.empty "
-          f"{timed['numpy 64']:.2f} ({timed['numpy 64'] / timed['arena']:.1f}x)")
+    print(f"64 x 64 B: Arena.alloc loop + reset {timed['arena']:.2f} "
+          f"({timed['numpy 64'] / timed['arena']:.1f}x), Arena.alloc_many + reset "
+          f"{timed['arena many']:.2f} ({timed['numpy 64'] / timed['arena many']:.1f}x), "
+          f"numpy.empty loop {timed['numpy 64']:.2f}")
     if not os.path.exists("/proc/self/statm"):
         return
     with tempfile.TemporaryDirectory() as folder:

@@ -227,6 +227,44 @@ def test_arena_forced_reset_and_merge():
     del kept
 
 
+@pytest.mark.parametrize("sizes", [[64] * 64, (1, 7, 0, 100, 33), np.array([5, 3000, 9], np.int32),
+                                   iter([10, 20]), range(3), []])
+def test_arena_alloc_many_is_a_loop_of_alloc(sizes):
+    wanted = list(sizes) if not isinstance(sizes, type(iter([]))) else [10, 20]
+    arena, looped = Arena(256), Arena(256)
+    blocks = arena.alloc_many(sizes, 32)
+    one_by_one = [looped.alloc(size, 32) for size in wanted]
+    assert [len(b) for b in blocks] == wanted
+    assert all(block.address % 32 == 0 for block in blocks)
+    # Same layout as the loop: the same offsets in each chunk, the same growth.
+    assert arena.usage == looped.usage and arena.capacity == looped.capacity
+    assert arena.live_blocks == len(wanted)
+    for index, block in enumerate(blocks):
+        np.asarray(block)[:] = index + 1
+    for index, block in enumerate(blocks):
+        assert (np.asarray(block) == index + 1).all()
+
+
+@pytest.mark.parametrize("sizes, error, match", [
+    ([8, -1], ValueError, r"sizes\[1\] must be >= 0"),
+    ([8, 2.5], TypeError, r"sizes\[1\] must be an integer, got float"),
+    ([8, "8"], TypeError, r"sizes\[1\] must be an integer, got str"),
+    ([2 ** 70], MemoryError, "cannot allocate"),
+    ([2 ** 63 - 8], MemoryError, "cannot allocate"),
+    (8, TypeError, "not iterable"),
+])
+def test_arena_alloc_many_bad_sizes_hand_out_nothing(sizes, error, match):
+    arena = Arena(64)
+    with pytest.raises(error, match=match):
+        arena.alloc_many(sizes)
+    assert arena.usage == 0 and arena.live_blocks == 0
+
+
+def test_arena_alloc_many_bad_alignment():
+    with pytest.raises(ValueError, match="alignment must be a power of two"):
+        Arena(64).alloc_many([8], 48)
+
+
 def test_arena_alloc_array():
     arena = Arena(4096)
     array = arena.alloc_array((3, 4), np.float64, alignment=128)

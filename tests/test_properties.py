@@ -211,15 +211,21 @@ def test_byte_buffer_is_a_bytearray(chunks, capacity):
     assert bytes(buffer) == bytes(model)
 
 
-@given(st.lists(st.tuples(st.integers(0, 5000), st.sampled_from([1, 2, 8, 64, 4096])),
-                max_size=40), st.integers(1, 3000))
+@given(st.lists(st.tuples(st.lists(st.integers(0, 5000), min_size=1, max_size=4),
+                          st.sampled_from([1, 2, 8, 64, 4096])),
+                max_size=30), st.integers(1, 3000))
 def test_arena_blocks_aligned_and_disjoint(requests, capacity):
     arena = Arena(capacity)
     blocks = []
-    for index, (size, alignment) in enumerate(requests):
-        blocks.append(arena.alloc(size, alignment))
-        assert blocks[-1].address % alignment == 0 and len(blocks[-1]) == size
-        np.asarray(blocks[-1])[:] = index % 251
+    for sizes, alignment in requests:
+        # One size: alloc; more: alloc_many.  Both must keep every block apart.
+        first = len(blocks)
+        blocks.extend([arena.alloc(sizes[0], alignment)] if len(sizes) == 1
+                      else arena.alloc_many(sizes, alignment))
+        for index in range(first, len(blocks)):
+            assert blocks[index].address % alignment == 0
+            assert len(blocks[index]) == sizes[index - first]
+            np.asarray(blocks[index])[:] = index % 251
     for index in range(len(blocks)):  # a later block overwrote none
         assert (np.asarray(blocks[index]) == index % 251).all()
     if blocks:

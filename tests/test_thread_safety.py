@@ -87,8 +87,11 @@ def test_shared_arena_never_hands_out_the_same_bytes():
     arena = Arena(1024)  # small: the threads also race to add chunks
 
     def fill(index):
-        blocks = [arena.alloc(int(size), 16) for size in np.random.default_rng(index)
-                  .integers(1, 700, 300)]
+        sizes = np.random.default_rng(index).integers(1, 700, 300)
+        # Half one at a time, half in batches of ten.
+        blocks = [arena.alloc(int(size), 16) for size in sizes[:150]]
+        for start in range(150, 300, 10):
+            blocks.extend(arena.alloc_many(sizes[start:start + 10], 16))
         for block in blocks:
             np.asarray(block)[:] = index
         return blocks

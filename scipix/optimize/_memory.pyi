@@ -1,7 +1,7 @@
 """Types of the compiled ``_memory`` module (see ``_memory.pyx``)."""
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
-from typing import Generic, TypeVar, final
+from typing import Generic, SupportsIndex, TypeVar, final
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
@@ -61,6 +61,7 @@ class Arena:
     @staticmethod
     def with_capacity(capacity: int) -> Arena: ...
     def alloc(self, size: int, alignment: int = 64) -> ArenaBlock: ...
+    def alloc_many(self, sizes: Iterable[SupportsIndex], alignment: int = 64) -> list[ArenaBlock]: ...
     def alloc_array(self, shape: int | Sequence[int], dtype: DTypeLike,
                     alignment: int = 64) -> NDArray[np.generic]: ...
     def reset(self, *, force: bool = False) -> None: ...

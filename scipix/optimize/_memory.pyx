@@ -6,6 +6,8 @@ Everything hands memory out through the buffer protocol, so
 """
 cimport cython
 from cpython.pyport cimport PY_SSIZE_T_MAX
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.ref cimport PyObject, _Py_REFCNT
 from cpython.buffer cimport PyBUF_ANY_CONTIGUOUS, PyBuffer_FillInfo, PyBuffer_Release, PyObject_GetBuffer
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport free
@@ -281,16 +283,40 @@ cdef class BufferPool:
                 f"hits={self._hits}, misses={self._misses}, dropped={self._dropped})")
 
 
+cdef inline int _check_alignment(Py_ssize_t alignment) except -1:
+    if not _power_of_two(alignment) or alignment > MAX_ALIGNMENT:
+        raise ValueError(f"alignment must be a power of two <= {<int>MAX_ALIGNMENT}, "
+                         f"got {alignment}")
+    return 0
+
+
+cdef inline int _check_block_size(Py_ssize_t size, str name) except -1:
+    if size < 0:
+        raise ValueError(f"{name} must be >= 0, got {size}")
+    # Room for the alignment padding keeps the offset arithmetic from overflowing.
+    if size > PY_SSIZE_T_MAX - 2 * MAX_ALIGNMENT:
+        raise MemoryError(f"cannot allocate {size} bytes")
+    return 0
+
+
+@cython.final
+@cython.no_gc
+cdef class _Generation:
+    """Held by every block handed out since an arena's last reset: its
+    reference count, less the arena's own, is the number of those blocks
+    alive (no per-block bookkeeping when a block dies)."""
+
+
 @cython.final
 @cython.freelist(64)
+@cython.no_gc  # holds only a chunk and a generation, which never refer back: no cycles
 cdef class ArenaBlock:
     """Arena memory handed out by :meth:`Arena.alloc`: a writable uint8
     buffer (``memoryview(block)``, ``numpy.asarray(block)``)."""
-    cdef Arena _arena
     cdef ByteBuffer _chunk  # keeps the memory alive as long as the block
+    cdef _Generation _generation
     cdef char* _ptr
     cdef Py_ssize_t _size
-    cdef Py_ssize_t _generation
 
     def __len__(self):
         return self._size
@@ -306,16 +332,13 @@ cdef class ArenaBlock:
     def __releasebuffer__(self, Py_buffer* view):
         pass
 
-    def __dealloc__(self):
-        if self._arena is not None and self._arena._generation == self._generation:
-            self._arena._live -= 1
-
 
 @cython.final
 cdef class Arena:
     """Bump-pointer allocation of temporary buffers, freed all at once.
 
-    Memory handed out never moves: when a chunk is full a new one is added.
+    :meth:`alloc` hands out one block, :meth:`alloc_many` several in one
+    call, :meth:`alloc_array` a NumPy array.  Memory handed out never moves: when a chunk is full a new one is added.
     :meth:`reset` makes the whole capacity free again (merged into one
     chunk), and refuses while blocks handed out since the last reset are
     alive, so no block ever aliases newer data unless ``force=True``.
@@ -332,14 +355,14 @@ cdef class Arena:
     cdef ByteBuffer _chunk
     cdef Py_ssize_t _offset
     cdef Py_ssize_t _used
-    cdef Py_ssize_t _live
-    cdef Py_ssize_t _generation
+    cdef _Generation _generation
 
     def __init__(self, Py_ssize_t capacity):
         if capacity < 1:
             raise ValueError(f"capacity must be positive, got {capacity}")
         self._chunk = ByteBuffer(capacity)
         self._chunks = [self._chunk]
+        self._generation = _Generation()
 
     @staticmethod
     def with_capacity(Py_ssize_t capacity):
@@ -355,34 +378,79 @@ cdef class Arena:
         ArenaBlock
             Writable uint8 buffer of ``size`` bytes.
         """
-        if size < 0:
-            raise ValueError(f"size must be >= 0, got {size}")
-        if not _power_of_two(alignment) or alignment > MAX_ALIGNMENT:
-            raise ValueError(f"alignment must be a power of two <= {<int>MAX_ALIGNMENT}, "
-                             f"got {alignment}")
-        if size > PY_SSIZE_T_MAX - 2 * MAX_ALIGNMENT:
-            raise MemoryError(f"cannot allocate {size} bytes")
+        _check_alignment(alignment)
+        _check_block_size(size, "size")
+        cdef ArenaBlock block = ArenaBlock.__new__(ArenaBlock)
+        self._place(block, size, alignment)
+        return block
+
+    def alloc_many(self, sizes, Py_ssize_t alignment=64):
+        """One block per entry of ``sizes``, each aligned to ``alignment``.
+
+        The same as ``[arena.alloc(n, alignment) for n in sizes]`` in one
+        call: a Python loop of :meth:`alloc` costs more in the interpreter
+        than the allocation itself.
+
+        Parameters
+        ----------
+        sizes : sequence of int >= 0
+            Bytes of each block.
+        alignment : int
+            A power of two, at most 2 MiB.
+
+        Returns
+        -------
+        list of ArenaBlock
+            In the order of ``sizes``; consecutive blocks are adjacent apart
+            from alignment padding unless a new chunk had to be added.
+        """
+        _check_alignment(alignment)
+        items = sizes if isinstance(sizes, (list, tuple)) else list(sizes)
+        cdef Py_ssize_t n = len(items), i
+        cdef Py_ssize_t* wanted = <Py_ssize_t*>PyMem_Malloc(max(n, 1) * sizeof(Py_ssize_t))
+        if wanted == NULL:
+            raise MemoryError()
+        try:
+            # Every size is checked before any memory is handed out.
+            for i in range(n):
+                try:
+                    wanted[i] = items[i]
+                except TypeError:
+                    raise TypeError(f"sizes[{i}] must be an integer, got "
+                                    f"{type(items[i]).__name__}") from None
+                except OverflowError:
+                    raise MemoryError(f"cannot allocate {items[i]} bytes") from None
+                if wanted[i] < 0:
+                    raise ValueError(f"sizes[{i}] must be >= 0, got {wanted[i]}")
+                _check_block_size(wanted[i], "size")
+            blocks = [ArenaBlock.__new__(ArenaBlock) for i in range(n)]
+            for i in range(n):
+                self._place(<ArenaBlock>blocks[i], wanted[i], alignment)
+        finally:
+            PyMem_Free(wanted)
+        return blocks
+
+    cdef inline int _place(self, ArenaBlock block, Py_ssize_t size, Py_ssize_t alignment) except -1:
+        """Point ``block`` at the next ``size`` free bytes aligned to
+        ``alignment``, adding a chunk when the current one is full."""
         # Python allocations (the block, a new chunk) may run the garbage
         # collector and so switch threads: the offset is read for the last
         # time, and bumped, after them with no Python call in between, so two
         # threads never get the same bytes.  (On free-threaded CPython the
         # critical section is a per-arena lock.)
-        cdef ArenaBlock block = ArenaBlock.__new__(ArenaBlock)
         cdef Py_ssize_t start
         with cython.critical_section(self):
             start = self._aligned_offset(alignment)
             while size > self._chunk._capacity - start:
                 self._grow(size + alignment)
                 start = self._aligned_offset(alignment)
-            block._arena = self
             block._chunk = self._chunk
+            block._generation = self._generation
             block._ptr = self._chunk._data + start
             block._size = size
-            block._generation = self._generation
             self._used += start + size - self._offset
             self._offset = start + size
-            self._live += 1
-        return block
+        return 0
 
     cdef inline Py_ssize_t _aligned_offset(self, Py_ssize_t alignment) noexcept:
         """Offset in the current chunk of the next ``alignment``-aligned byte."""
@@ -425,17 +493,24 @@ cdef class Arena:
         # The merged chunk is made first: making it may switch threads, and
         # a block handed out meanwhile must still be seen as live.
         merged = ByteBuffer(self.capacity) if len(self._chunks) > 1 else None
+        fresh = _Generation() if force else None
+        cdef Py_ssize_t live
         with cython.critical_section(self):
-            if self._live and not force:
-                raise BufferError(f"{self._live} arena blocks handed out since the last reset "
+            live = self._live_blocks()
+            if live and not force:
+                raise BufferError(f"{live} arena blocks handed out since the last reset "
                                   f"are alive; drop them, or reset(force=True)")
             if merged is not None:
                 self._chunk = merged
                 self._chunks = [merged]
+            if live:
+                # The blocks kept alive by force no longer count.
+                self._generation = fresh
             self._offset = 0
             self._used = 0
-            self._live = 0
-            self._generation += 1
+
+    cdef inline Py_ssize_t _live_blocks(self) noexcept:
+        return _Py_REFCNT(<PyObject*>self._generation) - 1
 
     @property
     def usage(self):
@@ -450,7 +525,8 @@ cdef class Arena:
     @property
     def live_blocks(self):
         """Blocks handed out since the last reset and still alive."""
-        return self._live
+        return self._live_blocks()
 
     def __repr__(self):
-        return f"Arena(usage={self._used}, capacity={self.capacity}, live_blocks={self._live})"
+        return (f"Arena(usage={self._used}, capacity={self.capacity}, "
+                f"live_blocks={self._live_blocks()})")

@@ -377,6 +377,7 @@ def _quantize_table(repeat, threads):
     per_channel = _median_seconds(lambda: quantize.PerChannelQuant.from_f32(w, w.shape), repeat)
     print(f"PerChannelQuant.from_f32 1024 x 64: {per_channel * 1e3:.3f} ms")
     _linear_table(repeat, threads)
+    _linear_accuracy_table()
 
 
 def _linear_table(repeat, threads, batch_size=64, features=1024):
@@ -399,6 +400,37 @@ def _linear_table(repeat, threads, batch_size=64, features=1024):
               f"{other / timings[OptLevel.SIMD]:>10.2f}x")
     print(f"weight memory: {layer.size_bytes() / 2**20:.2f} MiB int8 against "
           f"{weight.nbytes / 2**20:.2f} MiB float32")
+
+
+def _linear_accuracy_table(rows=2048, features=1024, layers=3):
+    """Top-1 agreement of QuantizedLinear with the float layer, per weight
+    and input distribution, and the ceiling that int8 weights alone allow;
+    min-max over a few random layers (it depends on the layer's near-ties)."""
+    rng = np.random.default_rng(3)
+    bound = 1 / np.sqrt(features)  # torch.nn.Linear's default initialization
+    weights = {"gaussian W": lambda: rng.standard_normal((features, features)),
+               "nn.Linear init W": lambda: rng.uniform(-bound, bound, (features, features))}
+    inputs = {"gaussian x": lambda: rng.standard_normal((rows, features)),
+              "relu(gaussian) x": lambda: np.maximum(rng.standard_normal((rows, features)), 0),
+              "uniform[0,1) x": lambda: rng.random((rows, features))}
+    print(f"\nQuantizedLinear top-1 agreement with the float layer, {rows} rows, "
+          f"{features} -> {features}, min-max over {layers} layers")
+    print(f"{'weights, inputs':<36}{'7-bit':>16}{'8-bit':>16}{'int8 W only':>16}")
+    for weight_name, make_weight in weights.items():
+        for input_name, make_input in inputs.items():
+            agree = []
+            for _ in range(layers):
+                weight, x = make_weight().astype(np.float32), make_input().astype(np.float32)
+                top = (x.astype(np.float64) @ weight.T.astype(np.float64)).argmax(1)
+                layer = quantize.QuantizedLinear(weight, reduce_range=False)
+                weight_only = layer.weight_q * layer.weight_scales[:, None].astype(np.float64)
+                agree.append([np.mean(quantize.QuantizedLinear(weight, reduce_range=True)(x)
+                                      .argmax(1) == top),
+                              np.mean(layer(x).argmax(1) == top),
+                              np.mean((x @ weight_only.T).argmax(1) == top)])
+            low, high = np.min(agree, axis=0), np.max(agree, axis=0)
+            print(f"{weight_name + ', ' + input_name:<36}"
+                  + "".join(f"{f'{a:.1%}-{b:.1%}':>16}" for a, b in zip(low, high)))
 
 
 def _blas_threads(count):

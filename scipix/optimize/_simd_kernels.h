@@ -221,11 +221,39 @@ static inline void scipix_area2x2_row(const uint8_t *a, const uint8_t *b, uint8_
         dst[x] = (uint8_t)((a[2 * x] + a[2 * x + 1] + b[2 * x] + b[2 * x + 1] + 2u) >> 2);
 }
 
-/* gray = (77 R + 150 G + 29 B) >> 8 for n RGBA pixels. */
+/* gray = (77 R + 150 G + 29 B) >> 8 for n RGBA pixels.
+ *
+ * AVX2, 32 pixels a step: vpmaddubsw multiplies the bytes by (77, 22, 29, 0)
+ * (150 does not fit its signed weights) and vpmaddwd adds each pixel's two
+ * products into 77 R + 22 G + 29 B; the missing 128 G is the pixel word
+ * shifted right by one with G's bits masked.  The sums (< 2**16) narrow with
+ * an unsigned-saturating pack that cannot saturate, a 16-bit shift by 8 and
+ * a byte pack.  About half the instructions of the generic vector loop. */
 static inline void scipix_gray_rgba_row(const uint8_t *src, uint8_t *dst, ptrdiff_t n)
 {
     ptrdiff_t x = 0;
-#if !defined(SCIPIX_SCALAR_REFERENCE)
+#if defined(__AVX2__) && !defined(SCIPIX_SCALAR_REFERENCE)
+    const __m256i weights = _mm256_set1_epi32(77 | (22 << 8) | (29 << 16));
+    const __m256i ones = _mm256_set1_epi16(1), green = _mm256_set1_epi32(0xff << 7);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (; x + 32 <= n; x += 32) {
+        __m256i sums[4];
+        int k;
+        /* Rows are read once, from memory: ask for 16 KiB ahead. */
+        _mm_prefetch((const char *)(src + 4 * x + 16384), _MM_HINT_T0);
+        _mm_prefetch((const char *)(src + 4 * x + 16384 + 64), _MM_HINT_T0);
+        for (k = 0; k < 4; k++) {
+            __m256i pixels = _mm256_loadu_si256((const __m256i *)(src + 4 * x + 32 * k));
+            __m256i partial = _mm256_madd_epi16(_mm256_maddubs_epi16(pixels, weights), ones);
+            sums[k] = _mm256_add_epi32(partial,
+                                       _mm256_and_si256(_mm256_srli_epi32(pixels, 1), green));
+        }
+        __m256i low = _mm256_srli_epi16(_mm256_packus_epi32(sums[0], sums[1]), 8);
+        __m256i high = _mm256_srli_epi16(_mm256_packus_epi32(sums[2], sums[3]), 8);
+        _mm256_storeu_si256((__m256i *)(dst + x),
+                            _mm256_permutevar8x32_epi32(_mm256_packus_epi16(low, high), order));
+    }
+#elif !defined(SCIPIX_SCALAR_REFERENCE)
     /* As 16-bit lanes a pixel is (R | G << 8, B | A << 8): the low bytes
      * hold R and B, the high bytes G and A.  Weighting them (77, 29) and
      * (150, 0) and adding the two lanes of each pixel gives the sum; no

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import operator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,8 @@ class QuantParams:
     scale: float
     zero_point: int
     qmin: int = QMIN
+    # Computed once: a NumPy scalar division costs more than a small quantize.
+    _inv_scale: np.float32 = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.scale, bool) or not isinstance(self.scale, (int, float, np.floating)):
@@ -46,6 +48,7 @@ class QuantParams:
             raise ValueError(f"qmin must be -128 or -127, got {self.qmin}")
         object.__setattr__(self, "scale", float(_F32(self.scale)))
         object.__setattr__(self, "zero_point", int(zero_point))
+        object.__setattr__(self, "_inv_scale", _F32(1.0) / _F32(self.scale))
 
     @classmethod
     def from_range(cls, min_val: float, max_val: float) -> QuantParams:
@@ -88,7 +91,7 @@ class QuantParams:
     @property
     def inv_scale(self) -> np.float32:
         """The float32 ``1 / scale`` the quantizer multiplies by."""
-        return _F32(1.0) / _F32(self.scale)
+        return self._inv_scale
 
 
 def _check_params(params: object, name: str = "params") -> None:

@@ -45,7 +45,7 @@ def _flat_pair(source: NDArray[Any], out: NDArray[Any] | None,
         out = np.empty(source.shape, dtype, order=order)
     else:
         out = _check_out(out, source.shape, dtype, order)
-    return flat, out.reshape(-1, order=order), out
+    return flat, out.reshape(-1) if order == "C" else out.reshape(-1, order="F"), out
 
 
 

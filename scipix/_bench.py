@@ -61,6 +61,7 @@ def _median_seconds(fn, repeat):
 def _cases(size):
     """(name, scipix call, comparison call or None, comparison name) per kernel."""
     rgba = page_rgba(size, size)
+    rgb = np.ascontiguousarray(rgba[..., :3])
     gray = simd.simd_grayscale(rgba)
     out = np.empty_like(gray)
     tensor = np.random.default_rng(0).standard_normal(size * size).astype(np.float32)
@@ -69,6 +70,8 @@ def _cases(size):
     cases = {
         "grayscale": (lambda: simd.simd_grayscale(rgba, out=out),
                       cv2 and (lambda: cv2.cvtColor(rgba, cv2.COLOR_RGBA2GRAY, dst=out)), "cv2"),
+        "grayscale rgb": (lambda: simd.simd_grayscale(rgb, out=out),
+                          cv2 and (lambda: cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY, dst=out)), "cv2"),
         "threshold": (lambda: simd.simd_threshold(gray, 128, out=out),
                       cv2 and (lambda: cv2.threshold(gray, 128, 255, cv2.THRESH_BINARY, dst=out)),
                       "cv2"),

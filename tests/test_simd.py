@@ -39,6 +39,22 @@ def test_grayscale_exact(kernels, rng, shape, channels, n_threads):
     np.testing.assert_array_equal(out, gray_reference(pixels))
 
 
+@pytest.mark.parametrize("width", [32, 33, 34, 35, 36, 65, 66, 67, 98, 130])
+@pytest.mark.parametrize("channels", [4, 3])
+def test_grayscale_exact_rows_at_vector_step_edges(kernels, rng, width, channels):
+    # Exactly sized rows, nothing after them: a vector step that read past
+    # its last pixel would show under the sanitizers (the RGB step reads 4
+    # bytes ahead and must stop early).
+    pixels = rng.integers(0, 256, size=(2, width, channels), dtype=np.uint8)
+    out = np.empty((2, width), np.uint8)
+    kernels.grayscale(pixels, out, 1)
+    np.testing.assert_array_equal(out, gray_reference(pixels))
+    for row in range(2):  # one row at a time: the row ends the buffer
+        single = pixels[row].copy()[None]
+        kernels.grayscale(single, out[row:row + 1], 1)
+        np.testing.assert_array_equal(out[row], gray_reference(pixels[row]))
+
+
 def test_grayscale_large_parallel_spans(kernels, rng):
     # One long row is split across threads in spans; check every span edge.
     flat = rng.integers(0, 256, size=4 * 200_003, dtype=np.uint8)

@@ -71,6 +71,7 @@ cdef extern from "_simd_kernels.h":
         double mean
         double m2
     void scipix_gray_rgba_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil
+    void scipix_gray_rgb_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil
     void scipix_area2x2_row(const uint8_t* a, const uint8_t* b, uint8_t* dst,
                             Py_ssize_t n) noexcept nogil
     Moments scipix_block_moments(const float* x, Py_ssize_t n) noexcept nogil
@@ -183,20 +184,13 @@ cdef inline Image _color_image(const uint8_t[:, :, :] img) noexcept nogil:
 # --------------------------------------------------------------------------
 # Grayscale
 
-cdef inline void _gray_row_rgb(const uint8_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t x
-    for x in range(n):
-        dst[x] = <uint8_t>((77 * <uint32_t>src[3 * x] + 150 * <uint32_t>src[3 * x + 1]
-                            + 29 * <uint32_t>src[3 * x + 2]) >> 8)
-
-
 cdef inline void _gray_span(const Image* src, const Plane* dst, Py_ssize_t y, Py_ssize_t x0,
                             Py_ssize_t n) noexcept nogil:
     cdef const uint8_t* pixels = src.data + y * src.stride + x0 * src.channels
     if src.channels == 4:
         scipix_gray_rgba_row(pixels, _out_row(dst, y) + x0, n)
     else:
-        _gray_row_rgb(pixels, _out_row(dst, y) + x0, n)
+        scipix_gray_rgb_row(pixels, _out_row(dst, y) + x0, n)
 
 
 cdef void _grayscale(const Image* src, const Plane* dst, int n_threads) noexcept nogil:
@@ -429,7 +423,7 @@ cdef inline const uint8_t* _gray_row(GrayRows* rows, Py_ssize_t y) noexcept nogi
         if image.channels == 4:
             scipix_gray_rgba_row(pixels, gray, image.cols)
         else:
-            _gray_row_rgb(pixels, gray, image.cols)
+            scipix_gray_rgb_row(pixels, gray, image.cols)
         rows.held[slot] = y
     return gray
 

@@ -221,37 +221,76 @@ static inline void scipix_area2x2_row(const uint8_t *a, const uint8_t *b, uint8_
         dst[x] = (uint8_t)((a[2 * x] + a[2 * x + 1] + b[2 * x] + b[2 * x + 1] + 2u) >> 2);
 }
 
-/* gray = (77 R + 150 G + 29 B) >> 8 for n RGBA pixels.
+/* gray = (77 R + 150 G + 29 B) >> 8, on AVX2 32 pixels a step.
  *
- * AVX2, 32 pixels a step: vpmaddubsw multiplies the bytes by (77, 22, 29, 0)
- * (150 does not fit its signed weights) and vpmaddwd adds each pixel's two
- * products into 77 R + 22 G + 29 B; the missing 128 G is the pixel word
- * shifted right by one with G's bits masked.  The sums (< 2**16) narrow with
- * an unsigned-saturating pack that cannot saturate, a 16-bit shift by 8 and
- * a byte pack.  About half the instructions of the generic vector loop. */
+ * With a pixel in each 32-bit lane (R, G, B, any), vpmaddubsw multiplies the
+ * bytes by (77, 22, 29, 0) (150 does not fit its signed weights) and
+ * vpmaddwd adds each pixel's two products into 77 R + 22 G + 29 B; the
+ * missing 128 G is the lane shifted right by one with G's bits masked.  The
+ * sums (< 2**16) narrow with an unsigned-saturating pack that cannot
+ * saturate, a 16-bit shift by 8 and a byte pack.  About half the
+ * instructions of the generic vector loop. */
+#if defined(__AVX2__) && !defined(SCIPIX_SCALAR_REFERENCE)
+static inline __m256i scipix_gray_sums(__m256i pixels)
+{
+    const __m256i weights = _mm256_set1_epi32(77 | (22 << 8) | (29 << 16));
+    const __m256i ones = _mm256_set1_epi16(1), green = _mm256_set1_epi32(0xff << 7);
+    __m256i partial = _mm256_madd_epi16(_mm256_maddubs_epi16(pixels, weights), ones);
+    return _mm256_add_epi32(partial, _mm256_and_si256(_mm256_srli_epi32(pixels, 1), green));
+}
+
+/* The gray bytes of four vectors of 8 sums, in order. */
+static inline void scipix_gray_store(const __m256i sums[4], uint8_t *dst)
+{
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    __m256i low = _mm256_srli_epi16(_mm256_packus_epi32(sums[0], sums[1]), 8);
+    __m256i high = _mm256_srli_epi16(_mm256_packus_epi32(sums[2], sums[3]), 8);
+    _mm256_storeu_si256((__m256i *)dst,
+                        _mm256_permutevar8x32_epi32(_mm256_packus_epi16(low, high), order));
+}
+#endif
+
+/* n RGB pixels (3 bytes each).  AVX2 spreads 4 pixels into the 32-bit lanes
+ * of each 128-bit half with one shuffle; the last 16-byte load of a step
+ * reads 4 bytes past its 8th pixel, so steps stop 2 pixels early. */
+static inline void scipix_gray_rgb_row(const uint8_t *src, uint8_t *dst, ptrdiff_t n)
+{
+    ptrdiff_t x = 0;
+#if defined(__AVX2__) && !defined(SCIPIX_SCALAR_REFERENCE)
+    const __m256i spread = _mm256_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1,
+                                            0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1);
+    for (; x + 34 <= n; x += 32) {
+        __m256i sums[4];
+        int k;
+        for (k = 0; k < 4; k++) {
+            const uint8_t *p = src + 3 * (x + 8 * k);
+            __m256i pixels = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p)),
+                _mm_loadu_si128((const __m128i *)(p + 12)), 1);
+            sums[k] = scipix_gray_sums(_mm256_shuffle_epi8(pixels, spread));
+        }
+        scipix_gray_store(sums, dst + x);
+    }
+#endif
+    for (; x < n; x++)
+        dst[x] = (uint8_t)((77u * src[3 * x] + 150u * src[3 * x + 1] + 29u * src[3 * x + 2]) >> 8);
+}
+
+/* n RGBA pixels (4 bytes each). */
 static inline void scipix_gray_rgba_row(const uint8_t *src, uint8_t *dst, ptrdiff_t n)
 {
     ptrdiff_t x = 0;
 #if defined(__AVX2__) && !defined(SCIPIX_SCALAR_REFERENCE)
-    const __m256i weights = _mm256_set1_epi32(77 | (22 << 8) | (29 << 16));
-    const __m256i ones = _mm256_set1_epi16(1), green = _mm256_set1_epi32(0xff << 7);
-    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (; x + 32 <= n; x += 32) {
         __m256i sums[4];
         int k;
         /* Rows are read once, from memory: ask for 16 KiB ahead. */
         _mm_prefetch((const char *)(src + 4 * x + 16384), _MM_HINT_T0);
         _mm_prefetch((const char *)(src + 4 * x + 16384 + 64), _MM_HINT_T0);
-        for (k = 0; k < 4; k++) {
-            __m256i pixels = _mm256_loadu_si256((const __m256i *)(src + 4 * x + 32 * k));
-            __m256i partial = _mm256_madd_epi16(_mm256_maddubs_epi16(pixels, weights), ones);
-            sums[k] = _mm256_add_epi32(partial,
-                                       _mm256_and_si256(_mm256_srli_epi32(pixels, 1), green));
-        }
-        __m256i low = _mm256_srli_epi16(_mm256_packus_epi32(sums[0], sums[1]), 8);
-        __m256i high = _mm256_srli_epi16(_mm256_packus_epi32(sums[2], sums[3]), 8);
-        _mm256_storeu_si256((__m256i *)(dst + x),
-                            _mm256_permutevar8x32_epi32(_mm256_packus_epi16(low, high), order));
+        for (k = 0; k < 4; k++)
+            sums[k] = scipix_gray_sums(
+                _mm256_loadu_si256((const __m256i *)(src + 4 * x + 32 * k)));
+        scipix_gray_store(sums, dst + x);
     }
 #elif !defined(SCIPIX_SCALAR_REFERENCE)
     /* As 16-bit lanes a pixel is (R | G << 8, B | A << 8): the low bytes

@@ -72,6 +72,8 @@ cdef extern from "_simd_kernels.h":
         double m2
     void scipix_gray_rgba_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil
     void scipix_gray_rgb_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil
+    void scipix_threshold_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n,
+                              uint8_t thresh) noexcept nogil
     void scipix_area2x2_row(const uint8_t* a, const uint8_t* b, uint8_t* dst,
                             Py_ssize_t n) noexcept nogil
     Moments scipix_block_moments(const float* x, Py_ssize_t n) noexcept nogil
@@ -232,13 +234,6 @@ def grayscale(const uint8_t[:, :, :] src, uint8_t[:, :] dst, int n_threads):
 # --------------------------------------------------------------------------
 # Threshold
 
-cdef inline void _threshold_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n,
-                                uint8_t thresh) noexcept nogil:
-    cdef Py_ssize_t x
-    for x in range(n):
-        dst[x] = 255 if src[x] > thresh else 0
-
-
 cdef void _threshold(const Image* src, const Plane* dst, uint8_t thresh,
                      int n_threads) noexcept nogil:
     cdef Py_ssize_t rows = src.rows, cols = src.cols
@@ -246,12 +241,12 @@ cdef void _threshold(const Image* src, const Plane* dst, uint8_t thresh,
     cdef int team = _team_size(rows * cols, n_threads)
     if team == 1:
         for y in range(rows):
-            _threshold_row(src.data + y * src.stride, _out_row(dst, y), cols, thresh)
+            scipix_threshold_row(src.data + y * src.stride, _out_row(dst, y), cols, thresh)
     else:
         for tile in prange(rows * spans, num_threads=team, schedule="static"):
             y = tile // spans
             x0 = (tile % spans) * SPAN
-            _threshold_row(src.data + y * src.stride + x0, _out_row(dst, y) + x0,
+            scipix_threshold_row(src.data + y * src.stride + x0, _out_row(dst, y) + x0,
                            min(SPAN, cols - x0), thresh)
 
 

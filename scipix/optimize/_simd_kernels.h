@@ -221,6 +221,38 @@ static inline void scipix_area2x2_row(const uint8_t *a, const uint8_t *b, uint8_
         dst[x] = (uint8_t)((a[2 * x] + a[2 * x + 1] + b[2 * x] + b[2 * x + 1] + 2u) >> 2);
 }
 
+/* dst = 255 where src > thresh, else 0 (an unsigned comparison), n bytes;
+ * src == dst (in place) is allowed.  AVX2 128 bytes a step:
+ * max(src, thresh + 1) == src is the unsigned src > thresh in two
+ * instructions (gcc's own loop takes three); thresh 255 has no thresh + 1
+ * and takes the plain loop, which then writes zeros. */
+static inline void scipix_threshold_row(const uint8_t *src, uint8_t *dst, ptrdiff_t n,
+                                        uint8_t thresh)
+{
+    ptrdiff_t x = 0;
+#if defined(__AVX2__) && !defined(SCIPIX_SCALAR_REFERENCE)
+    if (thresh < 255) {
+        const __m256i above = _mm256_set1_epi8((char)(thresh + 1));
+        for (; x + 128 <= n; x += 128) {
+            __m256i v[4];
+            int k;
+            for (k = 0; k < 4; k++)
+                v[k] = _mm256_loadu_si256((const __m256i *)(src + x + 32 * k));
+            for (k = 0; k < 4; k++)
+                _mm256_storeu_si256((__m256i *)(dst + x + 32 * k),
+                                    _mm256_cmpeq_epi8(_mm256_max_epu8(v[k], above), v[k]));
+        }
+        for (; x + 32 <= n; x += 32) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(src + x));
+            _mm256_storeu_si256((__m256i *)(dst + x),
+                                _mm256_cmpeq_epi8(_mm256_max_epu8(v, above), v));
+        }
+    }
+#endif
+    for (; x < n; x++)
+        dst[x] = src[x] > thresh ? 255 : 0;
+}
+
 /* gray = (77 R + 150 G + 29 B) >> 8, on AVX2 32 pixels a step.
  *
  * With a pixel in each 32-bit lane (R, G, B, any), vpmaddubsw multiplies the

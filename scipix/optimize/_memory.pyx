@@ -290,8 +290,10 @@ cdef inline int _check_alignment(Py_ssize_t alignment) except -1:
     return 0
 
 
-cdef inline int _check_block_size(Py_ssize_t size, str name) except -1:
+cdef inline int _check_block_size(Py_ssize_t size, Py_ssize_t index=-1) except -1:
+    """``size`` (or ``sizes[index]`` when ``index >= 0``) is a block size."""
     if size < 0:
+        name = "size" if index < 0 else f"sizes[{index}]"
         raise ValueError(f"{name} must be >= 0, got {size}")
     # Room for the alignment padding keeps the offset arithmetic from overflowing.
     if size > PY_SSIZE_T_MAX - 2 * MAX_ALIGNMENT:
@@ -338,7 +340,8 @@ cdef class Arena:
     """Bump-pointer allocation of temporary buffers, freed all at once.
 
     :meth:`alloc` hands out one block, :meth:`alloc_many` several in one
-    call, :meth:`alloc_array` a NumPy array.  Memory handed out never moves: when a chunk is full a new one is added.
+    call, :meth:`alloc_array` a NumPy array.  Memory handed out never
+    moves: when a chunk is full a new one is added.
     :meth:`reset` makes the whole capacity free again (merged into one
     chunk), and refuses while blocks handed out since the last reset are
     alive, so no block ever aliases newer data unless ``force=True``.
@@ -379,7 +382,7 @@ cdef class Arena:
             Writable uint8 buffer of ``size`` bytes.
         """
         _check_alignment(alignment)
-        _check_block_size(size, "size")
+        _check_block_size(size)
         cdef ArenaBlock block = ArenaBlock.__new__(ArenaBlock)
         self._place(block, size, alignment)
         return block
@@ -420,9 +423,7 @@ cdef class Arena:
                                     f"{type(items[i]).__name__}") from None
                 except OverflowError:
                     raise MemoryError(f"cannot allocate {items[i]} bytes") from None
-                if wanted[i] < 0:
-                    raise ValueError(f"sizes[{i}] must be >= 0, got {wanted[i]}")
-                _check_block_size(wanted[i], "size")
+                _check_block_size(wanted[i], i)
             blocks = [ArenaBlock.__new__(ArenaBlock) for i in range(n)]
             for i in range(n):
                 self._place(<ArenaBlock>blocks[i], wanted[i], alignment)

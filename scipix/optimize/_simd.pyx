@@ -247,7 +247,7 @@ cdef void _threshold(const Image* src, const Plane* dst, uint8_t thresh,
             y = tile // spans
             x0 = (tile % spans) * SPAN
             scipix_threshold_row(src.data + y * src.stride + x0, _out_row(dst, y) + x0,
-                           min(SPAN, cols - x0), thresh)
+                                 min(SPAN, cols - x0), thresh)
 
 
 def threshold(const uint8_t[:, :] src, uint8_t[:, :] dst, uint8_t thresh, int n_threads):

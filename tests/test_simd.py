@@ -63,6 +63,39 @@ def test_grayscale_large_parallel_spans(kernels, rng):
     np.testing.assert_array_equal(out[0], gray_reference(flat.reshape(-1, 4)))
 
 
+# Outputs of at least 8 MiB (the kernels' STREAM_BYTES) are stored around the
+# caches, from 32-byte aligned addresses after a few plain pixels per row.
+LARGE = (2053, 4099)
+
+
+def misaligned_out(shape):
+    """A crop of a bigger zeroed buffer whose rows start at odd addresses."""
+    rows, cols = shape
+    frame = np.zeros((rows + 2, cols + 7), np.uint8)
+    return frame, frame[1:1 + rows, 3:3 + cols]
+
+
+def assert_frame_untouched(frame, shape):
+    rows, cols = shape
+    inside = np.zeros(frame.shape, bool)
+    inside[1:1 + rows, 3:3 + cols] = True
+    assert not frame[~inside].any()
+
+
+@pytest.mark.parametrize("channels", [4, 3])
+@pytest.mark.parametrize("n_threads", THREADS)
+def test_grayscale_streamed_output(kernels, rng, channels, n_threads):
+    reference = VARIANTS[-1][1]
+    pixels = strided_crop(rng, LARGE, channels)
+    frame, out = misaligned_out(LARGE)
+    kernels.grayscale(pixels, out, n_threads)
+    expected = np.empty(LARGE, np.uint8)
+    reference.grayscale(pixels, expected, 1)
+    np.testing.assert_array_equal(out, expected)
+    assert_frame_untouched(frame, LARGE)
+    np.testing.assert_array_equal(out[::97, ::89], gray_reference(pixels[::97, ::89]))
+
+
 def test_grayscale_public_forms(rng):
     image = rng.integers(0, 256, size=(40, 50, 4), dtype=np.uint8)
     expected = gray_reference(image)
@@ -148,6 +181,18 @@ def test_threshold_every_value(kernels):
         out = np.empty_like(gray)
         kernels.threshold(gray, out, thresh, 1)
         np.testing.assert_array_equal(out[0], np.where(np.arange(256) > thresh, 255, 0))
+
+
+@pytest.mark.parametrize("n_threads", THREADS)
+def test_threshold_streamed_output(kernels, rng, n_threads):
+    gray = strided_crop(rng, LARGE)
+    expected = np.where(gray > 140, 255, 0).astype(np.uint8)
+    frame, out = misaligned_out(LARGE)
+    kernels.threshold(gray, out, 140, n_threads)
+    np.testing.assert_array_equal(out, expected)
+    assert_frame_untouched(frame, LARGE)
+    kernels.threshold(gray, gray, 140, n_threads)  # in place
+    np.testing.assert_array_equal(gray, expected)
 
 
 def test_threshold_in_place_and_1d(rng):

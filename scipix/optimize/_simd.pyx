@@ -70,10 +70,13 @@ cdef extern from "_simd_kernels.h":
         double count
         double mean
         double m2
-    void scipix_gray_rgba_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil
-    void scipix_gray_rgb_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil
+    void scipix_gray_rgba_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n,
+                              int stream) noexcept nogil
+    void scipix_gray_rgb_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n,
+                             int stream) noexcept nogil
     void scipix_threshold_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n,
-                              uint8_t thresh) noexcept nogil
+                              uint8_t thresh, int stream) noexcept nogil
+    void scipix_store_fence() noexcept nogil
     void scipix_area2x2_row(const uint8_t* a, const uint8_t* b, uint8_t* dst,
                             Py_ssize_t n) noexcept nogil
     Moments scipix_block_moments(const float* x, Py_ssize_t n) noexcept nogil
@@ -108,6 +111,9 @@ cdef enum:
     # Fixed-point bilinear weights, as OpenCV's INTER_RESIZE_COEF_BITS.
     COEF_BITS = 11
     COEF_ONE = 1 << COEF_BITS
+    # Outputs at least this large are stored around the caches: they cannot
+    # stay cached for their reader anyway.
+    STREAM_BYTES = 8 << 20
 
 cnp.import_array()
 
@@ -186,27 +192,34 @@ cdef inline Image _color_image(const uint8_t[:, :, :] img) noexcept nogil:
 # --------------------------------------------------------------------------
 # Grayscale
 
-cdef inline void _gray_span(const Image* src, const Plane* dst, Py_ssize_t y, Py_ssize_t x0,
-                            Py_ssize_t n) noexcept nogil:
-    cdef const uint8_t* pixels = src.data + y * src.stride + x0 * src.channels
-    if src.channels == 4:
-        scipix_gray_rgba_row(pixels, _out_row(dst, y) + x0, n)
-    else:
-        scipix_gray_rgb_row(pixels, _out_row(dst, y) + x0, n)
+cdef void _gray_tiles(const Image* src, const Plane* dst, Py_ssize_t first, Py_ssize_t last,
+                      bint stream) noexcept nogil:
+    """Tiles [first, last): tile t is run t % spans of row t // spans."""
+    cdef Py_ssize_t spans = (src.cols + SPAN - 1) // SPAN, tile, y, x0, n
+    cdef const uint8_t* pixels
+    for tile in range(first, last):
+        y = tile // spans
+        x0 = (tile % spans) * SPAN
+        n = min(SPAN, src.cols - x0)
+        pixels = src.data + y * src.stride + x0 * src.channels
+        if src.channels == 4:
+            scipix_gray_rgba_row(pixels, _out_row(dst, y) + x0, n, stream)
+        else:
+            scipix_gray_rgb_row(pixels, _out_row(dst, y) + x0, n, stream)
+    if stream:
+        scipix_store_fence()
 
 
 cdef void _grayscale(const Image* src, const Plane* dst, int n_threads) noexcept nogil:
-    cdef Py_ssize_t rows = src.rows, cols = src.cols
-    cdef Py_ssize_t spans = (cols + SPAN - 1) // SPAN, tile, y, x0
-    cdef int team = _team_size(rows * cols, n_threads)
+    cdef Py_ssize_t tiles = src.rows * ((src.cols + SPAN - 1) // SPAN), part
+    cdef int team = _team_size(src.rows * src.cols, n_threads)
+    cdef bint stream = src.rows * src.cols >= STREAM_BYTES
     if team == 1:
-        for y in range(rows):
-            _gray_span(src, dst, y, 0, cols)
+        _gray_tiles(src, dst, 0, tiles, stream)
     else:
-        for tile in prange(rows * spans, num_threads=team, schedule="static"):
-            y = tile // spans
-            x0 = (tile % spans) * SPAN
-            _gray_span(src, dst, y, x0, min(SPAN, cols - x0))
+        # One contiguous run of tiles per thread, each fenced once.
+        for part in prange(team, num_threads=team, schedule="static"):
+            _gray_tiles(src, dst, part * tiles // team, (part + 1) * tiles // team, stream)
 
 
 def grayscale(const uint8_t[:, :, :] src, uint8_t[:, :] dst, int n_threads):
@@ -234,20 +247,31 @@ def grayscale(const uint8_t[:, :, :] src, uint8_t[:, :] dst, int n_threads):
 # --------------------------------------------------------------------------
 # Threshold
 
+cdef void _threshold_tiles(const Image* src, const Plane* dst, uint8_t thresh,
+                           Py_ssize_t first, Py_ssize_t last, bint stream) noexcept nogil:
+    """Tiles [first, last): tile t is run t % spans of row t // spans."""
+    cdef Py_ssize_t spans = (src.cols + SPAN - 1) // SPAN, tile, y, x0
+    for tile in range(first, last):
+        y = tile // spans
+        x0 = (tile % spans) * SPAN
+        scipix_threshold_row(src.data + y * src.stride + x0, _out_row(dst, y) + x0,
+                             min(SPAN, src.cols - x0), thresh, stream)
+    if stream:
+        scipix_store_fence()
+
+
 cdef void _threshold(const Image* src, const Plane* dst, uint8_t thresh,
                      int n_threads) noexcept nogil:
-    cdef Py_ssize_t rows = src.rows, cols = src.cols
-    cdef Py_ssize_t spans = (cols + SPAN - 1) // SPAN, tile, y, x0
-    cdef int team = _team_size(rows * cols, n_threads)
+    cdef Py_ssize_t tiles = src.rows * ((src.cols + SPAN - 1) // SPAN), part
+    cdef int team = _team_size(src.rows * src.cols, n_threads)
+    cdef bint stream = src.rows * src.cols >= STREAM_BYTES
     if team == 1:
-        for y in range(rows):
-            scipix_threshold_row(src.data + y * src.stride, _out_row(dst, y), cols, thresh)
+        _threshold_tiles(src, dst, thresh, 0, tiles, stream)
     else:
-        for tile in prange(rows * spans, num_threads=team, schedule="static"):
-            y = tile // spans
-            x0 = (tile % spans) * SPAN
-            scipix_threshold_row(src.data + y * src.stride + x0, _out_row(dst, y) + x0,
-                                 min(SPAN, cols - x0), thresh)
+        # One contiguous run of tiles per thread, each fenced once.
+        for part in prange(team, num_threads=team, schedule="static"):
+            _threshold_tiles(src, dst, thresh, part * tiles // team, (part + 1) * tiles // team,
+                             stream)
 
 
 def threshold(const uint8_t[:, :] src, uint8_t[:, :] dst, uint8_t thresh, int n_threads):
@@ -416,9 +440,9 @@ cdef inline const uint8_t* _gray_row(GrayRows* rows, Py_ssize_t y) noexcept nogi
     cdef uint8_t* gray = rows.ring + slot * image.cols
     if rows.held[slot] != y:
         if image.channels == 4:
-            scipix_gray_rgba_row(pixels, gray, image.cols)
+            scipix_gray_rgba_row(pixels, gray, image.cols, 0)
         else:
-            scipix_gray_rgb_row(pixels, gray, image.cols)
+            scipix_gray_rgb_row(pixels, gray, image.cols, 0)
         rows.held[slot] = y
     return gray
 
@@ -1147,12 +1171,6 @@ def preprocess_batch(list images, float[:, :, :, ::1] out, int n_threads):
 
 # --------------------------------------------------------------------------
 # INT8 quantization
-
-cdef enum:
-    # Outputs at least this large are stored around the caches: they cannot
-    # stay cached for their reader anyway.
-    STREAM_BYTES = 8 << 20
-
 
 def quantize(const float[::1] x, int8_t[::1] q, float inv_scale, int zero_point, int qmin,
              int qmax, int n_threads):

@@ -274,8 +274,10 @@ static inline void scipix_threshold_row(const uint8_t *src, uint8_t *dst, ptrdif
         for (; x + 128 <= n; x += 128) {
             __m256i v[4];
             int k;
-            _mm_prefetch((const char *)(src + x + SCIPIX_ROW_PREFETCH), _MM_HINT_T0);
-            _mm_prefetch((const char *)(src + x + SCIPIX_ROW_PREFETCH + 64), _MM_HINT_T0);
+            if (stream) {  /* cached inputs (2048^2) ran 15 % slower with it */
+                _mm_prefetch((const char *)(src + x + SCIPIX_ROW_PREFETCH), _MM_HINT_T0);
+                _mm_prefetch((const char *)(src + x + SCIPIX_ROW_PREFETCH + 64), _MM_HINT_T0);
+            }
             for (k = 0; k < 4; k++)
                 v[k] = _mm256_loadu_si256((const __m256i *)(src + x + 32 * k));
             for (k = 0; k < 4; k++)

@@ -22,7 +22,7 @@ from scipix.optimize.quantize import (DynamicQuantizer, PerChannelQuant, Quantiz
 from scipix.optimize.simd import (fast_area_resize, simd_grayscale, simd_normalize,
                                   simd_resize_bilinear, simd_threshold)
 
-from test_preprocess_batch import ATOL, separate_kernels
+from test_preprocess_batch import ATOL, RTOL, separate_kernels
 from test_quantize import reference_quantize
 from test_simd import gray_reference
 
@@ -339,7 +339,7 @@ def test_preprocess_batch_equals_separate_kernels(cases, height, width):
     batch = preprocess_batch(images, (height, width))
     for image, result in zip(images, batch):
         np.testing.assert_allclose(result[0], separate_kernels(image, (height, width)),
-                                   atol=ATOL)
+                                   rtol=RTOL, atol=ATOL)
 
 
 @FEWER

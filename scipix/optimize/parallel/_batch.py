@@ -62,8 +62,8 @@ def preprocess_batch(images: Iterable[ArrayLike], shape: tuple[int, int], *,
     The resized uint8 pixels are bit-identical to those of the separate
     kernels; the mean and std are computed exactly from integer sums, so
     the output differs from ``simd_normalize`` on the same pixels only by
-    that function's float32 rounding of the statistics (below 1e-5
-    absolute for outputs of magnitude up to 10; tested).
+    that function's float32 rounding of the statistics (within 1e-5
+    absolute plus 1e-5 of the value; tested).
 
     Images are spread over ``get_thread_count()`` OpenMP threads, whole
     images per thread when there are at least as many images as threads,

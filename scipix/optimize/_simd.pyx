@@ -190,37 +190,52 @@ cdef inline Image _color_image(const uint8_t[:, :, :] img) noexcept nogil:
 
 
 # --------------------------------------------------------------------------
-# Grayscale
+# Pixel-wise row kernels: grayscale and threshold
 
-cdef void _gray_tiles(const Image* src, const Plane* dst, Py_ssize_t first, Py_ssize_t last,
-                      bint stream) noexcept nogil:
-    """Tiles [first, last): tile t is run t % spans of row t // spans."""
+cdef enum RowMap:
+    GRAY_ROWS
+    THRESHOLD_ROWS
+
+
+cdef void _map_tiles(RowMap op, const Image* src, const Plane* dst, uint8_t thresh,
+                     Py_ssize_t first, Py_ssize_t last, bint stream) noexcept nogil:
+    """Tiles [first, last) through ``op``: tile t is run t % spans of row t // spans."""
     cdef Py_ssize_t spans = (src.cols + SPAN - 1) // SPAN, tile, y, x0, n
     cdef const uint8_t* pixels
+    cdef uint8_t* out
     for tile in range(first, last):
         y = tile // spans
         x0 = (tile % spans) * SPAN
         n = min(SPAN, src.cols - x0)
         pixels = src.data + y * src.stride + x0 * src.channels
-        if src.channels == 4:
-            scipix_gray_rgba_row(pixels, _out_row(dst, y) + x0, n, stream)
+        out = _out_row(dst, y) + x0
+        if op == THRESHOLD_ROWS:
+            scipix_threshold_row(pixels, out, n, thresh, stream)
+        elif src.channels == 4:
+            scipix_gray_rgba_row(pixels, out, n, stream)
         else:
-            scipix_gray_rgb_row(pixels, _out_row(dst, y) + x0, n, stream)
+            scipix_gray_rgb_row(pixels, out, n, stream)
     if stream:
         scipix_store_fence()
 
 
-cdef void _grayscale(const Image* src, const Plane* dst, int n_threads) noexcept nogil:
+cdef void _map_rows(RowMap op, const Image* src, const Plane* dst, uint8_t thresh,
+                    int n_threads) noexcept nogil:
+    """``op`` over every pixel; ``thresh`` is read by THRESHOLD_ROWS only."""
     cdef Py_ssize_t tiles = src.rows * ((src.cols + SPAN - 1) // SPAN), part
     cdef int team = _team_size(src.rows * src.cols, n_threads)
     cdef bint stream = src.rows * src.cols >= STREAM_BYTES
     if team == 1:
-        _gray_tiles(src, dst, 0, tiles, stream)
+        _map_tiles(op, src, dst, thresh, 0, tiles, stream)
     else:
         # One contiguous run of tiles per thread, each fenced once.
         for part in prange(team, num_threads=team, schedule="static"):
-            _gray_tiles(src, dst, part * tiles // team, (part + 1) * tiles // team, stream)
+            _map_tiles(op, src, dst, thresh, part * tiles // team, (part + 1) * tiles // team,
+                       stream)
 
+
+# --------------------------------------------------------------------------
+# Grayscale
 
 def grayscale(const uint8_t[:, :, :] src, uint8_t[:, :] dst, int n_threads):
     """BT.601 luma ``(77 R + 150 G + 29 B) >> 8``, written into ``dst``.
@@ -241,38 +256,11 @@ def grayscale(const uint8_t[:, :, :] src, uint8_t[:, :] dst, int n_threads):
     cdef Image image = _color_image(src)
     cdef Plane plane = _plane(dst)
     with nogil:
-        _grayscale(&image, &plane, n_threads)
+        _map_rows(GRAY_ROWS, &image, &plane, 0, n_threads)
 
 
 # --------------------------------------------------------------------------
 # Threshold
-
-cdef void _threshold_tiles(const Image* src, const Plane* dst, uint8_t thresh,
-                           Py_ssize_t first, Py_ssize_t last, bint stream) noexcept nogil:
-    """Tiles [first, last): tile t is run t % spans of row t // spans."""
-    cdef Py_ssize_t spans = (src.cols + SPAN - 1) // SPAN, tile, y, x0
-    for tile in range(first, last):
-        y = tile // spans
-        x0 = (tile % spans) * SPAN
-        scipix_threshold_row(src.data + y * src.stride + x0, _out_row(dst, y) + x0,
-                             min(SPAN, src.cols - x0), thresh, stream)
-    if stream:
-        scipix_store_fence()
-
-
-cdef void _threshold(const Image* src, const Plane* dst, uint8_t thresh,
-                     int n_threads) noexcept nogil:
-    cdef Py_ssize_t tiles = src.rows * ((src.cols + SPAN - 1) // SPAN), part
-    cdef int team = _team_size(src.rows * src.cols, n_threads)
-    cdef bint stream = src.rows * src.cols >= STREAM_BYTES
-    if team == 1:
-        _threshold_tiles(src, dst, thresh, 0, tiles, stream)
-    else:
-        # One contiguous run of tiles per thread, each fenced once.
-        for part in prange(team, num_threads=team, schedule="static"):
-            _threshold_tiles(src, dst, thresh, part * tiles // team, (part + 1) * tiles // team,
-                             stream)
-
 
 def threshold(const uint8_t[:, :] src, uint8_t[:, :] dst, uint8_t thresh, int n_threads):
     """``dst = 255 where src > thresh else 0`` (unsigned, strict).
@@ -290,7 +278,7 @@ def threshold(const uint8_t[:, :] src, uint8_t[:, :] dst, uint8_t thresh, int n_
     cdef Image image = _gray_image(src)
     cdef Plane plane = _plane(dst)
     with nogil:
-        _threshold(&image, &plane, thresh, n_threads)
+        _map_rows(THRESHOLD_ROWS, &image, &plane, thresh, n_threads)
 
 
 # --------------------------------------------------------------------------
@@ -986,7 +974,7 @@ def grayscale_plain(object rgba, object out, int n_threads):
     if out is None or not _disjoint(&image, &plane):
         return None
     with nogil:
-        _grayscale(&image, &plane, n_threads)
+        _map_rows(GRAY_ROWS, &image, &plane, 0, n_threads)
     return out
 
 
@@ -1006,7 +994,7 @@ def threshold_plain(object gray, object thresh, object out, int n_threads):
                                               and image.stride == plane.stride):
         return None
     with nogil:
-        _threshold(&image, &plane, level, n_threads)
+        _map_rows(THRESHOLD_ROWS, &image, &plane, level, n_threads)
     return out
 
 

@@ -1,14 +1,17 @@
 """Build scipix's compiled modules.
 
-The SIMD kernels (``scipix/optimize/_simd.pyx``) are one Cython source
-compiled once per instruction-set variant into separately named extension
-modules (``scipix.optimize._simd_avx2``, ...).  The dispatcher,
-``scipix/optimize/_dispatch.py``, imports the best one the CPU can run.
+Each kernel family (``KERNEL_FAMILIES``: the image kernels, the INT8
+kernels) is one Cython source compiled once per instruction-set variant into
+separately named extension modules (``scipix.optimize._image_avx2``,
+``scipix.optimize.quantize._kernels_avx2``, ...).  The dispatcher,
+``scipix/optimize/_dispatch.py``, imports the best variant the CPU can run.
 
 Set ``SCIPIX_VARIANTS=scalar,avx2`` to build only some variants (a quicker
 development build); the default is every variant of the build machine's
 architecture.  Set ``SCIPIX_SANITIZE=address,undefined`` to build every
-extension with AddressSanitizer and UBSan (see the README for running it).
+extension with AddressSanitizer and UBSan (see the README for running it),
+and ``SCIPIX_BOUNDSCHECK=1`` to build with Cython's bounds and wraparound
+checks on (a debugging build, as scikit-learn's ``SKLEARN_ENABLE_DEBUG_CYTHON_DIRECTIVES``).
 """
 import os
 import platform
@@ -23,19 +26,27 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 PACKAGE_DIR = os.path.join("scipix", "optimize")
+INCLUDE_DIR = os.path.join(PACKAGE_DIR, "include")
 
+# Module name prefix -> source of each family compiled once per variant.
+KERNEL_FAMILIES = {
+    "scipix.optimize._image": os.path.join(PACKAGE_DIR, "_image.pyx"),
+    "scipix.optimize.quantize._kernels": os.path.join(PACKAGE_DIR, "quantize", "_kernels.pyx"),
+}
+
+_CHECKED = os.environ.get("SCIPIX_BOUNDSCHECK", "") not in ("", "0")
 CYTHON_DIRECTIVES = {
     "language_level": 3,
-    "boundscheck": False,
-    "wraparound": False,
+    "boundscheck": _CHECKED,
+    "wraparound": _CHECKED,
     "cdivision": True,
-    "initializedcheck": False,
+    "initializedcheck": _CHECKED,
     "embedsignature": True,
 }
 
 # Flags of each kernel variant.  ``scalar`` is the reference used by
 # OptLevel.NONE and by the tests: the same source with vectorization off and
-# the plain-loop side of _simd_kernels.h.
+# the plain-loop side of the headers in include/.
 X86_VARIANTS = {
     "scalar": ["-O2", "-march=x86-64", "-fno-tree-vectorize", "-fno-tree-slp-vectorize",
                "-DSCIPIX_SCALAR_REFERENCE"],
@@ -145,18 +156,18 @@ def _extensions():
     # Each variant gets its own Cython build_dir (one generated .c per module
     # name) and its flags are set after cythonize: Cython caches per-source
     # metadata, so flags given before would leak from one variant to the next.
-    source = os.path.join(PACKAGE_DIR, "_simd.pyx")
     for variant, flags in _selected_variants().items():
-        (ext,) = cythonize(
-            Extension(f"scipix.optimize._simd_{variant}", [source]),
-            compiler_directives=CYTHON_DIRECTIVES,
-            build_dir=os.path.join("build", "cython", variant),
-        )
-        ext.include_dirs = [PACKAGE_DIR, numpy.get_include()]
-        ext.define_macros = NUMPY_MACROS
-        ext.extra_compile_args = flags + COMMON_FLAGS + openmp + sanitize_compile
-        ext.extra_link_args = openmp + sanitize_link
-        extensions.append(ext)
+        for prefix, source in KERNEL_FAMILIES.items():
+            (ext,) = cythonize(
+                Extension(f"{prefix}_{variant}", [source]),
+                compiler_directives=CYTHON_DIRECTIVES,
+                build_dir=os.path.join("build", "cython", variant),
+            )
+            ext.include_dirs = [INCLUDE_DIR, numpy.get_include()]
+            ext.define_macros = NUMPY_MACROS
+            ext.extra_compile_args = flags + COMMON_FLAGS + openmp + sanitize_compile
+            ext.extra_link_args = openmp + sanitize_link
+            extensions.append(ext)
     return extensions
 
 

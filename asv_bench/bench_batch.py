@@ -1,7 +1,7 @@
 """The batchers (the spec's "Dynamic Batching"): overhead and latency tracking."""
 import asyncio
 
-from scipix._batch_load import echo_throughput, open_loop_p95, sleeping_processor
+from scipix.tools.batch_load import echo_throughput, open_loop_p95, sleeping_processor
 from scipix.optimize.batch import AdaptiveBatcher, BatchConfig, DynamicBatcher
 
 

@@ -8,7 +8,7 @@ import tempfile
 
 import numpy as np
 
-from scipix._bench import sparse_safetensors
+from scipix.tools.bench import sparse_safetensors
 from scipix.optimize import OptLevel, set_opt_level
 from scipix.optimize.memory import Arena, BufferPool, ByteBuffer, MmapModel
 

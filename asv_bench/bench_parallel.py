@@ -8,8 +8,8 @@ import asyncio
 
 import numpy as np
 
-from scipix._baselines import opencv_preprocess_batch
-from scipix._synthetic import page_rgba
+from scipix.tools.baselines import opencv_preprocess_batch
+from scipix.tools.synthetic import page_rgba
 from scipix.optimize import OptLevel, parallel, set_opt_level, simd
 
 MODES = {"sequential": OptLevel.SIMD, "parallel": OptLevel.FULL}

@@ -2,7 +2,7 @@
 "Model Quantization"; sizes 1024, 4096, 16384 as there, and 16 M floats)."""
 import numpy as np
 
-from scipix._baselines import numpy_dequantize, numpy_quantize
+from scipix.tools.baselines import numpy_dequantize, numpy_quantize
 from scipix.optimize import OptLevel, quantize, set_opt_level
 
 SIZES = [1024, 4096, 16384, 1 << 24]
@@ -33,7 +33,7 @@ class PerTensor:
 
 
 class NumPyPerTensor:
-    """The same with the NumPy expressions of ``scipix._baselines``."""
+    """The same with the NumPy expressions of ``scipix.tools.baselines``."""
 
     params = SIZES
     param_names = ["n"]

@@ -5,7 +5,7 @@ variant, FULL all threads: the ratio of their times is the speed-up.
 """
 import numpy as np
 
-from scipix._synthetic import page_rgba
+from scipix.tools.synthetic import page_rgba
 from scipix.optimize import OptLevel, set_opt_level, simd
 
 SIZES = [256, 512, 1024, 2048]

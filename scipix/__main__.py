@@ -10,17 +10,17 @@ def _detect_features(args):
 
 
 def _demo(args):
-    from ._demo import run_demo
+    from .tools.demo import run_demo
     run_demo(args.pages, args.size)
 
 
 def _bench(args):
-    from ._bench import run_bench
+    from .tools.bench import run_bench
     run_bench(args.sizes, args.repeat, args.kernels, args.batch)
 
 
 def _soak(args):
-    from ._soak import run_soaks
+    from .tools.soak import run_soaks
     run_soaks(args.scale)
 
 

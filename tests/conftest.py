@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-from scipix.optimize import _dispatch
+from variants import family_modules, names
 
 # Property tests: ``pytest --hypothesis-profile=thorough`` runs 20x more cases.
 # No deadline: kernel timings vary with the machine and its load.
@@ -12,18 +12,19 @@ settings.register_profile("thorough", settings.get_profile("default"), max_examp
 settings.load_profile("default")
 
 
-def variant_modules():
-    """(name, module) of every variant this machine can run, plus the reference."""
-    names = _dispatch.runnable_variants() + [_dispatch.REFERENCE]
-    return [(name, _dispatch.load_variant(name)) for name in names]
+IMAGE_MODULES = family_modules("image")
+QUANTIZE_MODULES = family_modules("quantize")
 
 
-VARIANTS = variant_modules()
+@pytest.fixture(params=IMAGE_MODULES, ids=names(IMAGE_MODULES))
+def image_kernels(request):
+    """Each variant's image kernel module in turn (called directly)."""
+    return request.param[1]
 
 
-@pytest.fixture(params=VARIANTS, ids=[name for name, _ in VARIANTS])
-def kernels(request):
-    """Each runnable variant's kernel module in turn (called directly)."""
+@pytest.fixture(params=QUANTIZE_MODULES, ids=names(QUANTIZE_MODULES))
+def quantize_kernels(request):
+    """Each variant's INT8 kernel module in turn (called directly)."""
     return request.param[1]
 
 

@@ -76,10 +76,11 @@ class Recorder:
     (OptLevel.NONE, True, 1), (OptLevel.SIMD, False, 1), (OptLevel.FULL, False, 3)])
 @pytest.mark.parametrize("plain", [True, False])
 def test_levels_route_to_kernels(monkeypatch, level, uses_reference, threads, plain):
-    chosen = Recorder(_dispatch.KERNELS)
-    reference = Recorder(_dispatch.REFERENCE_KERNELS)
-    monkeypatch.setattr(_dispatch, "KERNELS", chosen)
-    monkeypatch.setattr(_dispatch, "REFERENCE_KERNELS", reference)
+    chosen = Recorder(_dispatch.KERNELS.image)
+    reference = Recorder(_dispatch.REFERENCE_KERNELS.image)
+    monkeypatch.setattr(_dispatch, "KERNELS", _dispatch.KERNELS._replace(image=chosen))
+    monkeypatch.setattr(_dispatch, "REFERENCE_KERNELS",
+                        _dispatch.REFERENCE_KERNELS._replace(image=reference))
     set_thread_count(3)
     pixels = np.zeros((4, 4, 4), np.uint8)
     with opt_level(level):

@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import platform
 import shutil
@@ -18,6 +19,13 @@ def _run(code, **env):
     environment.update(env)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=environment, timeout=120)
+
+
+def disassembly(module_name):
+    """objdump's listing of a compiled module, found without importing it."""
+    spec = importlib.util.find_spec(module_name)
+    return subprocess.run(["objdump", "-d", "--no-show-raw-insn", spec.origin],
+                          capture_output=True, text=True, check=True).stdout
 
 
 def test_active_is_best_runnable():
@@ -46,19 +54,18 @@ def test_each_variant_was_compiled_for_its_target():
                            "__AVX512BW__", "__AVX512VNNI__"},
                 "neon": {"__ARM_NEON"}, "scalar": set()}
     for variant in runnable_variants() + ["scalar"]:
-        module = _dispatch.load_variant(variant)
-        assert set(module.target_macros()) == expected[variant], variant
+        for module in _dispatch.load_variant(variant):
+            assert set(module.target_macros()) == expected[variant], (variant, module)
 
 
 @pytest.mark.skipif(not (X86 and shutil.which("objdump")), reason="needs x86-64 objdump")
 @pytest.mark.parametrize("variant, register", [("avx512", "zmm"), ("avx2", "ymm"),
                                                ("sse42", "xmm"), ("baseline", "xmm")])
-def test_disassembly_uses_vector_registers(variant, register):
+@pytest.mark.parametrize("family", ["image", "quantize"])
+def test_disassembly_uses_vector_registers(variant, register, family):
     # Read the machine code without importing it: works for variants this
     # CPU cannot run.  Packed integer adds show the hot loops are vectorized.
-    spec = __import__("importlib.util").util.find_spec(f"scipix.optimize._simd_{variant}")
-    code = subprocess.run(["objdump", "-d", "--no-show-raw-insn", spec.origin],
-                          capture_output=True, text=True, check=True).stdout
+    code = disassembly(_dispatch.module_names(variant)[family])
     packed = [line for line in code.splitlines()
               if "\tvpadd" in line or "\tpadd" in line or "\tvpmaddwd" in line
               or "\tpmaddwd" in line]
@@ -68,10 +75,9 @@ def test_disassembly_uses_vector_registers(variant, register):
 
 
 @pytest.mark.skipif(not (X86 and shutil.which("objdump")), reason="needs x86-64 objdump")
-def test_scalar_reference_has_no_packed_arithmetic():
-    spec = __import__("importlib.util").util.find_spec("scipix.optimize._simd_scalar")
-    code = subprocess.run(["objdump", "-d", "--no-show-raw-insn", spec.origin],
-                          capture_output=True, text=True, check=True).stdout
+@pytest.mark.parametrize("family", ["image", "quantize"])
+def test_scalar_reference_has_no_packed_arithmetic(family):
+    code = disassembly(_dispatch.module_names(_dispatch.REFERENCE)[family])
     for mnemonic in ("\tpaddw", "\tpaddd", "\tpmaddwd", "\tpmullw", "\taddps", "\tmulps",
                      "\tpavgb", "\tpmaxub"):
         assert mnemonic not in code, mnemonic

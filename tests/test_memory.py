@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from scipix._soak import resident_bytes
+from scipix.tools.soak import resident_bytes
 from scipix.optimize import OptLevel, opt_level
 from scipix.optimize.memory import (Arena, BufferPool, ByteBuffer, GlobalPools, ImageView,
                                     MmapModel)

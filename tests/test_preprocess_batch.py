@@ -4,30 +4,10 @@ import pytest
 
 from scipix.optimize import OptLevel, opt_level
 from scipix.optimize.parallel import preprocess_batch
-from scipix.optimize.simd import (fast_area_resize, simd_grayscale, simd_normalize,
-                                  simd_resize_bilinear)
+from scipix.optimize.simd import simd_grayscale, simd_resize_bilinear
 
-from conftest import VARIANTS
-from test_simd import strided_crop
-
-# The documented bound: identical uint8 pixels, then simd_normalize's float32
-# rounding of the statistics, which scales with the output (an outlier pixel
-# normalizes to 20 or more: hypothesis found 1.3e-5 apart at 20.4).
-ATOL = RTOL = 1e-5
-
-
-def separate_kernels(image, shape):
-    """gray -> resize (area shrinking, bilinear growing) -> normalize."""
-    gray = image if image.ndim == 2 else simd_grayscale(image)
-    height, width = shape
-    if height <= gray.shape[0] and width <= gray.shape[1]:
-        resized = fast_area_resize(gray, width, height)
-    else:
-        resized = simd_resize_bilinear(gray, width, height)
-    values = resized.astype(np.float32)
-    simd_normalize(values)
-    return values
-
+from variants import REFERENCE, RUNNABLE, family_modules, names
+from oracles import ATOL, RTOL, separate_kernels, strided_crop
 
 def mixed_images(rng):
     """Different sizes, channel counts, strided crops and a flipped image."""
@@ -38,7 +18,8 @@ def mixed_images(rng):
 
 @pytest.mark.parametrize("shape", [(32, 32), (20, 30), (64, 48), (150, 200), (1, 1), (7, 300)])
 @pytest.mark.parametrize("n_threads", [1, 2])
-@pytest.mark.parametrize("name, module", VARIANTS, ids=[n for n, _ in VARIANTS])
+@pytest.mark.parametrize("name, module", family_modules("image"),
+                         ids=names(family_modules("image")))
 def test_matches_separate_kernels(name, module, rng, shape, n_threads):
     images = mixed_images(rng)
     out = np.full((len(images), 1) + shape, np.nan, np.float32)
@@ -63,9 +44,10 @@ def test_outlier_pixel_far_from_zero():
     np.testing.assert_allclose(result, exact, rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("name, module", VARIANTS[:-1], ids=[n for n, _ in VARIANTS[:-1]])
+@pytest.mark.parametrize("name, module", family_modules("image", RUNNABLE),
+                         ids=names(RUNNABLE))
 def test_variants_bit_exact_with_scalar_reference(name, module, rng):
-    reference = VARIANTS[-1][1]
+    reference = REFERENCE.image
     for trial in range(10):
         images = mixed_images(rng)
         shape = tuple(int(v) for v in rng.integers(1, 120, size=2))

@@ -22,9 +22,7 @@ from scipix.optimize.quantize import (DynamicQuantizer, PerChannelQuant, Quantiz
 from scipix.optimize.simd import (fast_area_resize, simd_grayscale, simd_normalize,
                                   simd_resize_bilinear, simd_threshold)
 
-from test_preprocess_batch import ATOL, RTOL, separate_kernels
-from test_quantize import reference_quantize
-from test_simd import gray_reference
+from oracles import ATOL, RTOL, gray_reference, reference_quantize, separate_kernels
 
 DOCUMENTED = (TypeError, ValueError, BufferError, MemoryError)
 LAYOUTS = ["c", "crop", "flipped_rows", "fortran", "column_step", "read_only"]

@@ -9,7 +9,8 @@ from scipix.optimize.quantize import (DynamicQuantizer, PerChannelQuant, Quantiz
                                       quantization_error, quantize_value, quantize_weights,
                                       quantize_with_params, sqnr)
 
-from conftest import VARIANTS
+from oracles import reference_quantize
+from variants import REFERENCE, RUNNABLE, family_modules, names
 
 F32 = np.float32
 
@@ -20,13 +21,6 @@ def reference_params(low, high):
     scale = max(F32(high - low) / F32(255), np.finfo(F32).eps)
     zero_point = -128 - int(np.rint(low / scale))
     return float(scale), min(max(zero_point, -128), 127)
-
-
-def reference_quantize(x, scale, zero_point, qmin=-128):
-    inv = F32(1) / F32(scale)
-    with np.errstate(over="ignore", invalid="ignore"):
-        scaled = np.rint(np.asarray(x, F32) * inv)
-    return np.clip(scaled + F32(zero_point), qmin, 127).astype(np.int8)
 
 
 SHAPES = [(1,), (7,), (33, 5), (4, 1, 9), (2, 3, 4, 5), (1000,), (70_001,)]
@@ -106,9 +100,10 @@ def test_memory_orders_and_out(rng, order):
     assert dequantize(q, params, out=f_out) is f_out
 
 
-@pytest.mark.parametrize("name, module", VARIANTS[:-1], ids=[n for n, _ in VARIANTS[:-1]])
+@pytest.mark.parametrize("name, module", family_modules("quantize", RUNNABLE),
+                         ids=names(RUNNABLE))
 def test_variants_bit_exact_with_scalar_reference(name, module, rng):
-    reference = VARIANTS[-1][1]
+    reference = REFERENCE.quantize
     # 2_097_165 floats (> 8 MiB) take the non-temporal dequantize path and
     # 8_388_621 (an 8 MiB int8 output) the non-temporal quantize path; the
     # outputs start 1 or 4 bytes past an alignment boundary.  Half-integer
@@ -135,7 +130,8 @@ def test_variants_bit_exact_with_scalar_reference(name, module, rng):
         np.testing.assert_array_equal(floats[0], (outs[0].astype(F32) - F32(-3)) * F32(0.37))
 
 
-@pytest.mark.parametrize("name, module", VARIANTS, ids=[n for n, _ in VARIANTS])
+@pytest.mark.parametrize("name, module", family_modules("quantize"),
+                         ids=names(family_modules("quantize")))
 def test_kernel_finds_nan_anywhere(name, module):
     # Before the aligned part, in the 32-value steps, in the tail, in a later span.
     for n, at in ((100, 0), (100, 40), (100, 99), (1000, 517), (9_000_000, 8_999_999)):
@@ -145,9 +141,10 @@ def test_kernel_finds_nan_anywhere(name, module):
             module.quantize(x, np.empty(n + 1, np.int8)[1:], F32(1.0), 0, -128, 127, 1)
 
 
-@pytest.mark.parametrize("name, module", VARIANTS[:-1], ids=[n for n, _ in VARIANTS[:-1]])
+@pytest.mark.parametrize("name, module", family_modules("quantize", RUNNABLE),
+                         ids=names(RUNNABLE))
 def test_quantize_rows_bit_exact_with_scalar_reference(name, module, rng):
-    reference = VARIANTS[-1][1]
+    reference = REFERENCE.quantize
     for rows, cols in ((1, 1), (3, 17), (64, 1000), (257, 33)):
         x = (rng.standard_normal((rows, cols)) * 20).astype(F32)
         inv_scales = rng.uniform(0.1, 10, rows).astype(F32)

@@ -38,17 +38,17 @@ SIZES = [(1, 1, 1), (2, 4, 64), (3, 5, 33), (7, 9, 100), (5, 13, 300), (64, 70, 
 
 @pytest.mark.parametrize("seven_bit", [True, False])
 @pytest.mark.parametrize("m, n, k", SIZES)
-def test_kernel_exact_on_every_variant(kernels, rng, m, n, k, seven_bit):
+def test_kernel_exact_on_every_variant(quantize_kernels, rng, m, n, k, seven_bit):
     case = kernel_case(rng, m, n, k, seven_bit)
     for bias in (case[-1], None):
         expected = reference_qgemm(*case[:-1], bias)
         for threads in (1, 2):
-            got = run_kernel(kernels, *case[:-1], bias, seven_bit, threads)
+            got = run_kernel(quantize_kernels, *case[:-1], bias, seven_bit, threads)
             np.testing.assert_array_equal(got, expected)
 
 
 @pytest.mark.parametrize("seven_bit", [True, False])
-def test_kernel_extremes_do_not_saturate(kernels, seven_bit):
+def test_kernel_extremes_do_not_saturate(quantize_kernels, seven_bit):
     # Every product at its largest: 127 (or 255) x -128 and x 127, where
     # vpmaddubsw's int16 pair sums would saturate for 8-bit activations.
     k = 65536
@@ -57,8 +57,8 @@ def test_kernel_extremes_do_not_saturate(kernels, seven_bit):
     w[0], w[1], w[2], w[3] = -128, 127, 0, -128
     w[3, 1::2] = 127
     zeros, ones = np.zeros(2, np.int32), np.ones(2, F32)
-    got = run_kernel(kernels, a, w, zeros, ones, np.zeros(4, np.int32), np.ones(4, F32), None,
-                     seven_bit, 2)
+    got = run_kernel(quantize_kernels, a, w, zeros, ones, np.zeros(4, np.int32), np.ones(4, F32),
+                     None, seven_bit, 2)
     expected = reference_qgemm(a, w, zeros, ones, np.zeros(4, np.int32), np.ones(4, F32), None)
     np.testing.assert_array_equal(got, expected)
     assert got[0, 0] == -float(a[0, 0]) * 128 * k
@@ -77,7 +77,7 @@ def test_quantized_matmul_matches_integer_reference(rng):
         np.testing.assert_array_equal(quantized_matmul(a, a_params, b_rows.T, b_params), expected)
 
 
-def test_linear_layer_is_its_integer_formula(kernels, rng):
+def test_linear_layer_is_its_integer_formula(quantize_kernels, rng):
     weight = rng.standard_normal((37, 150)).astype(F32)
     bias = rng.standard_normal(37).astype(F32)
     x = (rng.standard_normal((6, 150)) * rng.uniform(0.1, 10, (6, 1))).astype(F32)

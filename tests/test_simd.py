@@ -1,30 +1,18 @@
 """Kernels against NumPy / OpenCV references, on every variant this CPU runs."""
-import math
 
 import numpy as np
 import pytest
 
-from scipix.optimize import OptLevel, opt_level, simd
+from scipix.optimize import OptLevel, opt_level
 from scipix.optimize.simd import (fast_area_resize, simd_grayscale, simd_normalize,
                                   simd_resize_bilinear, simd_threshold)
 
-from conftest import VARIANTS
+from oracles import (area_reference, bilinear_reference, gray_reference,
+                     strided_crop)
+from variants import REFERENCE, RUNNABLE, family_modules, names
 
 SHAPES = [(1, 1), (1, 17), (3, 1), (7, 33), (16, 16), (31, 257), (64, 1000), (513, 129)]
 THREADS = [1, 2]
-
-
-def gray_reference(pixels):
-    wide = pixels.astype(np.int64)
-    return ((77 * wide[..., 0] + 150 * wide[..., 1] + 29 * wide[..., 2]) >> 8).astype(np.uint8)
-
-
-def strided_crop(rng, shape, channels=None):
-    """A crop of a bigger random image: rows strided, pixels packed."""
-    rows, cols = shape
-    tail = () if channels is None else (channels,)
-    big = rng.integers(0, 256, size=(rows + 5, cols + 9) + tail, dtype=np.uint8)
-    return big[2:2 + rows, 3:3 + cols]
 
 
 # ---------------------------------------------------------------- grayscale
@@ -32,34 +20,34 @@ def strided_crop(rng, shape, channels=None):
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("channels", [4, 3])
 @pytest.mark.parametrize("n_threads", THREADS)
-def test_grayscale_exact(kernels, rng, shape, channels, n_threads):
+def test_grayscale_exact(image_kernels, rng, shape, channels, n_threads):
     pixels = strided_crop(rng, shape, channels)
     out = np.empty(shape, np.uint8)
-    kernels.grayscale(pixels, out, n_threads)
+    image_kernels.grayscale(pixels, out, n_threads)
     np.testing.assert_array_equal(out, gray_reference(pixels))
 
 
 @pytest.mark.parametrize("width", [32, 33, 34, 35, 36, 65, 66, 67, 98, 130])
 @pytest.mark.parametrize("channels", [4, 3])
-def test_grayscale_exact_rows_at_vector_step_edges(kernels, rng, width, channels):
+def test_grayscale_exact_rows_at_vector_step_edges(image_kernels, rng, width, channels):
     # Exactly sized rows, nothing after them: a vector step that read past
     # its last pixel would show under the sanitizers (the RGB step reads 4
     # bytes ahead and must stop early).
     pixels = rng.integers(0, 256, size=(2, width, channels), dtype=np.uint8)
     out = np.empty((2, width), np.uint8)
-    kernels.grayscale(pixels, out, 1)
+    image_kernels.grayscale(pixels, out, 1)
     np.testing.assert_array_equal(out, gray_reference(pixels))
     for row in range(2):  # one row at a time: the row ends the buffer
         single = pixels[row].copy()[None]
-        kernels.grayscale(single, out[row:row + 1], 1)
+        image_kernels.grayscale(single, out[row:row + 1], 1)
         np.testing.assert_array_equal(out[row], gray_reference(pixels[row]))
 
 
-def test_grayscale_large_parallel_spans(kernels, rng):
+def test_grayscale_large_parallel_spans(image_kernels, rng):
     # One long row is split across threads in spans; check every span edge.
     flat = rng.integers(0, 256, size=4 * 200_003, dtype=np.uint8)
     out = np.empty((1, 200_003), np.uint8)
-    kernels.grayscale(flat.reshape(1, -1, 4), out, 2)
+    image_kernels.grayscale(flat.reshape(1, -1, 4), out, 2)
     np.testing.assert_array_equal(out[0], gray_reference(flat.reshape(-1, 4)))
 
 
@@ -84,11 +72,11 @@ def assert_frame_untouched(frame, shape):
 
 @pytest.mark.parametrize("channels", [4, 3])
 @pytest.mark.parametrize("n_threads", THREADS)
-def test_grayscale_streamed_output(kernels, rng, channels, n_threads):
-    reference = VARIANTS[-1][1]
+def test_grayscale_streamed_output(image_kernels, rng, channels, n_threads):
+    reference = REFERENCE.image
     pixels = strided_crop(rng, LARGE, channels)
     frame, out = misaligned_out(LARGE)
-    kernels.grayscale(pixels, out, n_threads)
+    image_kernels.grayscale(pixels, out, n_threads)
     expected = np.empty(LARGE, np.uint8)
     reference.grayscale(pixels, expected, 1)
     np.testing.assert_array_equal(out, expected)
@@ -167,31 +155,31 @@ def test_grayscale_out_overlapping_input(rng):
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("thresh", [0, 1, 127, 128, 200, 254, 255])
 @pytest.mark.parametrize("n_threads", THREADS)
-def test_threshold_exact(kernels, rng, shape, thresh, n_threads):
+def test_threshold_exact(image_kernels, rng, shape, thresh, n_threads):
     gray = strided_crop(rng, shape)
     out = np.empty(shape, np.uint8)
-    kernels.threshold(gray, out, thresh, n_threads)
+    image_kernels.threshold(gray, out, thresh, n_threads)
     np.testing.assert_array_equal(out, np.where(gray > thresh, 255, 0).astype(np.uint8))
 
 
-def test_threshold_every_value(kernels):
+def test_threshold_every_value(image_kernels):
     # All 256 inputs against all thresholds: the signed-compare trap.
     gray = np.tile(np.arange(256, dtype=np.uint8), (256, 1))
     for thresh in range(256):
         out = np.empty_like(gray)
-        kernels.threshold(gray, out, thresh, 1)
+        image_kernels.threshold(gray, out, thresh, 1)
         np.testing.assert_array_equal(out[0], np.where(np.arange(256) > thresh, 255, 0))
 
 
 @pytest.mark.parametrize("n_threads", THREADS)
-def test_threshold_streamed_output(kernels, rng, n_threads):
+def test_threshold_streamed_output(image_kernels, rng, n_threads):
     gray = strided_crop(rng, LARGE)
     expected = np.where(gray > 140, 255, 0).astype(np.uint8)
     frame, out = misaligned_out(LARGE)
-    kernels.threshold(gray, out, 140, n_threads)
+    image_kernels.threshold(gray, out, 140, n_threads)
     np.testing.assert_array_equal(out, expected)
     assert_frame_untouched(frame, LARGE)
-    kernels.threshold(gray, gray, 140, n_threads)  # in place
+    image_kernels.threshold(gray, gray, 140, n_threads)  # in place
     np.testing.assert_array_equal(gray, expected)
 
 
@@ -224,11 +212,11 @@ def test_threshold_bad_gray():
 # ---------------------------------------------------------------- normalize
 
 @pytest.mark.parametrize("n", [1, 2, 15, 16, 17, 1023, 1024, 1025, 100_003])
-def test_normalize_matches_float64(kernels, rng, n):
+def test_normalize_matches_float64(image_kernels, rng, n):
     data = (rng.standard_normal(n) * 3 + 7).astype(np.float32)
     wide = data.astype(np.float64)
     expected = (wide - wide.mean()) / (wide.std() + 1e-8)
-    mean, std = kernels.normalize(data, 2)
+    mean, std = image_kernels.normalize(data, 2)
     assert mean == pytest.approx(wide.mean(), rel=1e-7)
     assert std == pytest.approx(wide.std(), rel=1e-6, abs=1e-12)
     np.testing.assert_allclose(data, expected, rtol=1e-5, atol=1e-5)
@@ -244,11 +232,11 @@ def test_normalize_16m_precision(rng):
     assert abs((data.astype(np.float64) - expected)).max() < 2e-4
 
 
-def test_normalize_huge_values_use_float64(kernels):
+def test_normalize_huge_values_use_float64(image_kernels):
     data = np.array([3e25, -3e25, 1e25, 0], np.float32)
     wide = data.astype(np.float64)
     expected = (wide - wide.mean()) / (wide.std() + 1e-8)
-    kernels.normalize(data, 1)
+    image_kernels.normalize(data, 1)
     np.testing.assert_allclose(data, expected, rtol=1e-6)
 
 
@@ -295,28 +283,6 @@ def test_normalize_read_only():
 
 # ---------------------------------------------------------------- resize
 
-def bilinear_reference(src, width, height):
-    """The kernels' fixed-point definition, written out in NumPy."""
-    def taps(n_in, n_out, clamp_weight):
-        scale = 1.0 / (n_out / n_in)
-        f = ((np.arange(n_out) + 0.5) * scale - 0.5).astype(np.float32)
-        s = np.floor(f).astype(np.int64)
-        f = f - s.astype(np.float32)
-        if clamp_weight:
-            edge = (s < 0) | (s >= n_in - 1)
-            f[edge] = 0
-            s = np.clip(s, 0, n_in - 1)
-        w1 = np.floor(f.astype(np.float32) * np.float32(2048) + np.float32(0.5)).astype(np.int64)
-        return np.clip(s, 0, n_in - 1), np.clip(s + 1, 0, n_in - 1), 2048 - w1, w1
-
-    x0, x1, wx0, wx1 = taps(src.shape[1], width, True)
-    y0, y1, wy0, wy1 = taps(src.shape[0], height, False)
-    s = src.astype(np.int64)
-    rows = s[:, x0] * wx0 + s[:, x1] * wx1
-    out = (rows[y0] * wy0[:, None] + rows[y1] * wy1[:, None] + (1 << 21)) >> 22
-    return out.astype(np.uint8)
-
-
 RESIZES = [((1, 1), (1, 1)), ((1, 1), (5, 3)), ((7, 9), (7, 9)), ((20, 30), (10, 15)),
            ((37, 53), (20, 21)), ((20, 30), (45, 71)), ((64, 64), (13, 64)),
            ((100, 3), (7, 2)), ((256, 300), (97, 181)), ((5, 400), (9, 11)),
@@ -330,10 +296,10 @@ RESIZES = [((1, 1), (1, 1)), ((1, 1), (5, 3)), ((7, 9), (7, 9)), ((20, 30), (10,
 
 @pytest.mark.parametrize("src_shape, dst_shape", RESIZES)
 @pytest.mark.parametrize("n_threads", THREADS)
-def test_bilinear_exact_fixed_point(kernels, rng, src_shape, dst_shape, n_threads):
+def test_bilinear_exact_fixed_point(image_kernels, rng, src_shape, dst_shape, n_threads):
     src = strided_crop(rng, src_shape)
     out = np.empty(dst_shape, np.uint8)
-    kernels.resize_bilinear(src, out, n_threads)
+    image_kernels.resize_bilinear(src, out, n_threads)
     np.testing.assert_array_equal(out, bilinear_reference(src, dst_shape[1], dst_shape[0]))
 
 
@@ -355,7 +321,7 @@ AREA_INTEGER = [((2, 2), (1, 1)), ((64, 64), (32, 32)), ((60, 90), (30, 45)),
 
 @pytest.mark.parametrize("src_shape, dst_shape", AREA_INTEGER)
 @pytest.mark.parametrize("n_threads", THREADS)
-def test_area_integer_exact(kernels, rng, src_shape, dst_shape, n_threads):
+def test_area_integer_exact(image_kernels, rng, src_shape, dst_shape, n_threads):
     src = strided_crop(rng, src_shape)
     ky, kx = src_shape[0] // dst_shape[0], src_shape[1] // dst_shape[1]
     sums = src.reshape(dst_shape[0], ky, dst_shape[1], kx).astype(np.int64).sum(axis=(1, 3))
@@ -364,7 +330,7 @@ def test_area_integer_exact(kernels, rng, src_shape, dst_shape, n_threads):
     else:
         expected = np.rint(sums.astype(np.float32) * np.float32(1.0 / (kx * ky)))
     out = np.empty(dst_shape, np.uint8)
-    kernels.resize_area_integer(src, out, n_threads)
+    image_kernels.resize_area_integer(src, out, n_threads)
     np.testing.assert_array_equal(out, expected.astype(np.uint8))
 
 
@@ -382,56 +348,13 @@ AREA_GENERAL = [((10, 10), (3, 7)), ((37, 53), (20, 21)), ((256, 300), (97, 181)
                 ((1000, 90), (3, 89))]
 
 
-def area_taps(n_in, n_out):
-    """OpenCV's computeResizeAreaTab coverage as (first source, float32 weights)."""
-    scale = n_in / n_out
-    start = np.zeros(n_out, np.int64)
-    weights = np.zeros((n_out, int(scale) + 2), np.float32)
-    for out in range(n_out):
-        lo = out * scale
-        hi = lo + scale
-        cell = min(scale, n_in - lo)
-        first = int(lo + 1.0 - 1e-12) if lo != int(lo) else int(lo)
-        last = min(math.floor(hi), n_in - 1)
-        first = min(first, last)
-        taps = [1.0 / cell] * (last - first)
-        start[out] = first
-        if first - lo > 1e-3:
-            start[out] = first - 1
-            taps.insert(0, (first - lo) / cell)
-        if hi - last > 1e-3:
-            taps.append(min(min(hi - last, 1.0), cell) / cell)
-        weights[out, :len(taps)] = taps
-    return start, weights
-
-
-def area_reference(src, width, height):
-    """The general area kernel's float32 arithmetic, in the same order."""
-    x_start, x_weights = area_taps(src.shape[1], width)
-    y_start, y_weights = area_taps(src.shape[0], height)
-    rows = src.astype(np.float32)
-    out = np.empty((height, width), np.uint8)
-    for y in range(height):
-        acc = None
-        for k, w in enumerate(y_weights[y]):
-            if w != 0:
-                term = w * rows[y_start[y] + k]
-                acc = term if acc is None else acc + term
-        acc = np.concatenate([acc, np.zeros(x_weights.shape[1], np.float32)])
-        total = x_weights[:, 0] * acc[x_start]
-        for k in range(1, x_weights.shape[1]):
-            total = total + x_weights[:, k] * acc[x_start + k]
-        out[y] = np.minimum(np.rint(total), 255).astype(np.uint8)
-    return out
-
-
 @pytest.mark.parametrize("src_shape, dst_shape", AREA_GENERAL + [((768, 1024), (384, 384)),
                                                                 ((19, 23), (19, 5))])
 @pytest.mark.parametrize("n_threads", THREADS)
-def test_area_general_exact(kernels, rng, src_shape, dst_shape, n_threads):
+def test_area_general_exact(image_kernels, rng, src_shape, dst_shape, n_threads):
     src = strided_crop(rng, src_shape)
     out = np.empty(dst_shape, np.uint8)
-    kernels.resize_area(src, out, n_threads)
+    image_kernels.resize_area(src, out, n_threads)
     np.testing.assert_array_equal(out, area_reference(src, dst_shape[1], dst_shape[0]))
 
 
@@ -445,10 +368,10 @@ def test_area_general_within_one_of_opencv(rng, src_shape, dst_shape):
 
 
 @pytest.mark.parametrize("src_shape, dst_shape", AREA_GENERAL)
-def test_area_general_preserves_flat_images(kernels, src_shape, dst_shape):
+def test_area_general_preserves_flat_images(image_kernels, src_shape, dst_shape):
     src = np.full(src_shape, 173, np.uint8)
     out = np.empty(dst_shape, np.uint8)
-    kernels.resize_area(src, out, 2)
+    image_kernels.resize_area(src, out, 2)
     assert (out == 173).all()
 
 
@@ -476,19 +399,20 @@ def test_area_only_shrinks():
 
 # ---------------------------------------------------------------- variants agree
 
-@pytest.mark.parametrize("name, module", VARIANTS[:-1], ids=[n for n, _ in VARIANTS[:-1]])
+@pytest.mark.parametrize("name, module", family_modules("image", RUNNABLE),
+                         ids=names(RUNNABLE))
 def test_variants_bit_exact_with_scalar_reference(name, module, rng):
-    reference = VARIANTS[-1][1]
+    reference = REFERENCE.image
     for trial in range(25):
         rows, cols = rng.integers(1, 300, size=2)
         rgba = strided_crop(rng, (rows, cols), 4)
         outs = [np.empty((rows, cols), np.uint8) for _ in range(2)]
-        for out, kernels in zip(outs, (module, reference)):
-            kernels.grayscale(rgba, out, 2)
+        for out, variant in zip(outs, (module, reference)):
+            variant.grayscale(rgba, out, 2)
         np.testing.assert_array_equal(*outs)
         thresh = int(rng.integers(0, 256))
-        for out, kernels in zip(outs, (module, reference)):
-            kernels.threshold(np.ascontiguousarray(rgba[..., 1]), out, thresh, 2)
+        for out, variant in zip(outs, (module, reference)):
+            variant.threshold(np.ascontiguousarray(rgba[..., 1]), out, thresh, 2)
         np.testing.assert_array_equal(*outs)
         dst = (int(rng.integers(1, 2 * rows)), int(rng.integers(1, 2 * cols)))
         small = (max(rows // 3, 1), max(cols // 2, 1))
@@ -496,12 +420,13 @@ def test_variants_bit_exact_with_scalar_reference(name, module, rng):
         for op, shape in (("resize_bilinear", dst), ("resize_area", small),
                           ("resize_bilinear", half)):
             results = [np.empty(shape, np.uint8) for _ in range(2)]
-            for out, kernels in zip(results, (module, reference)):
-                getattr(kernels, op)(np.ascontiguousarray(rgba[..., 0]), out, 2)
+            for out, variant in zip(results, (module, reference)):
+                getattr(variant, op)(np.ascontiguousarray(rgba[..., 0]), out, 2)
             np.testing.assert_array_equal(*results, err_msg=op)
         data = (rng.standard_normal(int(rng.integers(1, 50_000))) * 10).astype(np.float32)
         copies = [data.copy(), data.copy()]
-        stats = [kernels.normalize(copy, 2) for copy, kernels in zip(copies, (module, reference))]
+        stats = [variant.normalize(copy, 2)
+                 for copy, variant in zip(copies, (module, reference))]
         assert stats[0] == stats[1]
         np.testing.assert_array_equal(*copies)
 
@@ -537,39 +462,39 @@ def outputs(shape):
 
 @pytest.mark.parametrize("shape", [(1, 1), (7, 33), (64, 1000)])
 @pytest.mark.parametrize("channels", [4, 3])
-def test_grayscale_plain_equals_kernel(kernels, rng, shape, channels):
+def test_grayscale_plain_equals_kernel(image_kernels, rng, shape, channels):
     for layout, pixels in plain_layouts(rng, shape, channels).items():
         for kind, out in outputs(shape).items():
-            result = kernels.grayscale_plain(pixels, out, 2)
+            result = image_kernels.grayscale_plain(pixels, out, 2)
             assert result is not None, (layout, kind)
             assert out is None or result is out
             np.testing.assert_array_equal(result, gray_reference(pixels), err_msg=layout + kind)
     flat = rng.integers(0, 256, size=4 * 1001, dtype=np.uint8)
-    np.testing.assert_array_equal(kernels.grayscale_plain(flat, None, 1),
+    np.testing.assert_array_equal(image_kernels.grayscale_plain(flat, None, 1),
                                   gray_reference(flat.reshape(-1, 4)))
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (7, 33), (64, 1000)])
-def test_threshold_plain_equals_kernel(kernels, rng, shape):
+def test_threshold_plain_equals_kernel(image_kernels, rng, shape):
     for layout, gray in plain_layouts(rng, shape).items():
         expected = np.where(gray > 200, 255, 0).astype(np.uint8)
         for kind, out in outputs(shape).items():
-            result = kernels.threshold_plain(gray, 200, out, 2)
+            result = image_kernels.threshold_plain(gray, 200, out, 2)
             assert result is not None and (out is None or result is out), (layout, kind)
             np.testing.assert_array_equal(result, expected, err_msg=layout + kind)
         in_place = gray.copy()
-        assert kernels.threshold_plain(in_place, 200, in_place, 1) is in_place
+        assert image_kernels.threshold_plain(in_place, 200, in_place, 1) is in_place
         np.testing.assert_array_equal(in_place, expected)
     line = rng.integers(0, 256, size=1001, dtype=np.uint8)
-    np.testing.assert_array_equal(kernels.threshold_plain(line, 0, None, 1),
+    np.testing.assert_array_equal(image_kernels.threshold_plain(line, 0, None, 1),
                                   np.where(line > 0, 255, 0))
 
 
 @pytest.mark.parametrize("src_shape, dst_shape", RESIZES[::2] + AREA_INTEGER[::2])
-def test_resize_plain_equals_kernel(kernels, rng, src_shape, dst_shape):
+def test_resize_plain_equals_kernel(image_kernels, rng, src_shape, dst_shape):
     for layout, src in plain_layouts(rng, src_shape).items():
         for kind, out in outputs(dst_shape).items():
-            result = kernels.resize_bilinear_plain(src, dst_shape[1], dst_shape[0], out, 2)
+            result = image_kernels.resize_bilinear_plain(src, dst_shape[1], dst_shape[0], out, 2)
             assert result is not None and (out is None or result is out)
             np.testing.assert_array_equal(result, bilinear_reference(src, *dst_shape[::-1]),
                                           err_msg=layout + kind)
@@ -577,13 +502,13 @@ def test_resize_plain_equals_kernel(kernels, rng, src_shape, dst_shape):
                 continue
             expected = np.empty(dst_shape, np.uint8)
             whole = src_shape[0] % dst_shape[0] == 0 and src_shape[1] % dst_shape[1] == 0
-            (kernels.resize_area_integer if whole else kernels.resize_area)(src, expected, 1)
-            result = kernels.resize_area_plain(src, dst_shape[1], dst_shape[0], out, 2)
+            (image_kernels.resize_area_integer if whole else image_kernels.resize_area)(src, expected, 1)
+            result = image_kernels.resize_area_plain(src, dst_shape[1], dst_shape[0], out, 2)
             assert result is not None and (out is None or result is out)
             np.testing.assert_array_equal(result, expected, err_msg=layout + kind)
 
 
-def test_plain_calls_decline_what_the_general_path_handles(kernels):
+def test_plain_calls_decline_what_the_general_path_handles(image_kernels):
     """Each returns None, leaving conversion, copies and errors to simd.py."""
     gray = np.arange(64, dtype=np.uint8).reshape(8, 8)
     rgba = np.zeros((8, 8, 4), np.uint8)
@@ -593,25 +518,25 @@ def test_plain_calls_decline_what_the_general_path_handles(kernels):
                        np.zeros((0, 8), np.uint8), np.asfortranarray(gray),
                        gray[:, ::2], np.zeros((2, 2, 2), np.uint8), np.array(7, np.uint8)]
     for bad in declined_inputs:
-        assert kernels.threshold_plain(bad, 1, None, 1) is None
-        assert kernels.resize_bilinear_plain(bad, 4, 4, None, 1) is None
-        assert kernels.resize_area_plain(bad, 1, 1, None, 1) is None
+        assert image_kernels.threshold_plain(bad, 1, None, 1) is None
+        assert image_kernels.resize_bilinear_plain(bad, 4, 4, None, 1) is None
+        assert image_kernels.resize_area_plain(bad, 1, 1, None, 1) is None
     for bad in [rgba.tolist(), rgba[:, ::2], rgba[..., :2], np.zeros(6, np.uint8),
                 np.zeros((0, 4, 4), np.uint8), rgba.astype(np.float32), np.array(7, np.uint8)]:
-        assert kernels.grayscale_plain(bad, None, 1) is None
+        assert image_kernels.grayscale_plain(bad, None, 1) is None
     for thresh in [-1, 256, np.uint8(3), 3.0, True, 2**70]:
-        assert kernels.threshold_plain(gray, thresh, None, 1) is None
+        assert image_kernels.threshold_plain(gray, thresh, None, 1) is None
     for bad_out in [read_only, np.empty((8, 9), np.uint8), np.empty((8, 8), np.int8),
                     np.empty((8, 16), np.uint8)[:, ::2], np.empty(64, np.uint8), [0] * 64]:
-        assert kernels.threshold_plain(gray, 1, bad_out, 1) is None
-        assert kernels.grayscale_plain(rgba, bad_out, 1) is None
+        assert image_kernels.threshold_plain(gray, 1, bad_out, 1) is None
+        assert image_kernels.grayscale_plain(rgba, bad_out, 1) is None
     # Out overlapping the input other than element for element: simd.py copies.
     buffer = np.zeros((9, 8), np.uint8)
-    assert kernels.threshold_plain(buffer[1:], 1, buffer[:-1], 1) is None
-    assert kernels.resize_bilinear_plain(buffer, 4, 4, buffer[:4, :4], 1) is None
+    assert image_kernels.threshold_plain(buffer[1:], 1, buffer[:-1], 1) is None
+    assert image_kernels.resize_bilinear_plain(buffer, 4, 4, buffer[:4, :4], 1) is None
     flat = np.zeros(4 * 64, np.uint8)
-    assert kernels.grayscale_plain(flat, flat[:64], 1) is None
+    assert image_kernels.grayscale_plain(flat, flat[:64], 1) is None
     for width, height in [(0, 4), (4, -1), (9, 4), (4, 9), (4.0, 4), (True, 4), (2**70, 4)]:
-        assert kernels.resize_area_plain(gray, width, height, None, 1) is None
+        assert image_kernels.resize_area_plain(gray, width, height, None, 1) is None
     for width, height in [(0, 4), (4, -1), (4.0, 4), (2**31 + 1, 1)]:
-        assert kernels.resize_bilinear_plain(gray, width, height, None, 1) is None
+        assert image_kernels.resize_bilinear_plain(gray, width, height, None, 1) is None

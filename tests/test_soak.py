@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from scipix._soak import soaks
+from scipix.tools.soak import soaks
 
 # A leak of 16 bytes per call grows 100,000 calls by 1.5 MiB: over the bound.
 # The allocator's own noise stays far below (0-200 KiB measured).

@@ -31,16 +31,21 @@ def test_stubs_match_the_compiled_modules():
     assert status == 0
 
 
+@pytest.mark.parametrize("family, stub, protocol", [
+    ("image", ("_image.pyi",), "ImageKernels"),
+    ("quantize", ("quantize", "_kernels.pyi"), "QuantizeKernels")])
 @pytest.mark.parametrize("variant", _dispatch.runnable_variants() + [_dispatch.REFERENCE])
-def test_kernel_protocol_matches_every_variant(variant):
-    # No module is named _simd: the stub's KernelModule protocol stands for
-    # every _simd_<variant>, so check its parameter names against each.
-    module = _dispatch.load_variant(variant)
-    with open(os.path.join(ROOT, "scipix", "optimize", "_simd.pyi")) as stub:
-        (protocol,) = [node for node in ast.parse(stub.read()).body
-                       if isinstance(node, ast.ClassDef) and node.name == "KernelModule"]
-    methods = [node for node in protocol.body if isinstance(node, ast.FunctionDef)]
-    assert len(methods) >= 13
+def test_kernel_protocols_match_every_variant(variant, family, stub, protocol):
+    # No module is named _image or _kernels: each family's protocol stands
+    # for all its per-variant modules, so check parameter names against each.
+    module = getattr(_dispatch.load_variant(variant), family)
+    with open(os.path.join(ROOT, "scipix", "optimize", *stub)) as source:
+        (found,) = [node for node in ast.parse(source.read()).body
+                    if isinstance(node, ast.ClassDef) and node.name == protocol]
+    methods = [node for node in found.body if isinstance(node, ast.FunctionDef)]
+    compiled = {name for name, value in vars(module).items()
+                if not name.startswith("_") and callable(value) and not isinstance(value, type)}
+    assert {method.name for method in methods} == compiled
     for method in methods:
         stubbed = [arg.arg for arg in method.args.args[1:]]  # without self
         built = list(inspect.signature(getattr(module, method.name)).parameters)

@@ -1,9 +1,11 @@
 """Choose which compiled variant of the SIMD kernels this process runs.
 
-The kernels are built once per instruction set as ``_simd_<variant>``.  A
-variant's module may execute its instructions as soon as it is imported, so
-it is imported only after the CPU is known to support them.  This is the one
-module that knows variants exist.
+Each kernel family is built once per instruction set (``_image_<variant>``,
+``quantize._kernels_<variant>``); a variant is the set of its families'
+modules, :class:`Kernels`.  A variant's modules may execute its
+instructions as soon as they are imported, so they are imported only after
+the CPU is known to support them.  This is the one module that knows
+variants exist.
 
 Environment (read at import, like NumPy's ``NPY_DISABLE_CPU_FEATURES``):
 
@@ -22,16 +24,29 @@ import os
 import platform
 from dataclasses import fields
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from .config import simd_enabled
 from .cpu import CpuFeatures, get_features
 
 if TYPE_CHECKING:
-    from ._simd import KernelModule
+    from ._image import ImageKernels
+    from .quantize._kernels import QuantizeKernels
 
-__all__ = ["VARIANTS", "REFERENCE", "KERNELS", "REFERENCE_KERNELS", "built_variants",
+__all__ = ["VARIANTS", "REFERENCE", "KERNELS", "REFERENCE_KERNELS", "Kernels", "built_variants",
            "runnable_variants", "load_variant", "active_variant", "current_kernels"]
+
+
+class Kernels(NamedTuple):
+    """One variant's compiled modules, one per kernel family."""
+
+    image: ImageKernels
+    quantize: QuantizeKernels
+
+
+# Family -> module name prefix (setup.py's KERNEL_FAMILIES builds each).
+_FAMILY_MODULES = {"image": f"{__package__}._image",
+                   "quantize": f"{__package__}.quantize._kernels"}
 
 # Best first; each with the CPU features its compiler flags let gcc use
 # (-march=x86-64-v2 / -v3 / -v4 + VNNI, armv8-a).
@@ -57,14 +72,17 @@ _ARCH_VARIANTS = {
 }
 
 
-def _module_name(variant: str) -> str:
-    return f"{__package__}._simd_{variant}"
+def module_names(variant: str) -> dict[str, str]:
+    """The module name of each kernel family of ``variant``."""
+    return {family: f"{prefix}_{variant}" for family, prefix in _FAMILY_MODULES.items()}
 
 
 def built_variants() -> list[str]:
-    """Variants compiled for this machine's architecture, best first."""
+    """Variants compiled for this machine's architecture (every family), best first."""
     candidates = _ARCH_VARIANTS.get(platform.machine().lower(), ())
-    return [v for v in candidates if importlib.util.find_spec(_module_name(v)) is not None]
+    return [v for v in candidates
+            if all(importlib.util.find_spec(name) is not None
+                   for name in module_names(v).values())]
 
 
 def missing_features(variant: str, features: CpuFeatures | None = None) -> list[str]:
@@ -78,8 +96,8 @@ def runnable_variants() -> list[str]:
     return [v for v in built_variants() if not missing_features(v)]
 
 
-def load_variant(name: str) -> KernelModule:
-    """Import the kernel module of variant ``name`` after checking the CPU.
+def load_variant(name: str) -> Kernels:
+    """Import the kernel modules of variant ``name`` after checking the CPU.
 
     ``name`` may also be ``"scalar"``, the reference build.
 
@@ -98,7 +116,10 @@ def load_variant(name: str) -> KernelModule:
         lacking = missing_features(name)
         if lacking:
             raise RuntimeError(f"this CPU cannot run variant {name!r}: it lacks {lacking}")
-    return cast("KernelModule", importlib.import_module(_module_name(name)))
+    modules = {family: importlib.import_module(module)
+               for family, module in module_names(name).items()}
+    return Kernels(image=cast("ImageKernels", modules["image"]),
+                   quantize=cast("QuantizeKernels", modules["quantize"]))
 
 
 def _parse_names(value: str, env_name: str) -> list[str]:
@@ -130,7 +151,7 @@ def _choose(environ: Mapping[str, str]) -> str:
 
 _ACTIVE = _choose(os.environ)
 # Module attributes rather than accessors: simd.py reads one per kernel call.
-KERNELS = load_variant(_ACTIVE)               # the chosen variant's module
+KERNELS = load_variant(_ACTIVE)               # the chosen variant's modules
 REFERENCE_KERNELS = load_variant(REFERENCE)   # the scalar reference (OptLevel.NONE)
 
 
@@ -139,6 +160,6 @@ def active_variant() -> str:
     return _ACTIVE
 
 
-def current_kernels() -> KernelModule:
-    """The kernel module calls use now: the reference at ``OptLevel.NONE``."""
+def current_kernels() -> Kernels:
+    """The kernel modules calls use now: the reference at ``OptLevel.NONE``."""
     return KERNELS if simd_enabled() else REFERENCE_KERNELS

@@ -79,7 +79,7 @@ def simd_grayscale(rgba: ArrayLike,
     -------
     out : uint8 array, shape (H, W) or (N,)
     """
-    plain = current_kernels().grayscale_plain(rgba, out, kernel_threads())
+    plain = current_kernels().image.grayscale_plain(rgba, out, kernel_threads())
     if plain is not None:
         return plain
     src = uint8_array(rgba, "rgba")
@@ -103,8 +103,8 @@ def simd_grayscale(rgba: ArrayLike,
         out = np.empty(shape, dtype=np.uint8)
     else:
         pixels = _unaliased(pixels, _output(out, shape))
-    current_kernels().grayscale(pixels, out if out.ndim == 2 else out.reshape(pixels.shape[:2]),
-                         kernel_threads())
+    current_kernels().image.grayscale(
+        pixels, out if out.ndim == 2 else out.reshape(pixels.shape[:2]), kernel_threads())
     return out
 
 
@@ -124,7 +124,7 @@ def simd_threshold(gray: ArrayLike, thresh: int,
     -------
     out : uint8 array
     """
-    plain = current_kernels().threshold_plain(gray, thresh, out, kernel_threads())
+    plain = current_kernels().image.threshold_plain(gray, thresh, out, kernel_threads())
     if plain is not None:
         return plain
     src = uint8_array(gray, "gray")
@@ -139,8 +139,8 @@ def simd_threshold(gray: ArrayLike, thresh: int,
         out = np.empty(src.shape, dtype=np.uint8)
     else:
         rows = _as_gray_2d(_unaliased(src, _output(out, src.shape)), "gray")
-    current_kernels().threshold(rows, out if out.ndim == 2 else out.reshape(rows.shape), thresh,
-                         kernel_threads())
+    current_kernels().image.threshold(
+        rows, out if out.ndim == 2 else out.reshape(rows.shape), thresh, kernel_threads())
     return out
 
 
@@ -174,7 +174,7 @@ def simd_normalize(data: NDArray[np.float32]) -> None:
     if not (data.flags.c_contiguous or data.flags.f_contiguous):
         raise ValueError(f"data must be contiguous, got strides {data.strides}")
     flat = data.reshape(-1, order="F" if not data.flags.c_contiguous else "C")
-    current_kernels().normalize(flat, kernel_threads())
+    current_kernels().image.normalize(flat, kernel_threads())
 
 
 def simd_resize_bilinear(src: ArrayLike, width: int, height: int,
@@ -196,13 +196,14 @@ def simd_resize_bilinear(src: ArrayLike, width: int, height: int,
     -------
     out : uint8 array, shape (height, width)
     """
-    plain = current_kernels().resize_bilinear_plain(src, width, height, out, kernel_threads())
+    plain = current_kernels().image.resize_bilinear_plain(src, width, height, out,
+                                                          kernel_threads())
     if plain is not None:
         return plain
     image = _as_2d_image(src)
     width, height = positive_int(width, "width"), positive_int(height, "height")
     image, out = _resize_output(image, out, width, height)
-    current_kernels().resize_bilinear(image, out, kernel_threads())
+    current_kernels().image.resize_bilinear(image, out, kernel_threads())
     return out
 
 
@@ -225,7 +226,7 @@ def fast_area_resize(src: ArrayLike, width: int, height: int,
     -------
     out : uint8 array, shape (height, width)
     """
-    plain = current_kernels().resize_area_plain(src, width, height, out, kernel_threads())
+    plain = current_kernels().image.resize_area_plain(src, width, height, out, kernel_threads())
     if plain is not None:
         return plain
     image = _as_2d_image(src)
@@ -235,9 +236,9 @@ def fast_area_resize(src: ArrayLike, width: int, height: int,
                          f"src shape {image.shape}; use simd_resize_bilinear to grow")
     image, out = _resize_output(image, out, width, height)
     if image.shape[0] % height == 0 and image.shape[1] % width == 0:
-        current_kernels().resize_area_integer(image, out, kernel_threads())
+        current_kernels().image.resize_area_integer(image, out, kernel_threads())
     else:
-        current_kernels().resize_area(image, out, kernel_threads())
+        current_kernels().image.resize_area(image, out, kernel_threads())
     return out
 
 

@@ -99,5 +99,5 @@ def preprocess_batch(images: Iterable[ArrayLike], shape: tuple[int, int], *,
     else:
         out = _batch_output(out, expected)
         pixels = [p.copy() if np.may_share_memory(p, out) else p for p in pixels]
-    current_kernels().preprocess_batch(pixels, out, kernel_threads())
+    current_kernels().image.preprocess_batch(pixels, out, kernel_threads())
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .._dispatch import current_kernels
+from .. import _dispatch
 from ..config import kernel_threads
 from ..cpu import get_features
 from ._params import _EPS, QuantParams, _as_float32, _check_params, _row_params
@@ -69,11 +69,11 @@ def quantized_matmul(a_q: NDArray[np.int8], a_params: QuantParams, b_q: NDArray[
     a_u = np.bitwise_xor(a_q.view(np.uint8), np.uint8(0x80), order="C")
     weights = np.ascontiguousarray(b_q.T)
     out = np.empty((m, n), np.float32)
-    current_kernels().qgemm(a_u, weights, out, np.full(m, a_params.zero_point + 128, np.int32),
-                            _row_sums(a_u), np.full(m, a_params.scale, np.float32),
-                            np.full(n, b_params.zero_point, np.int32), _row_sums(weights),
-                            np.full(n, b_params.scale, np.float32), None, False,
-                            kernel_threads())
+    kernels = _dispatch.current_kernels().quantize
+    kernels.qgemm(a_u, weights, out, np.full(m, a_params.zero_point + 128, np.int32),
+                  _row_sums(a_u), np.full(m, a_params.scale, np.float32),
+                  np.full(n, b_params.zero_point, np.int32), _row_sums(weights),
+                  np.full(n, b_params.scale, np.float32), None, False, kernel_threads())
     return out
 
 
@@ -124,8 +124,9 @@ class QuantizedLinear:
         self.weight_scales = np.maximum(abs_max / np.float32(127), _EPS).astype(np.float32)
         self.weight_q = np.empty(weight.shape, np.int8)
         zeros = np.zeros(self.out_features, np.int32)
-        current_kernels().quantize_rows(weight, self.weight_q, np.float32(1) / self.weight_scales,
-                                        zeros, -127, 127, kernel_threads())
+        kernels = _dispatch.current_kernels().quantize
+        kernels.quantize_rows(weight, self.weight_q, np.float32(1) / self.weight_scales, zeros,
+                              -127, 127, kernel_threads())
         self._zero_points = zeros
         self._weight_sums = _row_sums(self.weight_q)
         if bias is not None:
@@ -161,7 +162,7 @@ class QuantizedLinear:
         if rows.shape[0] == 0:
             return np.empty(values.shape[:-1] + (self.out_features,), np.float32)
         scales, zero_points = self.activation_params(rows)
-        kernels = current_kernels()
+        kernels = _dispatch.current_kernels().quantize
         activations = np.empty(rows.shape, np.uint8)
         kernels.quantize_rows(rows, activations.view(np.int8), np.float32(1) / scales,
                               zero_points, 0, self._activation_max,

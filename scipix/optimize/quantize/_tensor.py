@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
-from .._dispatch import current_kernels
+from .. import _dispatch
 from .._validate import output_array
 from ..config import kernel_threads
 if TYPE_CHECKING:
@@ -55,8 +55,9 @@ def quantize_with_params(data: ArrayLike, params: QuantParams, *,
     with ``params``; int8 of the same shape and memory order."""
     _check_params(params)
     flat, flat_out, out = _flat_pair(_as_float32(data, "data"), out, np.int8)
-    current_kernels().quantize(flat, flat_out, params.inv_scale, params.zero_point,
-                               params.qmin, QMAX, kernel_threads())
+    kernels = _dispatch.current_kernels().quantize
+    kernels.quantize(flat, flat_out, params.inv_scale, params.zero_point, params.qmin, QMAX,
+                     kernel_threads())
     return out
 
 
@@ -79,8 +80,8 @@ def dequantize(quantized: ArrayLike, params: QuantParams, *,
     if q.dtype != np.int8:
         raise TypeError(f"quantized must have dtype int8, got {q.dtype}")
     flat, flat_out, out = _flat_pair(q, out, np.float32)
-    current_kernels().dequantize(flat, flat_out, params.scale, params.zero_point,
-                                 kernel_threads())
+    kernels = _dispatch.current_kernels().quantize
+    kernels.dequantize(flat, flat_out, params.scale, params.zero_point, kernel_threads())
     return out
 
 
@@ -208,8 +209,9 @@ class PerChannelQuant:
         rows = np.ascontiguousarray(np.moveaxis(values, axis, 0)).reshape(values.shape[axis], -1)
         scales, zero_points = _row_params(rows, "weights")
         q = np.empty(rows.shape, np.int8)
-        current_kernels().quantize_rows(rows, q, np.float32(1) / scales, zero_points, QMIN, QMAX,
-                                        kernel_threads())
+        kernels = _dispatch.current_kernels().quantize
+        kernels.quantize_rows(rows, q, np.float32(1) / scales, zero_points, QMIN, QMAX,
+                              kernel_threads())
         moved_shape = (values.shape[axis],) + tuple(np.delete(values.shape, axis))
         data = np.ascontiguousarray(np.moveaxis(q.reshape(moved_shape), 0, axis))
         return cls(data, scales, zero_points, axis)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .optimize import batch, memory, parallel, quantize, simd
-from .optimize.memory._safetensors import write as write_safetensors
+from ..optimize import batch, memory, parallel, quantize, simd
+from ..optimize.memory._safetensors import write as write_safetensors
 
 __all__ = ["SoakResult", "soak", "soaks", "run_soaks"]
 

@@ -1,75 +1,27 @@
-"""SIMD image kernels.
+"""Image kernels: grayscale, threshold, normalize, resize, batch preprocessing.
 
-This one source is compiled once per instruction-set variant (see setup.py):
-``_simd_scalar`` (vectorization off, the reference), ``_simd_baseline``,
-``_simd_sse42``, ``_simd_avx2``, ``_simd_avx512`` and ``_simd_neon``.  The
-loops are written so that gcc vectorizes them for each target: every hot loop
+This one source is compiled once per instruction-set variant (see setup.py)
+into ``_image_<variant>``: ``scalar`` (vectorization off, the reference),
+``baseline``, ``sse42``, ``avx2``, ``avx512`` and ``neon``.  Every hot loop
 works on raw row pointers inside a ``noexcept nogil`` row function (stores
-through a memoryview inside ``prange`` are not vectorized).  The RGBA
-grayscale row and the normalize reduction, which gcc does not vectorize
-well on its own, are written with vector extensions in ``_simd_kernels.h``.
+through a memoryview inside ``prange`` are not vectorized); the loops gcc
+does not vectorize well on its own are written with intrinsics or vector
+extensions in ``include/``.
 
-Callers (``scipix.optimize.simd``) validate arguments; these functions
-re-check only what memory safety depends on.  Every function takes
-``n_threads``: the OpenMP thread count, passed explicitly to ``prange``.
+Callers (``scipix.optimize.simd``, ``scipix.optimize.parallel``) validate
+arguments; these functions re-check only what memory safety depends on.
+Every function takes ``n_threads``: the OpenMP thread count, passed
+explicitly to ``prange``.
 """
 cimport numpy as cnp
 from cython.parallel cimport prange
 from libc.math cimport floor, isfinite, sqrt
-from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
 from libc.stdlib cimport calloc, free, malloc
 
-cdef extern from *:
-    """
-    #if defined(__AVX512F__)
-    #define SCIPIX_VECTOR_BITS 512
-    #elif defined(__AVX2__)
-    #define SCIPIX_VECTOR_BITS 256
-    #elif defined(__SSE2__) || defined(__ARM_NEON)
-    #define SCIPIX_VECTOR_BITS 128
-    #else
-    #define SCIPIX_VECTOR_BITS 0
-    #endif
-    static const char *scipix_target_macros[] = {
-    #ifdef __SSE4_2__
-        "__SSE4_2__",
-    #endif
-    #ifdef __AVX2__
-        "__AVX2__",
-    #endif
-    #ifdef __FMA__
-        "__FMA__",
-    #endif
-    #ifdef __AVX512F__
-        "__AVX512F__",
-    #endif
-    #ifdef __AVX512BW__
-        "__AVX512BW__",
-    #endif
-    #ifdef __AVX512VNNI__
-        "__AVX512VNNI__",
-    #endif
-    #ifdef __ARM_NEON
-        "__ARM_NEON",
-    #endif
-        0
-    };
-    """
-    int SCIPIX_VECTOR_BITS
-    const char **scipix_target_macros
+from scipix.optimize._variant cimport SPAN, STREAM_BYTES, target_macro_names, team_size
 
-cdef extern from "_qgemm_kernels.h":
-    enum: QGEMM_NR "SCIPIX_QGEMM_NR"
-    enum: QGEMM_MAX_K "SCIPIX_QGEMM_MAX_K"
-    void scipix_qgemm_panel(const uint8_t* a, Py_ssize_t lda, Py_ssize_t m, const int8_t* w,
-                            Py_ssize_t ldw, int nr, Py_ssize_t k, int32_t* c, Py_ssize_t ldc,
-                            int seven_bit) noexcept nogil
-
-cdef extern from "_simd_kernels.h":
-    ctypedef struct Moments "scipix_moments":
-        double count
-        double mean
-        double m2
+cdef extern from "scipix_pixel.h":
     void scipix_gray_rgba_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n,
                               int stream) noexcept nogil
     void scipix_gray_rgb_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n,
@@ -77,16 +29,19 @@ cdef extern from "_simd_kernels.h":
     void scipix_threshold_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n,
                               uint8_t thresh, int stream) noexcept nogil
     void scipix_store_fence() noexcept nogil
+
+cdef extern from "scipix_moments.h":
+    ctypedef struct Moments "scipix_moments":
+        double count
+        double mean
+        double m2
+    Moments scipix_block_moments(const float* x, Py_ssize_t n) noexcept nogil
+
+cdef extern from "scipix_resize.h":
+    enum: TILE "SCIPIX_TILE"
+    enum: WINDOW_BYTES "SCIPIX_WINDOW_BYTES"
     void scipix_area2x2_row(const uint8_t* a, const uint8_t* b, uint8_t* dst,
                             Py_ssize_t n) noexcept nogil
-    Moments scipix_block_moments(const float* x, Py_ssize_t n) noexcept nogil
-    enum: TILE "SCIPIX_TILE"
-    void scipix_widen_stream(const void* x, int is_signed, float* out, Py_ssize_t n,
-                             float shift, float factor) noexcept nogil
-    int scipix_quantize_block(const float* x, int8_t* q, Py_ssize_t n, float inv_scale,
-                              int32_t zero_point, int32_t qmin, int32_t qmax,
-                              int stream) noexcept nogil
-    enum: WINDOW_BYTES "SCIPIX_WINDOW_BYTES"
     void scipix_linear_windows(const int32_t* first, Py_ssize_t n, Py_ssize_t n_in,
                                uint8_t* windows) noexcept nogil
     void scipix_linear_hrow(const uint8_t* row, Py_ssize_t n_in, int32_t* out,
@@ -97,46 +52,25 @@ cdef extern from "_simd_kernels.h":
                            Py_ssize_t rows, Py_ssize_t cols, const int32_t* start,
                            const float* weight, Py_ssize_t taps) noexcept nogil
 
+cdef extern from "scipix_convert.h":
+    void scipix_widen_stream(const void* x, int is_signed, float* out, Py_ssize_t n,
+                             float shift, float factor) noexcept nogil
+
 
 cdef enum:
-    # Below this many pixels (or floats) one thread beats waking a team:
-    # an OpenMP region costs about 1 us even when it runs serially.
-    PARALLEL_MIN_WORK = 1 << 17
-    # Widest run of a row handed to one thread, so that a single long row
-    # (a flat RGBA buffer) still splits across threads.
-    SPAN = 1 << 15
     # Floats per normalize block: summed in float32 lanes, blocks merged in
-    # float64, which keeps 16M-element statistics to ~1e-7 relative.
+    # float64, which keeps large statistics to float32 rounding.
     BLOCK = 1024
     # Fixed-point bilinear weights, as OpenCV's INTER_RESIZE_COEF_BITS.
     COEF_BITS = 11
     COEF_ONE = 1 << COEF_BITS
-    # Outputs at least this large are stored around the caches: they cannot
-    # stay cached for their reader anyway.
-    STREAM_BYTES = 8 << 20
 
 cnp.import_array()
 
 
 def target_macros():
     """The compiler's target macros this module was built with (tests check them)."""
-    cdef list names = []
-    cdef Py_ssize_t i = 0
-    while scipix_target_macros[i] != NULL:
-        names.append(scipix_target_macros[i].decode())
-        i += 1
-    return names
-
-
-def vector_bits():
-    """Widest vector register the variant's compiler target allows (0: none)."""
-    return SCIPIX_VECTOR_BITS
-
-
-cdef inline int _team_size(Py_ssize_t work, int n_threads) noexcept nogil:
-    if n_threads <= 1 or work < PARALLEL_MIN_WORK:
-        return 1
-    return n_threads
+    return target_macro_names()
 
 
 # --------------------------------------------------------------------------
@@ -223,7 +157,7 @@ cdef void _map_rows(RowMap op, const Image* src, const Plane* dst, uint8_t thres
                     int n_threads) noexcept nogil:
     """``op`` over every pixel; ``thresh`` is read by THRESHOLD_ROWS only."""
     cdef Py_ssize_t tiles = src.rows * ((src.cols + SPAN - 1) // SPAN), part
-    cdef int team = _team_size(src.rows * src.cols, n_threads)
+    cdef int team = team_size(src.rows * src.cols, n_threads)
     cdef bint stream = src.rows * src.cols >= STREAM_BYTES
     if team == 1:
         _map_tiles(op, src, dst, thresh, 0, tiles, stream)
@@ -369,7 +303,7 @@ def normalize(float[::1] data, int n_threads):
     cdef Py_ssize_t n = data.shape[0], blocks = (n + BLOCK - 1) // BLOCK, b
     if n == 0:
         raise ValueError("data is empty")
-    cdef int team = _team_size(n, n_threads)
+    cdef int team = team_size(n, n_threads)
     cdef Moments total
     cdef double std
     cdef float shift, factor
@@ -468,7 +402,7 @@ cdef int _in_bands(RowsFn rows_fn, const Image* src, const Plane* dst,
 
 cdef inline int _row_chunks(Py_ssize_t rows, Py_ssize_t cols, int n_threads) noexcept nogil:
     """How many contiguous bands of output rows to hand out, one per thread."""
-    cdef int team = _team_size(rows * cols, n_threads)
+    cdef int team = team_size(rows * cols, n_threads)
     return <int>min(<Py_ssize_t>team, rows)
 
 
@@ -1142,7 +1076,7 @@ def preprocess_batch(list images, float[:, :, :, ::1] out, int n_threads):
             sources[i].stride = view.strides[0]
             sources[i].channels = view.shape[2]
             pixels += view.shape[0] * view.shape[1]
-        team = _team_size(pixels, n_threads)
+        team = team_size(pixels, n_threads)
         with nogil:
             if team > 1 and n >= team:
                 for i in prange(n, num_threads=team, schedule="dynamic"):
@@ -1156,189 +1090,3 @@ def preprocess_batch(list images, float[:, :, :, ::1] out, int n_threads):
     if failed:
         raise MemoryError()
 
-
-# --------------------------------------------------------------------------
-# INT8 quantization
-
-def quantize(const float[::1] x, int8_t[::1] q, float inv_scale, int zero_point, int qmin,
-             int qmax, int n_threads):
-    """``q = clamp(rint(x * inv_scale) + zero_point, qmin, qmax)``, half to even.
-
-    NaN is detected in the same pass, so the data is read from memory once.
-    Outputs of 8 MiB or more are written with non-temporal stores.
-
-    Parameters
-    ----------
-    x : float32 memoryview, shape (n,), contiguous
-    q : int8 memoryview, shape (n,), contiguous
-    inv_scale : float32 ``1 / scale``
-    zero_point, qmin, qmax : int
-
-    Raises
-    ------
-    ValueError
-        ``x`` holds NaN (``q`` is then partly written).
-    """
-    cdef Py_ssize_t n = x.shape[0], spans = (n + SPAN - 1) // SPAN, b
-    if q.shape[0] != n:
-        raise ValueError("x and q must have the same length")
-    if n == 0:
-        return
-    cdef int team = _team_size(n, n_threads), nan = 0
-    cdef bint stream = n >= STREAM_BYTES
-    with nogil:
-        if team == 1:
-            for b in range(spans):
-                if scipix_quantize_block(&x[b * SPAN], &q[b * SPAN],
-                                         min(<Py_ssize_t>SPAN, n - b * SPAN),
-                                         inv_scale, zero_point, qmin, qmax, stream):
-                    nan = 1
-                    break
-        else:
-            for b in prange(spans, num_threads=team, schedule="static"):
-                nan += scipix_quantize_block(&x[b * SPAN], &q[b * SPAN],
-                                             min(<Py_ssize_t>SPAN, n - b * SPAN),
-                                             inv_scale, zero_point, qmin, qmax, stream)
-    if nan:
-        raise ValueError("data contains NaN, which has no int8 value")
-
-
-cdef inline void _dequantize_block(const int8_t* q, float* x, Py_ssize_t n, float scale,
-                                   float zero_point, bint stream) noexcept nogil:
-    cdef Py_ssize_t i
-    if stream:
-        scipix_widen_stream(q, 1, x, n, zero_point, scale)
-        return
-    for i in range(n):
-        x[i] = (<float>q[i] - zero_point) * scale
-
-
-def dequantize(const int8_t[::1] q, float[::1] x, float scale, int zero_point, int n_threads):
-    """``x = (float(q) - zero_point) * scale`` in float32.
-
-    Outputs of 8 MiB or more are written with non-temporal stores.
-
-    Parameters
-    ----------
-    q : int8 memoryview, shape (n,), contiguous
-    x : float32 memoryview, shape (n,), contiguous
-    """
-    cdef Py_ssize_t n = q.shape[0], blocks = (n + SPAN - 1) // SPAN, b
-    if x.shape[0] != n:
-        raise ValueError("q and x must have the same length")
-    if n == 0:
-        return
-    cdef int team = _team_size(n, n_threads)
-    cdef bint stream = n * 4 >= STREAM_BYTES
-    with nogil:
-        if team == 1:
-            _dequantize_block(&q[0], &x[0], n, scale, zero_point, stream)
-        else:
-            for b in prange(blocks, num_threads=team, schedule="static"):
-                _dequantize_block(&q[b * SPAN], &x[b * SPAN], min(<Py_ssize_t>SPAN, n - b * SPAN),
-                                  scale, zero_point, stream)
-
-
-def quantize_rows(const float[:, ::1] x, int8_t[:, ::1] q, const float[::1] inv_scales,
-                  const int32_t[::1] zero_points, int qmin, int qmax, int n_threads):
-    """Per-row (per-channel) ``quantize``: row ``r`` with ``inv_scales[r]`` and
-    ``zero_points[r]``.  The caller has rejected NaN.
-
-    Parameters
-    ----------
-    x : float32 memoryview, shape (rows, n), C-contiguous
-    q : int8 memoryview, shape (rows, n), C-contiguous
-    inv_scales : float32 memoryview, shape (rows,)
-    zero_points : int32 memoryview, shape (rows,)
-    """
-    cdef Py_ssize_t rows = x.shape[0], cols = x.shape[1], r
-    if (q.shape[0] != rows or q.shape[1] != cols or inv_scales.shape[0] != rows
-            or zero_points.shape[0] != rows):
-        raise ValueError("x, q, inv_scales and zero_points must agree in shape")
-    if rows == 0 or cols == 0:
-        return
-    cdef int team = _team_size(rows * cols, n_threads)
-    with nogil:
-        if team == 1:
-            for r in range(rows):
-                scipix_quantize_block(&x[r, 0], &q[r, 0], cols, inv_scales[r], zero_points[r],
-                                      qmin, qmax, False)
-        else:
-            for r in prange(rows, num_threads=team, schedule="static"):
-                scipix_quantize_block(&x[r, 0], &q[r, 0], cols, inv_scales[r], zero_points[r],
-                                      qmin, qmax, False)
-
-
-# --------------------------------------------------------------------------
-# INT8 matrix product
-
-cdef void _qgemm_columns(const uint8_t* a, const int8_t* w, float* out, Py_ssize_t m,
-                         Py_ssize_t n, Py_ssize_t k, int32_t* acc, Py_ssize_t first, int count,
-                         const int32_t* a_zeros, const int32_t* a_sums, const float* a_scales,
-                         const int32_t* w_zeros, const int32_t* w_sums, const float* w_scales,
-                         const float* bias, bint seven_bit) noexcept nogil:
-    """Columns [first, first + count) of ``out``; ``acc`` is their int32 scratch."""
-    cdef Py_ssize_t row, col
-    cdef int j
-    cdef int64_t total
-    scipix_qgemm_panel(a, k, m, w + first * k, k, count, k, acc, count, seven_bit)
-    for row in range(m):
-        for j in range(count):
-            col = first + j
-            # sum (a - a_zero)(w - w_zero), expanded; exact in int64.
-            total = (<int64_t>acc[row * count + j] - <int64_t>a_zeros[row] * w_sums[col]
-                     - <int64_t>w_zeros[col] * a_sums[row]
-                     + k * <int64_t>a_zeros[row] * w_zeros[col])
-            out[row * n + col] = (<float>total * (a_scales[row] * w_scales[col])
-                                  + (bias[col] if bias != NULL else 0.0))
-
-
-def qgemm(const uint8_t[:, ::1] a, const int8_t[:, ::1] w, float[:, ::1] out,
-          const int32_t[::1] a_zeros, const int32_t[::1] a_sums, const float[::1] a_scales,
-          const int32_t[::1] w_zeros, const int32_t[::1] w_sums, const float[::1] w_scales,
-          const float[::1] bias, bint seven_bit, int n_threads):
-    """``out[i, j] = float32(sum_k (a[i] - a_zeros[i]) (w[j] - w_zeros[j]))
-    * (a_scales[i] * w_scales[j]) + bias[j]``.
-
-    The products are summed in int32 by the variant's u8 x s8 instructions
-    (see ``_qgemm_kernels.h``), the zero points applied in int64, so the sum
-    is exact; OpenMP over panels of output columns.
-
-    Parameters
-    ----------
-    a : uint8 memoryview, shape (m, k), C-contiguous
-    w : int8 memoryview, shape (n, k), C-contiguous (one row per output column)
-    out : float32 memoryview, shape (m, n), C-contiguous
-    a_zeros, a_sums : int32 memoryviews, shape (m,): zero points and row sums of ``a``
-    a_scales : float32 memoryview, shape (m,)
-    w_zeros, w_sums : int32 memoryviews, shape (n,): zero points and row sums of ``w``
-    w_scales : float32 memoryview, shape (n,)
-    bias : float32 memoryview, shape (n,), or None
-    seven_bit : every value of ``a`` is <= 127 (lets avx2 use vpmaddubsw)
-    """
-    cdef Py_ssize_t m = a.shape[0], k = a.shape[1], n = w.shape[0], panels, p
-    if w.shape[1] != k or out.shape[0] != m or out.shape[1] != n:
-        raise ValueError("a, w and out do not agree in shape")
-    if (a_zeros.shape[0] != m or a_sums.shape[0] != m or a_scales.shape[0] != m
-            or w_zeros.shape[0] != n or w_sums.shape[0] != n or w_scales.shape[0] != n
-            or (bias is not None and bias.shape[0] != n)):
-        raise ValueError("zero points, sums, scales and bias must match a and w")
-    if k > QGEMM_MAX_K:
-        raise ValueError(f"k must be at most {QGEMM_MAX_K} for int32 sums, got {k}")
-    if m == 0 or n == 0:
-        return
-    if k == 0:
-        raise ValueError("k must be positive")
-    cdef const float* bias_ptr = &bias[0] if bias is not None else NULL
-    panels = (n + QGEMM_NR - 1) // QGEMM_NR
-    cdef int team = <int>min(<Py_ssize_t>_team_size(m * n * k // 16, n_threads), panels)
-    cdef int32_t* acc = <int32_t*>malloc(m * n * sizeof(int32_t))
-    if acc == NULL:
-        raise MemoryError()
-    with nogil:
-        for p in prange(panels, num_threads=team, schedule="static"):
-            _qgemm_columns(&a[0, 0], &w[0, 0], &out[0, 0], m, n, k, acc + p * QGEMM_NR * m,
-                           p * QGEMM_NR, <int>min(<Py_ssize_t>QGEMM_NR, n - p * QGEMM_NR),
-                           &a_zeros[0], &a_sums[0], &a_scales[0], &w_zeros[0], &w_sums[0],
-                           &w_scales[0], bias_ptr, seven_bit)
-    free(acc)

@@ -1,21 +1,18 @@
-"""Types of the compiled kernel modules ``_simd_<variant>`` (one source,
-``_simd.pyx``, built once per instruction set).  No module is named
-``_simd`` at run time: :class:`KernelModule` is what
-``_dispatch.current_kernels()`` returns.  Arrays are the typed memoryviews
-of ``_simd.pyx``; callers have checked dtypes, shapes and layouts."""
-from typing import Protocol, SupportsFloat
+"""Types of the compiled image kernel modules ``_image_<variant>`` (one
+source, ``_image.pyx``, built once per instruction set).  No module is
+named ``_image`` at run time: :class:`ImageKernels` is what
+``_dispatch.current_kernels().image`` is.  Arrays are the typed memoryviews
+of ``_image.pyx``; callers have checked dtypes, shapes and layouts."""
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 U8 = NDArray[np.uint8]
-I8 = NDArray[np.int8]
-I32 = NDArray[np.int32]
 F32 = NDArray[np.float32]
 
-class KernelModule(Protocol):
+class ImageKernels(Protocol):
     def target_macros(self) -> list[str]: ...
-    def vector_bits(self) -> int: ...
     def grayscale(self, src: U8, dst: U8, n_threads: int) -> None: ...
     def threshold(self, src: U8, dst: U8, thresh: int, n_threads: int) -> None: ...
     def grayscale_plain(self, rgba: object, out: object, n_threads: int) -> U8 | None: ...
@@ -30,12 +27,3 @@ class KernelModule(Protocol):
     def resize_area(self, src: U8, dst: U8, n_threads: int) -> None: ...
     def resize_bilinear(self, src: U8, dst: U8, n_threads: int) -> None: ...
     def preprocess_batch(self, images: list[U8], out: F32, n_threads: int) -> None: ...
-    def quantize(self, x: F32, q: I8, inv_scale: SupportsFloat, zero_point: int, qmin: int,
-                 qmax: int, n_threads: int) -> None: ...
-    def dequantize(self, q: I8, x: F32, scale: SupportsFloat, zero_point: int,
-                   n_threads: int) -> None: ...
-    def quantize_rows(self, x: F32, q: I8, inv_scales: F32, zero_points: I32, qmin: int,
-                      qmax: int, n_threads: int) -> None: ...
-    def qgemm(self, a: U8, w: I8, out: F32, a_zeros: I32, a_sums: I32, a_scales: F32,
-              w_zeros: I32, w_sums: I32, w_scales: F32, bias: F32 | None, seven_bit: bool,
-              n_threads: int) -> None: ...

@@ -12,8 +12,8 @@
  * int32 cannot overflow while k <= 65536 (255 * 128 * 65536 < 2**31): the
  * caller checks it.  The results never depend on the path taken.
  */
-#ifndef SCIPIX_QGEMM_KERNELS_H
-#define SCIPIX_QGEMM_KERNELS_H
+#ifndef SCIPIX_QGEMM_H
+#define SCIPIX_QGEMM_H
 
 #include <stddef.h>
 #include <stdint.h>

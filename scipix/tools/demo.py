@@ -16,9 +16,9 @@ import time
 import numpy as np
 
 import scipix
-from . import optimize
-from ._synthetic import page_rgba
-from .optimize import OptLevel, batch, memory, parallel, quantize, simd
+from .. import optimize
+from .synthetic import page_rgba
+from ..optimize import OptLevel, batch, memory, parallel, quantize, simd
 
 MODEL_INPUT = (384, 384)  # (height, width) of a typical OCR encoder
 

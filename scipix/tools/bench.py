@@ -5,7 +5,7 @@ For each kernel and size it prints median times of the scalar reference
 SIMD variant on all threads (``OptLevel.FULL``) and, where installed,
 OpenCV on one thread (NumPy for normalize), with the speed-ups.  The
 ``batch`` table does the same for ``preprocess_batch`` against
-:func:`scipix._baselines.opencv_preprocess_batch`, the ``overhead`` table
+:func:`scipix.tools.baselines.opencv_preprocess_batch`, the ``overhead`` table
 times the pipeline and asyncio executor per item on no-op work, and the
 ``memory`` table pools, the arena and memory-mapped models against plain
 allocation, the ``batching`` table the batchers' overhead and the
@@ -24,12 +24,12 @@ import time
 
 import numpy as np
 
-from . import optimize
-from ._baselines import numpy_dequantize, numpy_quantize, opencv_preprocess_batch
-from ._batch_load import echo_throughput, open_loop_p95, sleeping_processor
-from ._soak import resident_bytes
-from ._synthetic import page_rgba
-from .optimize import OptLevel, batch, memory, parallel, quantize, simd
+from .. import optimize
+from .baselines import numpy_dequantize, numpy_quantize, opencv_preprocess_batch
+from .batch_load import echo_throughput, open_loop_p95, sleeping_processor
+from .soak import resident_bytes
+from .synthetic import page_rgba
+from ..optimize import OptLevel, batch, memory, parallel, quantize, simd
 
 try:
     import cv2

@@ -1,0 +1,168 @@
+/* Row passes of the resizes: the area resize's horizontal tile, the
+ * bilinear resize's horizontal pass, the 2x2 area average. */
+#ifndef SCIPIX_RESIZE_H
+#define SCIPIX_RESIZE_H
+
+#include "scipix_vector.h"
+
+/* Output rows the area resize's horizontal pass computes at once: one
+ * float vector. */
+#if defined(SCIPIX_SCALAR_REFERENCE)
+#define SCIPIX_TILE 8
+#else
+#define SCIPIX_TILE SCIPIX_F32_PER_VEC
+typedef int32_t scipix_i32v __attribute__((vector_size(SCIPIX_VEC_BYTES)));
+#endif
+
+/* Horizontal area pass for `rows` (<= SCIPIX_TILE) output rows.
+ *
+ * acc_t holds the rows' vertical sums transposed, (source column, row):
+ * acc_t[c * SCIPIX_TILE + r].  Output x of row r is
+ * sum_k weight[x * taps + k] * acc_t[(start[x] + k) * SCIPIX_TILE + r]
+ * in tap order, rounded half to even by the 1.5 * 2**23 trick and clamped
+ * to 255; each tap is one vector multiply-add over the rows. */
+static inline void scipix_area_htile(const float *acc_t, uint8_t *dst, ptrdiff_t dst_stride,
+                                     ptrdiff_t rows, ptrdiff_t cols, const int32_t *start,
+                                     const float *weight, ptrdiff_t taps)
+{
+    const float magic = 12582912.0f;
+    ptrdiff_t x, k, r;
+    for (x = 0; x < cols; x++) {
+        const float *w = weight + x * taps;
+        const float *window = acc_t + (ptrdiff_t)start[x] * SCIPIX_TILE;
+#if !defined(SCIPIX_SCALAR_REFERENCE)
+        scipix_f32v column, tile;
+        scipix_i32v rounded;
+        memcpy(&column, window, sizeof(column));
+        tile = w[0] * column;
+        for (k = 1; k < taps; k++) {
+            memcpy(&column, window + k * SCIPIX_TILE, sizeof(column));
+            tile = tile + w[k] * column;
+        }
+        rounded = __builtin_convertvector((tile + magic) - magic, scipix_i32v);
+        rounded = (rounded & ~(rounded > 255)) | (255 & (rounded > 255));
+        if (rows == SCIPIX_TILE)
+            for (r = 0; r < SCIPIX_TILE; r++)
+                dst[r * dst_stride + x] = (uint8_t)rounded[r];
+        else
+            for (r = 0; r < rows; r++)
+                dst[r * dst_stride + x] = (uint8_t)rounded[r];
+#else
+        for (r = 0; r < rows; r++) {
+            float total = w[0] * window[r];
+            int32_t rounded;
+            for (k = 1; k < taps; k++)
+                total = total + w[k] * window[k * SCIPIX_TILE + r];
+            rounded = (int32_t)((total + magic) - magic);
+            dst[r * dst_stride + x] = (uint8_t)(rounded > 255 ? 255 : rounded);
+        }
+#endif
+    }
+}
+
+/* Bytes of shuffle control per 8 outputs of the horizontal bilinear pass. */
+#define SCIPIX_WINDOW_BYTES 32
+
+/* Shuffle controls for scipix_linear_hrow, one per 8 outputs x0..x0+7 (x0
+ * a multiple of 8, n // 8 blocks).  When the 16 source bytes from
+ * first[x0] hold every tap of the block and stay inside the row, the
+ * control spreads tap pairs (first[x], first[x] + 1) into 16-bit lanes:
+ * outputs x0..x0+3 in the low 128-bit lane, x0+4..x0+7 in the high one.
+ * Otherwise its first byte is 0x80 (a real control starts with 0). */
+static inline void scipix_linear_windows(const int32_t *first, ptrdiff_t n, ptrdiff_t n_in,
+                                         uint8_t *windows)
+{
+    ptrdiff_t block, i;
+    for (block = 0; block < n / 8; block++) {
+        const int32_t *taps = first + 8 * block;
+        uint8_t *control = windows + SCIPIX_WINDOW_BYTES * block;
+        if (taps[7] + 1 - taps[0] >= 16 || taps[0] + 16 > n_in) {
+            control[0] = 0x80;
+            continue;
+        }
+        for (i = 0; i < 8; i++) {
+            uint8_t offset = (uint8_t)(taps[i] - taps[0]);
+            control[4 * i] = offset;
+            control[4 * i + 1] = 0x80;
+            control[4 * i + 2] = (uint8_t)(offset + 1);
+            control[4 * i + 3] = 0x80;
+        }
+    }
+}
+
+/* Horizontal bilinear pass over one source row of n_in pixels:
+ * out[x] = row[first[x]] * w_first[x] + row[second[x]] * w_second[x].
+ *
+ * The taps are adjacent (second == first + 1) except at the clamped edges,
+ * where w_second is 0.  AVX2 builds each tap pair in a 16-bit lane pair and
+ * takes both products and their sum with one vpmaddwd against w_pair[x] =
+ * w_first[x] | w_second[x] << 16, 8 outputs at a time: with one 16-byte load
+ * and a shuffle where the block's taps fit in 16 bytes (scale >= ~1/2, see
+ * scipix_linear_windows), else with a gather of the 32 bits at each
+ * row + first[x].  Outputs whose gathered bytes would run past the row
+ * take the plain loop. */
+static inline void scipix_linear_hrow(const uint8_t *row, ptrdiff_t n_in, int32_t *out,
+                                      const int32_t *first, const int32_t *second,
+                                      const int32_t *w_first, const int32_t *w_second,
+                                      const int32_t *w_pair, const uint8_t *windows,
+                                      ptrdiff_t n)
+{
+    ptrdiff_t x = 0;
+#if defined(__AVX2__) && !defined(SCIPIX_SCALAR_REFERENCE)
+    const __m256i spread = _mm256_setr_epi8(0, -1, 1, -1, 4, -1, 5, -1, 8, -1, 9, -1, 12, -1,
+                                            13, -1, 0, -1, 1, -1, 4, -1, 5, -1, 8, -1, 9, -1,
+                                            12, -1, 13, -1);
+    for (; x + 8 <= n; x += 8) {
+        const uint8_t *control = windows + SCIPIX_WINDOW_BYTES * (x / 8);
+        __m256i pairs;
+        if (control[0] == 0) {
+            __m128i window = _mm_loadu_si128((const __m128i *)(row + first[x]));
+            pairs = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(window),
+                                        _mm256_loadu_si256((const __m256i *)control));
+        } else if (first[x + 7] + 4 <= n_in) {
+            __m256i index = _mm256_loadu_si256((const __m256i *)(first + x));
+            pairs = _mm256_shuffle_epi8(_mm256_i32gather_epi32((const int *)row, index, 1),
+                                        spread);
+        } else {
+            break;
+        }
+        _mm256_storeu_si256((__m256i *)(out + x),
+                            _mm256_madd_epi16(pairs, _mm256_loadu_si256((const __m256i *)(w_pair + x))));
+    }
+#else
+    (void)n_in;
+    (void)w_pair;
+    (void)windows;
+#endif
+    for (; x < n; x++)
+        out[x] = row[first[x]] * w_first[x] + row[second[x]] * w_second[x];
+}
+
+/* 2x2 area average of rows a and b into n pixels:
+ * dst[x] = (a[2x] + a[2x+1] + b[2x] + b[2x+1] + 2) >> 2.
+ * As 16-bit lanes each pixel pair is one lane: its low and high bytes
+ * summed give the horizontal pair sums, and the results' low bytes are the
+ * output (the sums stay below 2**16). */
+static inline void scipix_area2x2_row(const uint8_t *a, const uint8_t *b, uint8_t *dst,
+                                      ptrdiff_t n)
+{
+    ptrdiff_t x = 0;
+#if !defined(SCIPIX_SCALAR_REFERENCE)
+    const ptrdiff_t out_per_vec = SCIPIX_VEC_BYTES / 2;
+    for (; x + out_per_vec <= n; x += out_per_vec) {
+        scipix_u16v top, bottom, sums;
+        scipix_u8v bytes;
+        scipix_u8h low;
+        memcpy(&top, a + 2 * x, sizeof(top));
+        memcpy(&bottom, b + 2 * x, sizeof(bottom));
+        sums = ((top & 0xff) + (top >> 8) + (bottom & 0xff) + (bottom >> 8) + 2) >> 2;
+        memcpy(&bytes, &sums, sizeof(bytes));
+        low = SCIPIX_EVEN_BYTES(bytes);
+        memcpy(dst + x, &low, sizeof(low));
+    }
+#endif
+    for (; x < n; x++)
+        dst[x] = (uint8_t)((a[2 * x] + a[2 * x + 1] + b[2 * x] + b[2 * x + 1] + 2u) >> 2);
+}
+
+#endif

@@ -811,9 +811,9 @@ def resize_bilinear(const uint8_t[:, :] src, uint8_t[:, :] dst, int n_threads):
 # --------------------------------------------------------------------------
 # Plain calls
 #
-# Acquiring a typed memoryview costs ~200 ns and the argument checks of
-# scipix.optimize.simd over a microsecond: more than OpenCV spends on a whole
-# call for a small image.  These entry points take the common call -- uint8
+# Acquiring a typed memoryview and the argument checks of scipix.optimize.simd
+# cost more than OpenCV spends on a whole call for a small image (the README
+# has the figures).  These entry points take the common call -- uint8
 # ndarrays with packed rows, valid sizes, ``out`` None or not overlapping the
 # input -- from the ndarrays' own fields and run the same row loops as above.
 # For anything else they return None and simd.py takes its general path,

@@ -59,11 +59,10 @@ typedef uint8_t scipix_u8h __attribute__((vector_size(SCIPIX_VEC_BYTES / 2)));
 
 /* With `stream` (outputs larger than the caches) the row kernels store
  * around the caches, as scipix_widen_stream does, sparing the read of each
- * output line before it is written (4096^2 threshold 2.2 -> 1.6 ms, RGB
- * grayscale 4.9 -> 3.6 ms on the development VM); streamed stores need
- * 32-byte aligned addresses, so such rows start with a few plain pixels.  A
- * caller that streamed ends with scipix_store_fence(), once: a fence per row
- * costs more than streaming saves. */
+ * output line before it is written (the README has the figures); streamed
+ * stores need 32-byte aligned addresses, so such rows start with a few plain
+ * pixels.  A caller that streamed ends with scipix_store_fence(), once: a
+ * fence per row costs more than streaming saves. */
 static inline void scipix_store_fence(void)
 {
 #if !defined(SCIPIX_SCALAR_REFERENCE) && defined(__SSE2__)

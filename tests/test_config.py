@@ -1,5 +1,6 @@
 import multiprocessing
 import os
+from dataclasses import replace
 import subprocess
 import sys
 
@@ -78,9 +79,9 @@ class Recorder:
 def test_levels_route_to_kernels(monkeypatch, level, uses_reference, threads, plain):
     chosen = Recorder(_dispatch.KERNELS.image)
     reference = Recorder(_dispatch.REFERENCE_KERNELS.image)
-    monkeypatch.setattr(_dispatch, "KERNELS", _dispatch.KERNELS._replace(image=chosen))
+    monkeypatch.setattr(_dispatch, "KERNELS", replace(_dispatch.KERNELS, image=chosen))
     monkeypatch.setattr(_dispatch, "REFERENCE_KERNELS",
-                        _dispatch.REFERENCE_KERNELS._replace(image=reference))
+                        replace(_dispatch.REFERENCE_KERNELS, image=reference))
     set_thread_count(3)
     pixels = np.zeros((4, 4, 4), np.uint8)
     with opt_level(level):

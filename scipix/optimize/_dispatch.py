@@ -22,9 +22,9 @@ import importlib
 import importlib.util
 import os
 import platform
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, NamedTuple, cast
+from typing import TYPE_CHECKING, cast
 
 from .config import simd_enabled
 from .cpu import CpuFeatures, get_features
@@ -37,7 +37,11 @@ __all__ = ["VARIANTS", "REFERENCE", "KERNELS", "REFERENCE_KERNELS", "Kernels", "
            "runnable_variants", "load_variant", "active_variant", "current_kernels"]
 
 
-class Kernels(NamedTuple):
+# A frozen dataclass rather than a NamedTuple: its fields are plain instance
+# attributes, which the interpreter reads faster than tuple-field descriptors,
+# and the image facades read one per kernel call.
+@dataclass(frozen=True)
+class Kernels:
     """One variant's compiled modules, one per kernel family."""
 
     image: ImageKernels

@@ -392,6 +392,31 @@ def test_resize_bad_input(function):
         function(np.zeros((0, 8), np.uint8), 4, 4)
 
 
+@pytest.mark.parametrize("flag", [True, False, np.bool_(True)])
+def test_bools_are_not_ints(flag):
+    gray = np.zeros((8, 8), np.uint8)
+    with pytest.raises(TypeError, match="thresh must be an int, not a bool"):
+        simd_threshold(gray, flag)
+    for function in (simd_resize_bilinear, fast_area_resize):
+        with pytest.raises(TypeError, match="width must be an int, not a bool"):
+            function(gray, flag, 4)
+        with pytest.raises(TypeError, match="height must be an int, not a bool"):
+            function(gray, 4, flag)
+
+
+def test_numpy_integer_scalars_are_ints(rng):
+    gray = rng.integers(0, 256, (16, 16), dtype=np.uint8)
+    expected = simd_threshold(gray, 128)
+    for thresh in [np.uint8(128), np.int64(128), np.uint64(128), np.int16(128)]:
+        np.testing.assert_array_equal(simd_threshold(gray, thresh), expected)
+        np.testing.assert_array_equal(simd_threshold(memoryview(gray), thresh), expected)
+    for function in (simd_resize_bilinear, fast_area_resize):
+        np.testing.assert_array_equal(function(gray, np.int32(8), np.uint8(4)),
+                                      function(gray, 8, 4))
+    with pytest.raises(ValueError, match=r"thresh must be in \[0, 255\], got 256"):
+        simd_threshold(gray, np.int64(256))
+
+
 def test_area_only_shrinks():
     with pytest.raises(ValueError, match="only shrinks"):
         fast_area_resize(np.zeros((8, 8), np.uint8), 9, 4)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
-import math
 import mmap
 import os
 import stat
@@ -15,7 +14,7 @@ from typing import Any, Callable, Literal, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from .._validate import shape_tuple
+from .._validate import element_count
 from ._safetensors import read_header
 
 __all__ = ["MmapModel"]
@@ -157,7 +156,7 @@ class MmapModel:
                 raise ValueError(f"format version {version[0]}.{version[1]} is not 1.0 or "
                                  f"2.0 (3.0, for non-Latin-1 field names, is not supported)")
             shape, fortran_order, dtype = _NPY_READERS[version](header)
-            count = math.prod(shape_tuple(shape))
+            count = element_count(shape)
         except _NPY_HEADER_ERRORS as exc:
             raise ValueError(f"{self.path}: not a valid .npy file: {exc!r}") from None
         if dtype.hasobject:

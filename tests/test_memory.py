@@ -3,7 +3,10 @@ import gc
 import json
 import os
 import struct
+import subprocess
+import sys
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -277,7 +280,9 @@ def test_arena_alloc_array():
     (lambda a: a.alloc(-1), ValueError, "size must be >= 0"),
     (lambda a: a.alloc(8, 3), ValueError, "alignment must be a power of two"),
     (lambda a: a.alloc(8, 0), ValueError, "alignment must be a power of two"),
-    (lambda a: a.alloc_array((2, -1), np.uint8), ValueError, "negative"),
+    (lambda a: a.alloc_array((2, -1), np.uint8), ValueError, r"shape\[1\] must be >= 0"),
+    (lambda a: a.alloc_array((2, 2.5), np.uint8), TypeError, r"shape\[1\] must be an int"),
+    (lambda a: a.alloc_array(True, np.uint8), TypeError, "not a bool"),
     (lambda a: a.alloc_array(4, object), TypeError, "Python objects"),
     # Found by test_properties: sizes near 2**63 wrapped the bounds check and
     # handed out a block far larger than its chunk.
@@ -289,6 +294,34 @@ def test_arena_alloc_array():
 def test_arena_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call(Arena(64))
+
+
+def test_arena_shared_under_load_makes_its_growth_visible():
+    # A block always alive across resets, as with threads sharing an arena
+    # under steady load: every reset is refused and the arena only grows.
+    arena = Arena(1024)
+    held = arena.alloc(512)
+    with pytest.warns(ResourceWarning, match="one arena per thread or per request") as caught:
+        for _ in range(8):
+            with pytest.raises(BufferError):
+                arena.reset()
+            held = arena.alloc(4096)
+    assert len(caught) == 1  # warned once
+    assert arena.refused_resets == 8 and arena.capacity > 16 * 1024
+    assert "refused_resets=8" in repr(arena)
+    del held
+    arena.reset()
+    assert arena.refused_resets == 8 and arena.usage == 0
+
+
+def test_arena_growth_after_successful_resets_does_not_warn():
+    arena = Arena(64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for size in [100, 1000, 10_000, 100_000]:
+            arena.alloc(size)
+            arena.reset()
+    assert arena.capacity > 16 * 64 and arena.refused_resets == 0
 
 
 def test_arena_bad_capacity():
@@ -308,6 +341,15 @@ def test_image_view_basics_and_zero_copy_subview(rng):
     assert sub.dimensions == (3, 2) and np.shares_memory(sub.data, pixels)
     data[(2 * 6 + 1) * 4] = 255 - data[(2 * 6 + 1) * 4]  # seen through the subview
     assert sub.pixel(0, 0)[0] == data[(2 * 6 + 1) * 4]
+
+
+def test_image_view_accepts_the_shapes_its_sizes_describe():
+    frame = np.arange(480 * 640 * 4, dtype=np.uint32).astype(np.uint8)
+    for data in [frame, frame.reshape(480, 640, 4), frame.reshape(480, 640 * 4)]:
+        view = ImageView(data, np.int64(640), np.uint16(480), 4)
+        assert view.dimensions == (640, 480) and np.shares_memory(view.data, frame)
+    gray = ImageView(frame[:480 * 640].reshape(480, 640), 640, 480, 1)
+    assert gray.data.shape == (480, 640)
 
 
 def test_kernels_take_views_and_subviews(rng):
@@ -332,6 +374,18 @@ def test_kernels_take_views_and_subviews(rng):
     (lambda: ImageView(b"\x00" * 12, 2, 2, 3).subview(2, 0, 1, 1), ValueError, "x=2"),
     (lambda: ImageView(b"\x00" * 12, 2, 2, 3).pixel(0, 5), ValueError, "y=5"),
     (lambda: ImageView(b"\x00" * 12, 2, 2, 3).pixel(0.5, 0), TypeError, "x must be an int"),
+    (lambda: ImageView(b"\x00" * 12, True, 2, 6), TypeError, "width must be an int, not a bool"),
+    (lambda: ImageView(b"\x00" * 12, 2, 2, np.bool_(True)), TypeError,
+     "channels must be an int, not a bool"),
+    (lambda: ImageView(b"\x00" * 12, 2, 2, 3).pixel(False, 0), TypeError, "not a bool"),
+    # Width and height swapped for a (480, 640, 4) frame.
+    (lambda: ImageView(np.zeros((480, 640, 4), np.uint8), 480, 640, 4), ValueError,
+     r"shape \(480, 640, 4\), but width=480, height=640.*look swapped"),
+    (lambda: ImageView(np.zeros((480, 640, 4), np.uint8), 640, 480, 3), ValueError,
+     r"describe \(480, 640, 3\)"),
+    (lambda: ImageView(np.zeros((480, 640), np.uint8), 480, 640, 1), ValueError, "look swapped"),
+    (lambda: ImageView(np.zeros((1, 48, 64, 1), np.uint8), 64, 48, 1), ValueError,
+     r"shape \(1, 48, 64, 1\)"),
 ])
 def test_image_view_bad_input(make, error, match):
     with pytest.raises(error, match=match):
@@ -379,11 +433,8 @@ def test_safetensors_match_reference_writer(tmp_path, rng):
         loaded["weight"][0, 0] = 1
     with pytest.raises(KeyError, match="no tensor 'nope'"):
         model.tensor("nope")
-    with pytest.raises(BufferError):
-        model.close()  # arrays still alive
-    del loaded
-    gc.collect()
-    model.close()
+    model.close()  # arrays still alive: they keep the mapping
+    np.testing.assert_array_equal(loaded["weight"], tensors["weight"])
     with pytest.raises(ValueError, match="closed"):
         model.tensor("bias")
 
@@ -433,6 +484,124 @@ def test_corrupt_safetensors_header(tmp_path, header, data, match):
     path = write_safetensors(tmp_path / "bad.safetensors", header, data)
     with MmapModel.from_file(path) as model, pytest.raises(ValueError, match=match):
         model.tensors()
+
+
+def mapped(path):
+    """Whether ``path`` is mapped into this process now."""
+    with open("/proc/self/maps") as maps:
+        return any(line.rstrip().endswith(" " + str(path)) for line in maps)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs /proc")
+def test_closing_with_live_arrays_defers_the_unmap(tmp_path, rng):
+    # The README's example: an array taken inside the block outlives it.
+    array = rng.standard_normal((8, 4)).astype(np.float32)
+    path = tmp_path / "weight.npy"
+    np.save(path, array)
+    with MmapModel.from_file(path) as model:
+        weight = model.tensor("weight")
+        raw = model.as_slice()
+    assert model.closed and mapped(path)
+    np.testing.assert_array_equal(weight, array)
+    with pytest.raises(ValueError, match="the model is closed"):
+        model.tensor("weight")
+    del weight
+    assert bytes(raw[:6]) == b"\x93NUMPY" and mapped(path)
+    raw.release()
+    gc.collect()
+    assert not mapped(path)  # the last view unmapped it
+    with MmapModel.from_file(path) as model:
+        pass
+    assert not mapped(path)  # no views: unmapped at once
+
+
+def test_an_exception_in_a_model_block_is_not_masked(tmp_path):
+    np.save(tmp_path / "w.npy", np.arange(4.0))
+    with pytest.raises(KeyError, match="mine"):
+        with MmapModel.from_file(tmp_path / "w.npy") as model:
+            weight = model.tensor("w")  # noqa: F841  (alive while the block raises)
+            raise KeyError("mine")
+
+
+def test_fifo_is_refused_without_blocking(tmp_path):
+    # Before the check, open() waited for a writer forever: run it in a child
+    # that the test can give up on.
+    fifo = tmp_path / "pipe.npy"
+    os.mkfifo(fifo)
+    code = ("import sys\nfrom scipix.optimize.memory import MmapModel\n"
+            "try:\n    MmapModel.from_file(sys.argv[1])\n"
+            "except ValueError as exc:\n    print(exc)\n")
+    try:
+        result = subprocess.run([sys.executable, "-c", code, str(fifo)], capture_output=True,
+                                text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("MmapModel.from_file blocked on a FIFO")
+    assert result.stdout.strip() == f"{fifo}: not a regular file; only files can be mapped"
+
+
+def test_bytes_and_pathlike_paths(tmp_path):
+    np.save(tmp_path / "w.npy", np.arange(3.0))
+    with MmapModel.from_file(os.fsencode(tmp_path / "w.npy")) as model:
+        assert model.names() == ["w"] and model.path == str(tmp_path / "w.npy")
+    with pytest.raises(TypeError, match="path must be a str, bytes or os.PathLike, got int"):
+        MmapModel.from_file(3)
+
+
+def test_deeply_nested_header_is_a_value_error(tmp_path):
+    raw = b"[" * 100_000 + b"]" * 100_000
+    path = tmp_path / "deep.safetensors"
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw)
+    with MmapModel.from_file(path) as model, pytest.raises(
+            ValueError, match=f"{path}: not a valid safetensors file: .*nested too deeply"):
+        model.names()
+
+
+def npy_with_header(header, version=(1, 0), data=b"\x00" * 64):
+    """A .npy file with ``header`` (a dict literal) written as is."""
+    text = header.encode("latin1")
+    if version == (1, 0):
+        length = struct.pack("<H", len(text) + 1)
+    else:
+        length = struct.pack("<I", len(text) + 1)
+    return b"\x93NUMPY" + bytes(version) + length + text + b"\n" + data
+
+
+@pytest.mark.parametrize("header, version, match", [
+    ("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,), }", (1, 0),
+     r"shape\[0\] must be >= 0"),
+    ("{'descr': '<f4', 'fortran_order': False, 'shape': (2, -3), }", (1, 0),
+     r"shape\[1\] must be >= 0"),
+    ("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", (9, 0),
+     r"format version 9.0 is not 1.0 or 2.0"),
+    ("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", (2, 1),
+     r"format version 2.1"),
+])
+def test_crafted_npy_headers_are_refused(tmp_path, header, version, match):
+    path = tmp_path / "crafted.npy"
+    path.write_bytes(npy_with_header(header, version))
+    with MmapModel.from_file(path) as model, pytest.raises(
+            ValueError, match=f"{path}: not a valid .npy file: .*{match}"):
+        model.names()
+
+
+def test_npy_version_2_opens_and_3_is_refused(tmp_path):
+    # 3.0 is 2.0 with a UTF-8 header, for field names outside Latin-1; read
+    # as 2.0 the names would come out garbled.
+    latin1 = np.array([(1, 2.5), (3, 4.5)], dtype=[("\u00e9t\u00e9", "<i4"), ("x", "<f8")])
+    utf8 = latin1.astype([("\u00e9t\u00e9", "<i4"), ("\u03c9", "<f8")])
+    for version, array in [((2, 0), latin1), ((3, 0), utf8)]:
+        path = tmp_path / f"v{version[0]}.npy"
+        with open(path, "wb") as file:
+            np.lib.format.write_array(file, array, version=version)
+        with MmapModel.from_file(path) as model:
+            if version == (3, 0):
+                with pytest.raises(ValueError, match="version 3.0 is not 1.0 or 2.0"):
+                    model.names()
+                continue
+            loaded = model.tensor(path.stem)
+            assert loaded.dtype.names == array.dtype.names
+            np.testing.assert_array_equal(loaded, array)
+            del loaded
 
 
 def test_bad_paths(tmp_path):

@@ -1,10 +1,14 @@
 """INT8 quantization against its formulas (and PyTorch when installed)."""
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from scipix.optimize.quantize import (DynamicQuantizer, PerChannelQuant, QuantizedTensor,
+from scipix.optimize import get_thread_count, set_thread_count
+from scipix.optimize.quantize import (DynamicQuantizer, PerChannelQuant, QuantizedLinear,
+                                      QuantizedTensor,
                                       QuantParams, dequantize, dequantize_value,
                                       quantization_error, quantize_value, quantize_weights,
                                       quantize_with_params, sqnr)
@@ -213,6 +217,152 @@ def test_quantized_tensor_round_trip(tmp_path, rng):
     assert loaded.params == tensor.params and not loaded.data.flags.writeable
     safetensors_numpy = pytest.importorskip("safetensors.numpy")
     assert safetensors_numpy.load_file(str(path))["data"].dtype == np.int8
+
+
+def test_save_over_a_loaded_file_leaves_the_loaded_tensor_intact(tmp_path, rng):
+    # Same size: rewriting in place silently changed the loaded tensor.
+    path = tmp_path / "t.safetensors"
+    first = QuantizedTensor.from_f32(rng.standard_normal(4096).astype(F32), (64, 64))
+    first.save(path)
+    loaded = QuantizedTensor.load(path)
+    QuantizedTensor.from_f32(rng.standard_normal(4096).astype(F32), (64, 64)).save(path)
+    np.testing.assert_array_equal(loaded.data, first.data)
+    assert [p.name for p in tmp_path.iterdir()] == ["t.safetensors"]  # no temporary left
+
+
+def test_save_of_a_shorter_tensor_over_a_loaded_file_does_not_crash(tmp_path):
+    # A shorter file rewritten in place: the next read of the old tensor was
+    # a SIGBUS.  In a child, so that a crash fails this test, not the run.
+    code = """if True:
+        import sys
+        import numpy as np
+        from scipix.optimize.quantize import QuantizedTensor
+        path = sys.argv[1]
+        big = QuantizedTensor.from_f32(np.linspace(-1, 1, 1 << 20), (1024, 1024))
+        big.save(path)
+        loaded = QuantizedTensor.load(path)
+        QuantizedTensor.from_f32(np.ones(16), (4, 4)).save(path)
+        assert (loaded.data == big.data).all()
+        print(int(loaded.data.astype(np.int64).sum()), QuantizedTensor.load(path).shape)
+    """
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "t.safetensors")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[-2:] == ["(4,", "4)"]
+
+
+def test_save_leaves_no_temporary_when_writing_fails(tmp_path):
+    tensor = QuantizedTensor.from_f32(np.ones(4, F32), (4,))
+    with pytest.raises(FileNotFoundError):
+        tensor.save(tmp_path / "missing-folder" / "t.safetensors")
+    tensor.data = np.zeros(4, np.complex64)  # no safetensors code: fails before writing
+    with pytest.raises(TypeError, match="no safetensors code"):
+        tensor.save(tmp_path / "t.safetensors")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_out_overlapping_the_input(threads):
+    # The int8 output over the float32 input's bytes (and the reverse): the
+    # kernels would read bytes already written.
+    before = get_thread_count()
+    set_thread_count(threads)
+    try:
+        values = np.linspace(-5, 5, 1 << 20).astype(F32)
+        params = QuantParams.from_data(values)
+        expected = quantize_with_params(values, params)
+        for start in [0, 1000, 4 * len(values) - len(values)]:
+            buffer = values.copy()
+            out = buffer.view(np.int8)[start:start + len(values)]
+            assert quantize_with_params(buffer, params, out=out) is out
+            np.testing.assert_array_equal(out, expected, err_msg=f"start {start}")
+        restored = dequantize(expected, params)
+        for start in [0, 1000, 3 * len(values)]:
+            storage = np.zeros(4 * len(values) + 4, np.int8)
+            q = storage[start:start + len(values)]
+            q[:] = expected
+            out = storage[:4 * len(values)].view(F32)
+            assert dequantize(q, params, out=out) is out
+            np.testing.assert_array_equal(out, restored, err_msg=f"start {start}")
+    finally:
+        set_thread_count(before)
+
+
+@pytest.mark.parametrize("scale, stored", [
+    (1e-50, "stored as float32 0.0"), (1e39, "stored as float32 inf"),
+    (1e-45, "with inverse inf"), (2.9e-39, "with inverse inf"),
+])
+def test_params_check_the_float32_values_they_keep(scale, stored):
+    with pytest.raises(ValueError, match=f"scale must be positive and finite as a float32.*{stored}"):
+        QuantParams(scale, 0)
+
+
+def test_smallest_and_largest_float32_scales_quantize_correctly():
+    for scale in [3e-39, 1e-38, 3.4e38]:
+        params = QuantParams(scale, 0)
+        assert math.isfinite(params.scale) and np.isfinite(params.inv_scale)
+        assert quantize_value(0.0, params) == 0
+        assert quantize_value(params.scale, params) == 1
+        assert quantize_value(-params.scale, params) == -1
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: QuantParams(0.1, True), TypeError, "zero_point must be an int, not a bool"),
+    (lambda: QuantParams(0.1, np.bool_(False)), TypeError, "zero_point must be an int, not a bool"),
+    (lambda: QuantParams(True, 0), TypeError, "scale must be a real number"),
+    (lambda: QuantParams("0.5", 0), TypeError, "scale must be a real number"),
+    (lambda: QuantParams(0.1, 0, qmin=-127.0), TypeError, "qmin must be an int"),
+    (lambda: QuantParams.from_range(False, 1.0), TypeError, "min_val must be a real number"),
+    (lambda: QuantParams.from_range(-1e39, 1.0), ValueError, "finite in float32"),
+    (lambda: QuantParams.symmetric(1e39), ValueError, "finite in float32"),
+    (lambda: QuantizedTensor.from_f32(np.zeros(4, F32), (2, True)), TypeError,
+     r"shape\[1\] must be an int, not a bool"),
+    (lambda: PerChannelQuant.from_f32(np.zeros(4, F32), (2, 2), axis=True), TypeError,
+     "axis must be an int, not a bool"),
+    (lambda: DynamicQuantizer("99"), TypeError, "percentile must be a real number"),
+])
+def test_bools_and_strings_are_not_numbers(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_numpy_integer_scalars_are_ints():
+    params = QuantParams(np.float32(0.5), np.int8(-3), np.int64(-127))
+    assert (params.zero_point, params.qmin) == (-3, -127)
+    assert type(params.zero_point) is int and type(params.qmin) is int
+    tensor = PerChannelQuant.from_f32(np.ones(6, F32), (np.uint8(2), np.int32(3)),
+                                      axis=np.int16(1))
+    assert tensor.axis == 1 and tensor.shape == (2, 3)
+
+
+def test_quantize_weights_on_infinity_says_what_to_do():
+    # Min-max params have no finite range to take; explicit params saturate.
+    data = np.array([1.0, np.inf, -2.0], F32)
+    with pytest.raises(ValueError, match="data contains infinity.*quantize_with_params saturates"):
+        quantize_weights(data)
+    np.testing.assert_array_equal(quantize_with_params(data, QuantParams(0.1, 0)), [10, 127, -20])
+
+
+def test_ranges_beyond_float32_keep_a_finite_scale():
+    params = QuantParams.from_range(-3e38, 3e38)
+    assert math.isfinite(params.scale) and params.scale == pytest.approx(6e38 / 255, rel=1e-6)
+    q = quantize_with_params(np.array([-3e38, 0.0, 3e38], F32), params)
+    assert q[1] == params.zero_point and q[0] == -128 and q[2] == 127
+
+
+def test_linear_layer_on_rows_near_the_float32_limits(rng):
+    # The per-row range (3e38 - -3e38) overflowed float32: NaN everywhere.
+    weight = (rng.standard_normal((8, 64)) * 0.01).astype(F32)
+    x = rng.standard_normal((3, 64)).astype(F32)
+    x[0, 5], x[0, 7], x[1, 0] = 3e38, -3e38, 3e38
+    y = QuantizedLinear(weight, reduce_range=False)(x)
+    assert np.isfinite(y).all()
+    reference = x.astype(np.float64) @ weight.T.astype(np.float64)
+    for row in range(2):  # the big rows: within a few levels of the row's scale
+        scale = (x[row].astype(np.float64).max() - min(x[row].min(), 0)) / 255
+        tolerance = 2 * scale * np.abs(weight).sum(axis=1).max()
+        np.testing.assert_allclose(y[row], reference[row], atol=tolerance, rtol=0)
+    np.testing.assert_allclose(y[2], reference[2], atol=0.05)
 
 
 def test_metrics():

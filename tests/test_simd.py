@@ -392,6 +392,31 @@ def test_resize_bad_input(function):
         function(np.zeros((0, 8), np.uint8), 4, 4)
 
 
+@pytest.mark.parametrize("flag", [True, False, np.bool_(True)])
+def test_bools_are_not_ints(flag):
+    gray = np.zeros((8, 8), np.uint8)
+    with pytest.raises(TypeError, match="thresh must be an int, not a bool"):
+        simd_threshold(gray, flag)
+    for function in (simd_resize_bilinear, fast_area_resize):
+        with pytest.raises(TypeError, match="width must be an int, not a bool"):
+            function(gray, flag, 4)
+        with pytest.raises(TypeError, match="height must be an int, not a bool"):
+            function(gray, 4, flag)
+
+
+def test_numpy_integer_scalars_are_ints(rng):
+    gray = rng.integers(0, 256, (16, 16), dtype=np.uint8)
+    expected = simd_threshold(gray, 128)
+    for thresh in [np.uint8(128), np.int64(128), np.uint64(128), np.int16(128)]:
+        np.testing.assert_array_equal(simd_threshold(gray, thresh), expected)
+        np.testing.assert_array_equal(simd_threshold(memoryview(gray), thresh), expected)
+    for function in (simd_resize_bilinear, fast_area_resize):
+        np.testing.assert_array_equal(function(gray, np.int32(8), np.uint8(4)),
+                                      function(gray, 8, 4))
+    with pytest.raises(ValueError, match=r"thresh must be in \[0, 255\], got 256"):
+        simd_threshold(gray, np.int64(256))
+
+
 def test_area_only_shrinks():
     with pytest.raises(ValueError, match="only shrinks"):
         fast_area_resize(np.zeros((8, 8), np.uint8), 9, 4)
@@ -508,6 +533,43 @@ def test_resize_plain_equals_kernel(image_kernels, rng, src_shape, dst_shape):
             np.testing.assert_array_equal(result, expected, err_msg=layout + kind)
 
 
+INT_CANDIDATES = [0, 1, 4, 8, 128, 255, np.uint8(128), np.int64(7), np.uint64(200), np.int8(-1),
+                  np.int16(4), -1, 9, 256, np.int64(256), np.uint64(2**64 - 1), 2**70, True,
+                  False, np.bool_(True), np.bool_(False), 3.0, np.float32(3), "3", None]
+
+
+def general_or_none(function, *args):
+    """``function(*args)`` on the general path (a memoryview is never plain),
+    or None when it refuses the arguments."""
+    try:
+        return function(*args)
+    except (TypeError, ValueError):
+        return None
+
+
+def test_plain_and_general_paths_accept_the_same_ints(image_kernels):
+    """A value takes the plain path exactly when the general path accepts it
+    (for an array the plain path takes), with the same result."""
+    gray = np.arange(64, dtype=np.uint8).reshape(8, 8) * 3
+    for value in INT_CANDIDATES:
+        plain = image_kernels.threshold_plain(gray, value, None, 1)
+        general = general_or_none(simd_threshold, memoryview(gray), value)
+        assert (plain is None) == (general is None), repr(value)
+        if plain is not None:
+            np.testing.assert_array_equal(plain, general)
+        for plain_entry, function in [(image_kernels.resize_area_plain, fast_area_resize),
+                                      (image_kernels.resize_bilinear_plain, simd_resize_bilinear)]:
+            if (function is simd_resize_bilinear and isinstance(value, (int, np.integer))
+                    and value > 4096):
+                continue  # the general path would try to allocate it
+            for width, height in [(value, 4), (4, value)]:
+                plain = plain_entry(gray, width, height, None, 1)
+                general = general_or_none(function, memoryview(gray), width, height)
+                assert (plain is None) == (general is None), (function.__name__, width, height)
+                if plain is not None:
+                    np.testing.assert_array_equal(plain, general)
+
+
 def test_plain_calls_decline_what_the_general_path_handles(image_kernels):
     """Each returns None, leaving conversion, copies and errors to simd.py."""
     gray = np.arange(64, dtype=np.uint8).reshape(8, 8)
@@ -524,7 +586,7 @@ def test_plain_calls_decline_what_the_general_path_handles(image_kernels):
     for bad in [rgba.tolist(), rgba[:, ::2], rgba[..., :2], np.zeros(6, np.uint8),
                 np.zeros((0, 4, 4), np.uint8), rgba.astype(np.float32), np.array(7, np.uint8)]:
         assert image_kernels.grayscale_plain(bad, None, 1) is None
-    for thresh in [-1, 256, np.uint8(3), 3.0, True, 2**70]:
+    for thresh in [-1, 256, np.int64(256), 3.0, True, np.bool_(True), "3", 2**70]:
         assert image_kernels.threshold_plain(gray, thresh, None, 1) is None
     for bad_out in [read_only, np.empty((8, 9), np.uint8), np.empty((8, 8), np.int8),
                     np.empty((8, 16), np.uint8)[:, ::2], np.empty(64, np.uint8), [0] * 64]:
@@ -536,7 +598,8 @@ def test_plain_calls_decline_what_the_general_path_handles(image_kernels):
     assert image_kernels.resize_bilinear_plain(buffer, 4, 4, buffer[:4, :4], 1) is None
     flat = np.zeros(4 * 64, np.uint8)
     assert image_kernels.grayscale_plain(flat, flat[:64], 1) is None
-    for width, height in [(0, 4), (4, -1), (9, 4), (4, 9), (4.0, 4), (True, 4), (2**70, 4)]:
+    for width, height in [(0, 4), (4, -1), (9, 4), (4, 9), (4.0, 4), (True, 4), (2**70, 4),
+                          (np.bool_(True), 4), (4, np.uint8(9))]:
         assert image_kernels.resize_area_plain(gray, width, height, None, 1) is None
     for width, height in [(0, 4), (4, -1), (4.0, 4), (2**31 + 1, 1)]:
         assert image_kernels.resize_bilinear_plain(gray, width, height, None, 1) is None

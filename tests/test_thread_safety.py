@@ -130,14 +130,12 @@ def test_shared_byte_buffer_extends_atomically():
     assert (data == data[:, :1]).all()  # no extend interleaved inside another
 
 
-def test_model_close_from_another_thread_refused_while_a_tensor_lives(tmp_path):
+def test_model_close_from_other_threads_while_a_tensor_lives(tmp_path):
+    # Closing never raises: the tensor keeps the mapping until it dies.
     path = tmp_path / "w.npy"
     np.save(path, np.arange(10.0))
     model = MmapModel.from_file(path)
     weight = model.tensor("w")
     errors = run_together(lambda _: _capture(model.close), threads=4)
-    assert all(isinstance(error, BufferError) for error in errors)
-    assert weight.sum() == 45.0
-    del weight
-    model.close()
-    assert model.closed
+    assert errors == [None] * len(errors)
+    assert model.closed and weight.sum() == 45.0

@@ -844,7 +844,10 @@ cdef inline bint _plain_gray(object obj, Image* image) noexcept:
 
 
 cdef inline bint _plain_int(object value, Py_ssize_t low, Py_ssize_t high) noexcept:
-    return type(value) is int and low <= value <= high
+    """An int in [low, high] by the rule of ``_validate.integer``: a Python int
+    or a NumPy integer scalar (``bool`` is neither ``int`` exactly nor, like
+    ``numpy.bool_``, a ``numpy.integer``)."""
+    return (type(value) is int or isinstance(value, cnp.integer)) and low <= value <= high
 
 
 cdef inline bint _disjoint(const Image* src, const Plane* dst) noexcept:

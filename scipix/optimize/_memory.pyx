@@ -13,7 +13,11 @@ from libc.stdint cimport uintptr_t
 from libc.stdlib cimport free
 from libc.string cimport memcpy
 
+import math
+import warnings
+
 from . import config
+from ._validate import shape_tuple
 
 cdef extern from "stdlib.h":
     int posix_memalign(void** memptr, size_t alignment, size_t size) nogil
@@ -36,6 +40,13 @@ cdef char* _aligned_alloc(Py_ssize_t size, Py_ssize_t alignment) except NULL:
 
 cdef inline bint _power_of_two(Py_ssize_t value) noexcept:
     return value > 0 and (value & (value - 1)) == 0
+
+
+cdef _stays_here(object obj, str instead):
+    """The TypeError of pickling (or copying) an object of native memory:
+    its bytes, and the views that share them, exist only in this process."""
+    raise TypeError(f"{type(obj).__name__} cannot be pickled or copied: it is native memory "
+                    f"of this process, shared with the views handed out from it; {instead}")
 
 
 @cython.final
@@ -112,6 +123,9 @@ cdef class ByteBuffer:
     def __releasebuffer__(self, Py_buffer* view):
         self._exports -= 1
 
+    def __reduce__(self):
+        _stays_here(self, "send bytes(buf) and extend a ByteBuffer on the other side")
+
     def __repr__(self):
         return f"ByteBuffer(len={self._length}, capacity={self._capacity})"
 
@@ -161,6 +175,9 @@ cdef class Pooled:
             self._pool._drop()  # views outlive the handle: never reuse this memory
         else:
             self._pool._give_back(self._obj)
+
+    def __reduce__(self):
+        _stays_here(self, "send the data, and acquire from a pool in the receiving process")
 
     def __repr__(self):
         return f"Pooled({'released' if self._obj is None else repr(self._obj)})"
@@ -278,6 +295,9 @@ cdef class BufferPool:
     def __len__(self):
         return len(self._free)
 
+    def __reduce__(self):
+        _stays_here(self, "make a pool in each process (e.g. in a worker initializer)")
+
     def __repr__(self):
         return (f"BufferPool(size={len(self._free)}, max_size={self.max_size}, "
                 f"hits={self._hits}, misses={self._misses}, dropped={self._dropped})")
@@ -331,6 +351,9 @@ cdef class ArenaBlock:
     def __getbuffer__(self, Py_buffer* view, int flags):
         PyBuffer_FillInfo(view, self, self._ptr, self._size, 0, flags)
 
+    def __reduce__(self):
+        _stays_here(self, "send bytes(block) or numpy.array(block) (a copy)")
+
     def __releasebuffer__(self, Py_buffer* view):
         pass
 
@@ -347,18 +370,32 @@ cdef class Arena:
     alive, so no block ever aliases newer data unless ``force=True``.
     Threads may share an arena: :meth:`alloc` never hands the same bytes
     out twice, and :meth:`reset` raises ``BufferError`` while any thread
-    still holds a block.  (One arena per thread avoids the contention.)
+    still holds a block.
 
     Parameters
     ----------
     capacity : int >= 1
         Bytes of the first chunk.
+
+    Notes
+    -----
+    Use one arena per thread, or per request, reset when that work is
+    done.  An arena shared by threads under steady load may never see a
+    moment with no block alive: every reset is refused and it grows without
+    bound.  :attr:`refused_resets` counts the refusals, and the arena warns
+    (``ResourceWarning``, once) when it grows past 16 times its first
+    capacity with its last reset refused.
     """
     cdef list _chunks
     cdef ByteBuffer _chunk
     cdef Py_ssize_t _offset
     cdef Py_ssize_t _used
     cdef _Generation _generation
+    cdef Py_ssize_t _first_capacity
+    cdef Py_ssize_t _capacity  # bytes in all chunks
+    cdef Py_ssize_t _refused_resets
+    cdef bint _last_reset_refused
+    cdef bint _warned
 
     def __init__(self, Py_ssize_t capacity):
         if capacity < 1:
@@ -366,6 +403,7 @@ cdef class Arena:
         self._chunk = ByteBuffer(capacity)
         self._chunks = [self._chunk]
         self._generation = _Generation()
+        self._first_capacity = self._capacity = capacity
 
     @staticmethod
     def with_capacity(Py_ssize_t capacity):
@@ -464,6 +502,16 @@ cdef class Arena:
         self._chunks.append(chunk)
         self._chunk = chunk
         self._offset = 0
+        self._capacity += chunk._capacity
+        if (self._last_reset_refused and not self._warned
+                and self._capacity > 16 * self._first_capacity):
+            self._warned = True
+            warnings.warn(
+                f"Arena grew to {self._capacity} bytes ({self._capacity // self._first_capacity}"
+                f"x its first chunk) while its resets are refused ({self._refused_resets} so "
+                f"far): blocks stay alive between resets, as with an arena shared by threads "
+                f"under steady load. Use one arena per thread or per request.",
+                ResourceWarning, stacklevel=3)
 
     def alloc_array(self, shape, dtype, Py_ssize_t alignment=64):
         """A NumPy array of ``shape`` and ``dtype`` in arena memory
@@ -472,12 +520,8 @@ cdef class Arena:
         dtype = np.dtype(dtype)
         if dtype.hasobject:
             raise TypeError("arena arrays cannot hold Python objects")
-        shape = tuple(int(n) for n in (shape if isinstance(shape, (tuple, list)) else (shape,)))
-        if any(n < 0 for n in shape):
-            raise ValueError(f"shape must not have negative sizes, got {shape}")
-        count = 1
-        for n in shape:
-            count *= n
+        shape = shape_tuple(shape)
+        count = math.prod(shape)
         if count * dtype.itemsize > PY_SSIZE_T_MAX:
             raise MemoryError(f"cannot allocate an array of shape {shape} and dtype {dtype}")
         block = self.alloc(count * dtype.itemsize, max(alignment, dtype.alignment))
@@ -491,16 +535,17 @@ cdef class Arena:
         BufferError
             Blocks (or arrays) from before are alive and ``force`` is False.
         """
+        if not force and self._live_blocks():
+            self._refuse_reset()  # before making a merged chunk only to drop it
         # The merged chunk is made first: making it may switch threads, and
         # a block handed out meanwhile must still be seen as live.
-        merged = ByteBuffer(self.capacity) if len(self._chunks) > 1 else None
+        merged = ByteBuffer(self._capacity) if len(self._chunks) > 1 else None
         fresh = _Generation() if force else None
         cdef Py_ssize_t live
         with cython.critical_section(self):
             live = self._live_blocks()
             if live and not force:
-                raise BufferError(f"{live} arena blocks handed out since the last reset "
-                                  f"are alive; drop them, or reset(force=True)")
+                self._refuse_reset()
             if merged is not None:
                 self._chunk = merged
                 self._chunks = [merged]
@@ -509,6 +554,13 @@ cdef class Arena:
                 self._generation = fresh
             self._offset = 0
             self._used = 0
+            self._last_reset_refused = False
+
+    cdef _refuse_reset(self):
+        self._refused_resets += 1
+        self._last_reset_refused = True
+        raise BufferError(f"{self._live_blocks()} arena blocks handed out since the last "
+                          f"reset are alive; drop them, or reset(force=True)")
 
     cdef inline Py_ssize_t _live_blocks(self) noexcept:
         return _Py_REFCNT(<PyObject*>self._generation) - 1
@@ -521,13 +573,21 @@ cdef class Arena:
     @property
     def capacity(self):
         """Bytes in all chunks."""
-        return sum((<ByteBuffer>chunk)._capacity for chunk in self._chunks)
+        return self._capacity
+
+    @property
+    def refused_resets(self):
+        """Calls of :meth:`reset` refused because blocks were alive."""
+        return self._refused_resets
 
     @property
     def live_blocks(self):
         """Blocks handed out since the last reset and still alive."""
         return self._live_blocks()
 
+    def __reduce__(self):
+        _stays_here(self, "make an Arena in each worker, one per thread or per request")
+
     def __repr__(self):
-        return (f"Arena(usage={self._used}, capacity={self.capacity}, "
-                f"live_blocks={self._live_blocks()})")
+        return (f"Arena(usage={self._used}, capacity={self._capacity}, "
+                f"live_blocks={self._live_blocks()}, refused_resets={self._refused_resets})")

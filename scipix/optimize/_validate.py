@@ -1,22 +1,85 @@
-"""Argument checks shared by the public modules."""
+"""Argument checks shared by the public modules: one rule per kind of argument.
+
+- An int is a Python ``int`` or a NumPy integer scalar (anything with
+  ``__index__``), never a ``bool`` or ``numpy.bool_``: ``True`` as a width
+  or a threshold is a bug in the caller, as NumPy's own index checks hold.
+- A real number is an int as above or a Python / NumPy float, never a bool
+  or a string.
+- A shape is a sequence of such ints >= 0; its element count is their
+  product.
+
+The compiled ``*_plain`` entry points take a fast path only for values these
+rules accept, and leave everything else to them.
+"""
 from __future__ import annotations
 
+import math
 import operator
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
+_BOOLS = (bool, np.bool_)
 
-def positive_int(value: Any, name: str) -> int:
-    """``value`` as an int >= 1, or a TypeError / ValueError naming ``name``."""
+
+def integer(value: Any, name: str, low: Optional[int] = None,
+            high: Optional[int] = None) -> int:
+    """``value`` as an int in ``[low, high]`` (a bound of None is open).
+
+    Raises
+    ------
+    TypeError
+        ``value`` is a bool or has no ``__index__`` (a float, a string).
+    ValueError
+        ``value`` lies outside the bounds.
+    """
+    if isinstance(value, _BOOLS):
+        raise TypeError(f"{name} must be an int, not a bool ({value!r})")
     try:
         number = operator.index(value)
     except TypeError:
         raise TypeError(f"{name} must be an int, got {type(value).__name__}") from None
-    if number < 1:
-        raise ValueError(f"{name} must be positive, got {number}")
+    if (low is not None and number < low) or (high is not None and number > high):
+        if high is None:
+            rule = "positive" if low == 1 else f">= {low}"
+        elif low is None:
+            rule = f"<= {high}"
+        else:
+            rule = f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be {rule}, got {number}")
     return number
+
+
+def positive_int(value: Any, name: str) -> int:
+    """``value`` as an int >= 1, by the rule of :func:`integer`."""
+    return integer(value, name, low=1)
+
+
+def real_number(value: Any, name: str) -> float:
+    """``value`` (an int, a float or a NumPy real scalar, not a bool) as a float.
+
+    Range checks (finite, positive) are the caller's: their messages say why.
+    """
+    if isinstance(value, _BOOLS) or not isinstance(value, (int, float, np.integer,
+                                                           np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
+def shape_tuple(value: Any, name: str = "shape") -> tuple[int, ...]:
+    """``value`` (an int, or a sequence of ints >= 0) as a tuple of ints."""
+    entries = (value,) if not hasattr(value, "__len__") else value
+    try:
+        items = list(entries)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of ints, got {value!r}") from None
+    return tuple(integer(n, f"{name}[{i}]", low=0) for i, n in enumerate(items))
+
+
+def element_count(shape: Any, name: str = "shape") -> int:
+    """The number of elements of ``shape`` (checked by :func:`shape_tuple`)."""
+    return math.prod(shape_tuple(shape, name))
 
 
 def uint8_array(obj: Any, name: str) -> NDArray[np.uint8]:
@@ -51,3 +114,16 @@ def output_array(out: Any, shape: tuple[int, ...], dtype: DTypeLike,
     if not out.flags.writeable:
         raise ValueError(f"{name} is read-only")
     return out
+
+
+def unaliased(source: NDArray[Any], out: NDArray[Any]) -> NDArray[Any]:
+    """``source``, copied when it overlaps ``out`` other than element for element
+    (a kernel reading and writing the same element at once is safe in place;
+    any other overlap would read values already written)."""
+    if not np.may_share_memory(source, out):
+        return source
+    same_elements = (source.shape == out.shape and source.strides == out.strides
+                     and source.dtype.itemsize == out.dtype.itemsize
+                     and source.__array_interface__["data"][0]
+                     == out.__array_interface__["data"][0])
+    return source if same_elements else source.copy()

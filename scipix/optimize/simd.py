@@ -19,13 +19,11 @@ here.
 """
 from __future__ import annotations
 
-import operator
-
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._dispatch import current_kernels
-from ._validate import output_array, positive_int, uint8_array
+from ._validate import integer, output_array, positive_int, uint8_array, unaliased
 from .config import kernel_threads
 
 __all__ = ["simd_grayscale", "simd_threshold", "simd_normalize",
@@ -51,16 +49,6 @@ def _output(out: NDArray[np.uint8], shape: tuple[int, ...],
     if out.ndim and out.strides[-1] != 1:
         raise ValueError(f"{name} must have contiguous rows, got strides {out.strides}")
     return out
-
-
-def _unaliased(source: NDArray[np.uint8], out: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    """``source``, copied when it overlaps ``out`` other than element for element."""
-    if not np.may_share_memory(source, out):
-        return source
-    same_elements = (source.shape == out.shape and source.strides == out.strides
-                     and source.__array_interface__["data"][0]
-                     == out.__array_interface__["data"][0])
-    return source if same_elements else source.copy()
 
 
 def simd_grayscale(rgba: ArrayLike,
@@ -102,7 +90,7 @@ def simd_grayscale(rgba: ArrayLike,
     if out is None:
         out = np.empty(shape, dtype=np.uint8)
     else:
-        pixels = _unaliased(pixels, _output(out, shape))
+        pixels = unaliased(pixels, _output(out, shape))
     current_kernels().image.grayscale(
         pixels, out if out.ndim == 2 else out.reshape(pixels.shape[:2]), kernel_threads())
     return out
@@ -128,17 +116,12 @@ def simd_threshold(gray: ArrayLike, thresh: int,
     if plain is not None:
         return plain
     src = uint8_array(gray, "gray")
-    try:
-        thresh = operator.index(thresh)
-    except TypeError:
-        raise TypeError(f"thresh must be an int, got {type(thresh).__name__}") from None
-    if not 0 <= thresh <= 255:
-        raise ValueError(f"thresh must be in [0, 255], got {thresh}")
+    thresh = integer(thresh, "thresh", 0, 255)
     rows = _as_gray_2d(src, "gray")
     if out is None:
         out = np.empty(src.shape, dtype=np.uint8)
     else:
-        rows = _as_gray_2d(_unaliased(src, _output(out, src.shape)), "gray")
+        rows = _as_gray_2d(unaliased(src, _output(out, src.shape)), "gray")
     current_kernels().image.threshold(
         rows, out if out.ndim == 2 else out.reshape(rows.shape), thresh, kernel_threads())
     return out
@@ -247,7 +230,7 @@ def _resize_output(image: NDArray[np.uint8], out: NDArray[np.uint8] | None, widt
     """(image, out): ``out`` validated or allocated, ``image`` unaliased from it."""
     if out is None:
         return image, np.empty((height, width), dtype=np.uint8)
-    return _unaliased(image, _output(out, (height, width))), out
+    return unaliased(image, _output(out, (height, width))), out
 
 
 def _as_2d_image(src: ArrayLike) -> NDArray[np.uint8]:

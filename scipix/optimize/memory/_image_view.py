@@ -1,26 +1,33 @@
 """Zero-copy views of packed 8-bit image bytes."""
 from __future__ import annotations
 
-import operator
-
 from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-from .._validate import positive_int
+from .._validate import integer, positive_int
 
 __all__ = ["ImageView"]
 
 
 def _coordinate(value: int, name: str, limit: int) -> int:
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}") from None
+    value = integer(value, name)
     if not 0 <= value < limit:
         raise ValueError(f"{name}={value} is outside [0, {limit})")
     return value
+
+
+def _check_shape(shape: tuple[int, ...], width: int, height: int, channels: int) -> None:
+    """An ndarray's shape against the sizes given (a flat array has none to check)."""
+    if len(shape) <= 1:
+        return
+    described = [(height, width, channels), (height, width * channels)]
+    if shape not in described:
+        hint = "; width and height look swapped" if shape[:2] == (width, height) else ""
+        raise ValueError(f"data has shape {shape}, but width={width}, height={height}, "
+                         f"channels={channels} describe {described[0]} (or "
+                         f"{described[1]} as rows of bytes){hint}")
 
 
 class ImageView:
@@ -30,7 +37,11 @@ class ImageView:
     ----------
     data : bytes-like or uint8 ndarray, contiguous
         ``width * height * channels`` bytes, row-major, channels packed.
-        Writable data gives a writable view (``view.data``).
+        An ndarray of more than one dimension must have the shape the
+        arguments describe: ``(height, width, channels)``, or
+        ``(height, width * channels)`` (``(height, width)`` for one
+        channel), so swapped sizes raise instead of reading the rows
+        crosswise.  Writable data gives a writable view (``view.data``).
     width, height, channels : int >= 1
 
     Notes
@@ -52,6 +63,7 @@ class ImageView:
                 raise TypeError(f"data must have dtype uint8, got {data.dtype}")
             if not data.flags.c_contiguous:
                 raise ValueError("data must be C-contiguous")
+            _check_shape(data.shape, width, height, channels)
             flat: NDArray[np.uint8] = data.reshape(-1)
         else:
             try:

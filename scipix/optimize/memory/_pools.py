@@ -57,6 +57,11 @@ class GlobalPools:
         """A 1 MiB :class:`ByteBuffer` on loan."""
         return self.large.acquire()
 
+    def __reduce__(self) -> tuple[()]:
+        raise TypeError("GlobalPools cannot be pickled or copied: its buffers are native "
+                        "memory of this process; call GlobalPools.get() in the receiving "
+                        "process")
+
     def __repr__(self) -> str:
         return (f"GlobalPools(small={self.small!r}, medium={self.medium!r}, "
                 f"large={self.large!r}, alignment={ALIGNMENT})")

@@ -8,8 +8,11 @@ tensors must tile the data exactly: no overlap, no gap, nothing after.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
+import secrets
 from collections.abc import Mapping
 from typing import Any, Dict, Tuple
 
@@ -67,6 +70,8 @@ def read_header(buffer: Any, path: str) -> tuple[TensorTable, dict[str, str]]:
         header = json.loads(bytes(buffer[8:8 + header_len]).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _corrupt(path, f"header is not UTF-8 JSON ({exc})") from None
+    except RecursionError:
+        raise _corrupt(path, "header JSON is nested too deeply") from None
     if not isinstance(header, dict):
         raise _corrupt(path, f"header must be a JSON object, got {type(header).__name__}")
     metadata = header.pop("__metadata__", {})
@@ -116,9 +121,7 @@ def _entry(info: Any, name: str, data_size: int,
         raise _corrupt(path, f"tensor {name!r} data_offsets {offsets} lie outside the "
                              f"{data_size} bytes of data")
     dtype = DTYPES[code]
-    count = 1
-    for n in shape:
-        count *= n
+    count = math.prod(shape)
     if count * dtype.itemsize != end - begin:
         raise _corrupt(path, f"tensor {name!r}: shape {shape} of {code} needs "
                              f"{count * dtype.itemsize} bytes, data_offsets give {end - begin}")
@@ -128,7 +131,13 @@ def _entry(info: Any, name: str, data_size: int,
 def write(path: str | os.PathLike[str], tensors: Mapping[str, NDArray[Any]],
           metadata: Mapping[str, object] | None = None) -> None:
     """Write ``tensors`` (name -> ndarray of a :data:`DTYPES` dtype) as a
-    safetensors file, in the given order, header padded to 8 bytes."""
+    safetensors file, in the given order, header padded to 8 bytes.
+
+    The file is written beside ``path`` under a temporary name, then moved
+    over ``path`` (``os.replace``): mappings of a file already there keep
+    its old contents.  Rewriting it in place would change arrays handed out
+    from them, or, with a shorter file, kill their readers with ``SIGBUS``.
+    """
     codes = {dtype: code for code, dtype in DTYPES.items()}
     header: dict[str, Any] = {}
     offset, blobs = 0, []
@@ -147,7 +156,16 @@ def write(path: str | os.PathLike[str], tensors: Mapping[str, NDArray[Any]],
         blobs.append(blob)
     raw = json.dumps(header, separators=(",", ":")).encode()
     raw += b" " * (-(8 + len(raw)) % 8)
-    with open(path, "wb") as file:
-        file.write(len(raw).to_bytes(8, "little") + raw)
-        for blob in blobs:
-            file.write(blob)
+    target = os.path.abspath(os.fsdecode(path))
+    folder, name = os.path.split(target)
+    temporary = os.path.join(folder, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(temporary, "xb") as file:
+            file.write(len(raw).to_bytes(8, "little") + raw)
+            for blob in blobs:
+                file.write(blob)
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise

@@ -7,6 +7,7 @@ which keeps results in input order without a reordering buffer.
 """
 from __future__ import annotations
 
+import pickle
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -23,7 +24,7 @@ Stage = Callable[[Any], Any]
 
 
 class PipelineError(RuntimeError):
-    """A stage raised; the stage's exception is ``__cause__``.
+    """A stage raised; the stage's exception is ``__cause__`` and ``cause``.
 
     Attributes
     ----------
@@ -31,12 +32,30 @@ class PipelineError(RuntimeError):
         1-based number of the stage that raised.
     index : int
         0-based position of the failing item in the input.
+    cause : BaseException
+        The stage's exception.  It survives pickling (``__cause__`` does
+        not, so a pipeline failing in a worker process still names it);
+        one that cannot be pickled travels as a ``RuntimeError`` with its
+        ``repr``.
     """
 
     def __init__(self, stage: int, index: int, cause: BaseException) -> None:
-        super().__init__(f"pipeline stage {stage} failed on item {index}: {cause!r}")
+        super().__init__(stage, index, cause)
         self.stage = stage
         self.index = index
+        self.cause = cause
+
+    def __str__(self) -> str:
+        return f"pipeline stage {self.stage} failed on item {self.index}: {self.cause!r}"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        cause = self.cause
+        try:
+            pickle.dumps(cause)
+        except Exception:
+            cause = RuntimeError(f"{cause!r} (not picklable)")
+        extra = {k: v for k, v in vars(self).items() if k not in ("stage", "index", "cause")}
+        return type(self), (self.stage, self.index, cause), extra or None
 
 
 class _Run:

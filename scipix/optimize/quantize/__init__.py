@@ -8,9 +8,11 @@ scale is at least float32 epsilon, and
     q = clamp(rint(x * float32(1 / scale)) + zero_point, -128, 127)
 
 rounding half to even with the float32 inverse scale, as PyTorch does
-(dividing by the scale instead rounds some ties differently).  ``+-inf``
-saturate; NaN raises ``ValueError`` (an ``out=`` array is then partly
-written, as NumPy leaves ``out`` on errors).  Dequantization is
+(dividing by the scale instead rounds some ties differently).  With
+given params ``+-inf`` saturate; params taken from the data's min and max
+refuse infinite data (it has no finite range).  NaN raises ``ValueError``
+(an ``out=`` array is then partly written, as NumPy leaves ``out`` on
+errors).  Dequantization is
 ``(float(q) - zero_point) * scale`` in float32.  The hot loops run in the
 SIMD kernel variants, on ``get_thread_count()`` threads.
 

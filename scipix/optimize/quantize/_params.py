@@ -3,15 +3,17 @@ compute them."""
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .._validate import integer, real_number
+
 QMIN, QMAX = -128, 127
 _EPS = np.finfo(np.float32).eps
+_F32_MAX = float(np.finfo(np.float32).max)
 _F32 = np.float32
 
 
@@ -21,7 +23,8 @@ class QuantParams:
 
     Parameters
     ----------
-    scale : float > 0, finite (kept as a float32 value)
+    scale : float > 0 (kept as a float32 value, which must be finite and
+        positive with a finite float32 inverse: about 2.9e-39 to 3.4e38)
     zero_point : int in [-128, 127]
     qmin : -128 (affine) or -127 (symmetric: the range is [-127, 127])
     """
@@ -33,37 +36,42 @@ class QuantParams:
     _inv_scale: np.float32 = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if isinstance(self.scale, bool) or not isinstance(self.scale, (int, float, np.floating)):
-            raise TypeError(f"scale must be a number, got {type(self.scale).__name__}")
-        if not (math.isfinite(self.scale) and self.scale > 0):
-            raise ValueError(f"scale must be positive and finite, got {self.scale}")
-        try:
-            zero_point = operator.index(self.zero_point)
-        except TypeError:
-            raise TypeError(f"zero_point must be an int, "
-                            f"got {type(self.zero_point).__name__}") from None
-        if not QMIN <= zero_point <= QMAX:
-            raise ValueError(f"zero_point must be in [-128, 127], got {zero_point}")
-        if self.qmin not in (QMIN, -QMAX):
-            raise ValueError(f"qmin must be -128 or -127, got {self.qmin}")
-        object.__setattr__(self, "scale", float(_F32(self.scale)))
-        object.__setattr__(self, "zero_point", int(zero_point))
-        object.__setattr__(self, "_inv_scale", _F32(1.0) / _F32(self.scale))
+        requested = real_number(self.scale, "scale")
+        zero_point = integer(self.zero_point, "zero_point", QMIN, QMAX)
+        qmin = integer(self.qmin, "qmin")
+        if qmin not in (QMIN, -QMAX):
+            raise ValueError(f"qmin must be -128 or -127, got {qmin}")
+        # The kernels use the float32 scale and its float32 inverse: check
+        # those, not the float64 given (1e-50 rounds to 0, 1e39 to inf, and
+        # 1e-45 is a denormal whose inverse overflows).
+        with np.errstate(over="ignore", divide="ignore"):
+            scale = _F32(requested)
+            inv_scale = _F32(1.0) / scale
+        if not (math.isfinite(requested) and requested > 0):
+            raise ValueError(f"scale must be positive and finite, got {requested}")
+        if not (np.isfinite(scale) and scale > 0 and np.isfinite(inv_scale)):
+            raise ValueError(f"scale must be positive and finite as a float32 with a finite "
+                             f"float32 inverse (about 2.9e-39 to 3.4e38), got {requested}, "
+                             f"stored as float32 {float(scale)!r} with inverse "
+                             f"{float(inv_scale)!r}")
+        object.__setattr__(self, "scale", float(scale))
+        object.__setattr__(self, "zero_point", zero_point)
+        object.__setattr__(self, "qmin", qmin)
+        object.__setattr__(self, "_inv_scale", inv_scale)
 
     @classmethod
     def from_range(cls, min_val: float, max_val: float) -> QuantParams:
         """PyTorch's ``MinMaxObserver(dtype=torch.qint8)`` params for a range."""
-        low, high = float(min_val), float(max_val)
+        low, high = real_number(min_val, "min_val"), real_number(max_val, "max_val")
         if math.isnan(low) or math.isnan(high):
             raise ValueError("min_val and max_val must not be NaN")
-        if not (math.isfinite(low) and math.isfinite(high)):
-            raise ValueError(f"the range must be finite, got [{low}, {high}]")
+        if not (abs(low) <= _F32_MAX and abs(high) <= _F32_MAX):
+            raise ValueError(f"the range must be finite in float32 (|x| <= {_F32_MAX:.4g}), "
+                             f"got [{low}, {high}]")
         if low > high:
             raise ValueError(f"min_val ({low}) must be <= max_val ({high})")
-        low32, high32 = _F32(min(low, 0.0)), _F32(max(high, 0.0))
-        scale = max(_F32(high32 - low32) / _F32(QMAX - QMIN), _EPS)
-        zero_point = QMIN - int(np.rint(low32 / scale))
-        return cls(float(scale), min(max(zero_point, QMIN), QMAX))
+        scales, zero_points = _minmax_params(np.array([low]), np.array([high]))
+        return cls(float(scales[0]), int(zero_points[0]))
 
     @classmethod
     def from_data(cls, data: ArrayLike) -> QuantParams:
@@ -74,6 +82,10 @@ class QuantParams:
         low, high = float(values.min()), float(values.max())
         if math.isnan(low) or math.isnan(high):
             raise ValueError("data contains NaN")
+        if math.isinf(low) or math.isinf(high):
+            raise ValueError("data contains infinity, which has no min-max range; quantize "
+                             "with explicit params (quantize_with_params saturates +-inf) "
+                             "or calibrate with DynamicQuantizer")
         return cls.from_range(low, high)
 
     @classmethod
@@ -83,9 +95,9 @@ class QuantParams:
         ONNX Runtime's convention (and the spec's).  PyTorch's symmetric
         qint8 observer uses ``abs_max / 127.5`` over [-128, 127] instead.
         """
-        abs_max = float(abs_max)
-        if not (math.isfinite(abs_max) and abs_max >= 0):
-            raise ValueError(f"abs_max must be finite and >= 0, got {abs_max}")
+        abs_max = real_number(abs_max, "abs_max")
+        if not 0 <= abs_max <= _F32_MAX:
+            raise ValueError(f"abs_max must be >= 0 and finite in float32, got {abs_max}")
         return cls(float(max(_F32(abs_max) / _F32(QMAX), _EPS)), 0, -QMAX)
 
     @property
@@ -101,11 +113,23 @@ def _check_params(params: object, name: str = "params") -> None:
 
 def _minmax_params(low: NDArray[Any], high: NDArray[Any], qmin: int = QMIN,
                    qmax: int = QMAX) -> tuple[NDArray[np.float32], NDArray[np.int32]]:
-    """:meth:`QuantParams.from_range` over arrays of ranges (float32 steps),
-    for levels [qmin, qmax]; float32 scales and int32 zero points."""
+    """:meth:`QuantParams.from_range` over arrays of finite ranges (float32
+    steps), for levels [qmin, qmax]; float32 scales and int32 zero points."""
     low = np.minimum(low, 0).astype(np.float32)
     high = np.maximum(high, 0).astype(np.float32)
-    scales = np.maximum((high - low) / _F32(qmax - qmin), _EPS).astype(np.float32)
+    with np.errstate(over="ignore"):
+        span = high - low
+    # A range wider than float32's (e.g. [-3e38, 3e38]) has a representable
+    # scale: take its width in float64 there.  Elsewhere the float32 steps
+    # stay, as PyTorch's observers take them.
+    wide = np.isinf(span)
+    if wide.any():
+        span = np.where(wide, np.float32(0), span)
+        steps = np.where(wide, (high.astype(np.float64) - low) / (qmax - qmin),
+                         span / _F32(qmax - qmin)).astype(np.float32)
+    else:
+        steps = span / _F32(qmax - qmin)
+    scales = np.maximum(steps, _EPS).astype(np.float32)
     zero_points = qmin - np.rint(low / scales).astype(np.int64)
     return scales, np.clip(zero_points, qmin, qmax).astype(np.int32)
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import operator
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -11,7 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .. import _dispatch
-from .._validate import output_array
+from .._validate import integer, output_array, real_number, shape_tuple, unaliased
 from ..config import kernel_threads
 if TYPE_CHECKING:
     from ..memory import MmapModel
@@ -39,13 +38,16 @@ def _check_out(out: NDArray[Any], shape: tuple[int, ...], dtype: DTypeLike,
 def _flat_pair(source: NDArray[Any], out: NDArray[Any] | None,
                dtype: DTypeLike) -> tuple[NDArray[Any], NDArray[Any], NDArray[Any]]:
     """``(flat source, flat out, out)``: ``out`` made (or checked) with the
-    shape and memory order of ``source``, both as 1-D views."""
+    shape and memory order of ``source``, both as 1-D views; the source is
+    copied when it overlaps ``out`` (the kernels read and write in parallel
+    spans, so a shared byte could be written before it is read)."""
     flat, order = _flat(source)
     if out is None:
         out = np.empty(source.shape, dtype, order=order)
     else:
         out = _check_out(out, source.shape, dtype, order)
-    return flat, out.reshape(-1) if order == "C" else out.reshape(-1, order="F"), out
+    flat_out = out.reshape(-1) if order == "C" else out.reshape(-1, order="F")
+    return unaliased(flat, flat_out), flat_out, out
 
 
 
@@ -92,12 +94,7 @@ def dequantize_value(quantized: int, params: QuantParams) -> float:
 
 def _shaped(data: ArrayLike, shape: Sequence[int]) -> NDArray[np.float32]:
     values = _as_float32(data, "data")
-    try:
-        shape = tuple(operator.index(n) for n in shape)
-    except TypeError:
-        raise TypeError(f"shape must be a sequence of ints, got {shape!r}") from None
-    if any(n < 0 for n in shape):
-        raise ValueError(f"shape must not have negative sizes, got {shape}")
+    shape = shape_tuple(shape)
     if math.prod(shape) != values.size:
         raise ValueError(f"shape {shape} holds {math.prod(shape)} values, data has {values.size}")
     if values.size == 0:
@@ -121,6 +118,7 @@ class QuantizedTensor:
         self.shape = data.shape
         self.params = params
         self._model = model  # the MmapModel a loaded tensor lives in
+        self._mapped_data = data if model is not None else None
 
     @classmethod
     def from_f32(cls, data: ArrayLike, shape: Sequence[int]) -> QuantizedTensor:
@@ -151,7 +149,12 @@ class QuantizedTensor:
         return 4 * self.data.size / self.size_bytes()
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write a safetensors file: ``data`` (I8), ``scale`` (F32), ``zero_point`` (I32)."""
+        """Write a safetensors file: ``data`` (I8), ``scale`` (F32), ``zero_point`` (I32).
+
+        Written under a temporary name in the same folder, then moved over
+        ``path``: tensors loaded from a file already there keep reading its
+        old contents.
+        """
         from ..memory._safetensors import write
         write(path, {"data": self.data,
                      "scale": np.array([self.params.scale], np.float32),
@@ -161,19 +164,34 @@ class QuantizedTensor:
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> QuantizedTensor:
         """Map a file written by :meth:`save`; ``data`` is a read-only
-        zero-copy view of the file (kept mapped while the tensor lives)."""
+        zero-copy view of the file (kept mapped while the tensor lives).
+
+        Such a tensor pickles by path, as :class:`~scipix.optimize.memory.MmapModel`:
+        unpickling maps the file again.
+        """
         from ..memory import MmapModel
-        model = MmapModel.from_file(path)
+        return cls._of_model(MmapModel.from_file(path))
+
+    @classmethod
+    def _of_model(cls, model: MmapModel) -> QuantizedTensor:
         try:
             qmin = int(model.metadata.get("qmin", QMIN))
             params = QuantParams(float(model.tensor("scale")[0]),
                                  int(model.tensor("zero_point")[0]), qmin)
             data = model.tensor("data")
             if data.dtype != np.int8:
-                raise ValueError(f"{path}: data must be I8, got {data.dtype}")
+                raise ValueError(f"{model.path}: data must be I8, got {data.dtype}")
         except KeyError as exc:
-            raise ValueError(f"{path}: not a QuantizedTensor file ({exc})") from None
+            raise ValueError(f"{model.path}: not a QuantizedTensor file ({exc})") from None
         return cls(data, params, model)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A tensor still holding the data it was loaded with travels as its
+        # file; anything else as its values.
+        model = self._model
+        if model is not None and not model.closed and self.data is self._mapped_data:
+            return QuantizedTensor._of_model, (model,)
+        return QuantizedTensor, (self.data, self.params)
 
     def __repr__(self) -> str:
         return f"QuantizedTensor(shape={self.shape}, {self.params})"
@@ -199,10 +217,7 @@ class PerChannelQuant:
     @classmethod
     def from_f32(cls, weights: ArrayLike, shape: Sequence[int], axis: int = 0) -> PerChannelQuant:
         values = _shaped(weights, shape)
-        try:
-            axis = operator.index(axis)
-        except TypeError:
-            raise TypeError(f"axis must be an int, got {type(axis).__name__}") from None
+        axis = integer(axis, "axis")
         if not -values.ndim <= axis < values.ndim:
             raise ValueError(f"axis {axis} is out of range for {values.ndim}-D shape {shape}")
         axis %= values.ndim
@@ -248,7 +263,7 @@ class DynamicQuantizer:
     """
 
     def __init__(self, percentile: float) -> None:
-        percentile = float(percentile)
+        percentile = real_number(percentile, "percentile")
         if not 50 < percentile <= 100:
             raise ValueError(f"percentile must be in (50, 100], got {percentile}")
         self.percentile = percentile

@@ -1,3 +1,4 @@
+import asyncio
 import concurrent.futures
 import multiprocessing
 import os
@@ -238,6 +239,26 @@ def test_local_count_stays_in_its_thread():
         release.set()
         worker.join()
     assert seen == [2]
+
+
+def test_batcher_processor_thread_follows_the_process_count():
+    from scipix.optimize.batch import BatchConfig, DynamicBatcher
+    set_thread_count(3)
+    seen = []
+
+    def processor(items):
+        seen.append((threading.current_thread() is threading.main_thread(), kernel_threads()))
+        return items
+
+    async def one_item():
+        batcher = DynamicBatcher(BatchConfig(max_batch_size=1), processor)
+        runner = asyncio.create_task(batcher.run())
+        await batcher.add(1, timeout=30)
+        await batcher.shutdown()
+        await runner
+
+    asyncio.run(one_item())
+    assert seen == [(False, 3)]
 
 
 def test_serial_kernels_in_the_main_thread():

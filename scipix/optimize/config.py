@@ -32,7 +32,8 @@ from ._validate import positive_int
 __all__ = ["OptLevel", "set_opt_level", "get_opt_level", "opt_level", "simd_enabled",
            "parallel_enabled", "memory_opt_enabled", "set_thread_count",
            "get_thread_count", "default_thread_count", "max_thread_count",
-           "local_thread_count", "serial_kernels", "kernel_threads"]
+           "local_thread_count", "follow_process_thread_count", "serial_kernels",
+           "kernel_threads"]
 
 
 class OptLevel(enum.IntEnum):
@@ -299,6 +300,14 @@ def local_thread_count(n: int | None) -> Iterator[None]:
         yield
     finally:
         _this_thread.threads = previous if previous is None or not _forked_child else 1
+
+
+def follow_process_thread_count() -> None:
+    """From now on, run the kernels this thread calls on the process-wide
+    count: for a thread that has the cores to itself, e.g. as the
+    ``initializer`` of a one-thread ``ThreadPoolExecutor`` (scipix's
+    batchers run their processor so)."""
+    _this_thread.threads = None
 
 
 def serial_kernels() -> contextlib.AbstractContextManager[None]:

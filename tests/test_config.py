@@ -2,11 +2,11 @@ import asyncio
 import concurrent.futures
 import multiprocessing
 import os
-from dataclasses import replace
 import subprocess
 import sys
 import threading
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -183,7 +183,7 @@ def test_thread_count_follows_new_omp_num_threads(monkeypatch):
 
 def recorded_image_kernels(monkeypatch):
     recorder = Recorder(_dispatch.KERNELS.image)
-    monkeypatch.setattr(_dispatch, "KERNELS", _dispatch.KERNELS._replace(image=recorder))
+    monkeypatch.setattr(_dispatch, "KERNELS", replace(_dispatch.KERNELS, image=recorder))
     return recorder
 
 

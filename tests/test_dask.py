@@ -2,6 +2,8 @@
 workers run kernels on one OpenMP thread per task, and the page recipe
 (examples/dask_pages.py) gives the local results on a LocalCluster of
 processes and on the threaded scheduler, loading the model once per process."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -37,7 +39,7 @@ class ThreadCounts:
 @pytest.fixture
 def thread_counts(monkeypatch):
     recorder = ThreadCounts(_dispatch.KERNELS.image)
-    monkeypatch.setattr(_dispatch, "KERNELS", _dispatch.KERNELS._replace(image=recorder))
+    monkeypatch.setattr(_dispatch, "KERNELS", replace(_dispatch.KERNELS, image=recorder))
     return recorder.counts
 
 

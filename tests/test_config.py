@@ -1,15 +1,20 @@
+import asyncio
+import concurrent.futures
 import multiprocessing
 import os
-from dataclasses import replace
 import subprocess
 import sys
+import threading
+import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from scipix.optimize import (OptLevel, _dispatch, get_opt_level, get_thread_count,
-                             memory_opt_enabled, opt_level, parallel_enabled, set_opt_level,
-                             set_thread_count, simd, simd_enabled)
+                             local_thread_count, max_thread_count, memory_opt_enabled, opt_level,
+                             parallel_enabled, serial_kernels, set_opt_level, set_thread_count,
+                             simd, simd_enabled)
 from scipix.optimize.config import kernel_threads
 
 
@@ -102,10 +107,165 @@ def test_thread_count():
     assert get_thread_count() == len(os.sched_getaffinity(0))
 
 
-@pytest.mark.parametrize("bad, error", [(0, ValueError), (-2, ValueError), (2.0, TypeError)])
+@pytest.mark.parametrize("bad, error", [
+    (0, ValueError), (-2, ValueError), (2.0, TypeError), ("2", TypeError),
+    (True, TypeError), (np.True_, TypeError), (100_000, ValueError), (2**31, ValueError),
+    (max_thread_count() + 1, ValueError)])
 def test_bad_thread_count(bad, error):
+    set_thread_count(1)
     with pytest.raises(error, match="n must"):
         set_thread_count(bad)
+    with pytest.raises(error, match="n must"):
+        with local_thread_count(bad):
+            pass
+    assert get_thread_count() == 1 and kernel_threads() == 1
+
+
+def test_thread_count_bounds_and_numpy_integers():
+    assert max_thread_count() == 4 * os.cpu_count()
+    set_thread_count(np.int64(3))
+    assert get_thread_count() == 3 and type(get_thread_count()) is int
+    set_thread_count(np.uint8(max_thread_count()))
+    assert kernel_threads() == max_thread_count()
+
+
+def _run_python(code, **env):
+    environ = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    environ.update(env)
+    return subprocess.run([sys.executable, "-W", "default", "-c", code], env=environ,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("value", ["1000000", "50000"])
+def test_huge_omp_num_threads_is_lowered_with_a_warning(value):
+    # Both crashed the process in the first large kernel (a segfault, or
+    # libgomp exiting), before any thread count was refused.
+    result = _run_python("import numpy as np, scipix.optimize as o; "
+                         "o.simd.simd_threshold(np.zeros((1024, 1024), np.uint8), 9); "
+                         "print(o.get_thread_count(), o.max_thread_count())",
+                         OMP_NUM_THREADS=value)
+    assert result.returncode == 0, result.stderr
+    count, maximum = result.stdout.split()
+    assert count == maximum
+    assert f"RuntimeWarning: OMP_NUM_THREADS='{value}' is more than max_thread_count()" \
+        in result.stderr
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "1.5"])
+def test_invalid_omp_num_threads_is_ignored_with_a_warning(value):
+    result = _run_python("import os, scipix.optimize as o; "
+                         "print(o.get_thread_count() == len(os.sched_getaffinity(0)))",
+                         OMP_NUM_THREADS=value)
+    assert result.stdout.strip() == "True", result.stderr
+    assert f"RuntimeWarning: OMP_NUM_THREADS='{value}' is not a positive integer" \
+        in result.stderr
+
+
+def test_empty_omp_num_threads_is_unset():
+    result = _run_python("import os, scipix.optimize as o; "
+                         "print(o.get_thread_count() == len(os.sched_getaffinity(0)))",
+                         OMP_NUM_THREADS=" ")
+    assert result.stdout.strip() == "True" and "Warning" not in result.stderr
+
+
+def test_thread_count_follows_new_omp_num_threads(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert kernel_threads() == 3 and get_thread_count() == 3
+    set_thread_count(2)  # an explicit count wins until the variable changes again
+    assert kernel_threads() == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the same value: no change
+    assert kernel_threads() == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert kernel_threads() == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert get_thread_count() == len(os.sched_getaffinity(0))
+
+
+def recorded_image_kernels(monkeypatch):
+    recorder = Recorder(_dispatch.KERNELS.image)
+    monkeypatch.setattr(_dispatch, "KERNELS", replace(_dispatch.KERNELS, image=recorder))
+    return recorder
+
+
+def test_omp_num_threads_change_reaches_the_kernel(monkeypatch):
+    recorder = recorded_image_kernels(monkeypatch)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    simd.simd_threshold(np.zeros((8, 8), np.uint8), 1)
+    assert recorder.calls == [("threshold_plain", 3)]
+
+
+def _in_thread(fn):
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn).result()
+
+
+def test_other_threads_run_kernels_on_one_thread_by_default():
+    set_thread_count(3)
+
+    def counts():
+        before = kernel_threads()
+        with local_thread_count(None):
+            following = kernel_threads()
+            with local_thread_count(2):
+                own = kernel_threads()
+        return before, following, own, kernel_threads()
+
+    assert _in_thread(counts) == (1, 3, 2, 1)
+    assert kernel_threads() == 3
+    results = []
+    thread = threading.Thread(target=lambda: results.append(kernel_threads()))
+    thread.start()
+    thread.join()
+    assert results == [1]
+
+
+def test_local_count_stays_in_its_thread():
+    set_thread_count(3)
+    entered, release = threading.Event(), threading.Event()
+    seen = []
+
+    def hold_two():
+        with local_thread_count(2):
+            entered.set()
+            release.wait(30)
+            seen.append(kernel_threads())
+
+    worker = threading.Thread(target=hold_two)
+    worker.start()
+    entered.wait(30)
+    try:
+        assert kernel_threads() == 3
+    finally:
+        release.set()
+        worker.join()
+    assert seen == [2]
+
+
+def test_batcher_processor_thread_follows_the_process_count():
+    from scipix.optimize.batch import BatchConfig, DynamicBatcher
+    set_thread_count(3)
+    seen = []
+
+    def processor(items):
+        seen.append((threading.current_thread() is threading.main_thread(), kernel_threads()))
+        return items
+
+    async def one_item():
+        batcher = DynamicBatcher(BatchConfig(max_batch_size=1), processor)
+        runner = asyncio.create_task(batcher.run())
+        await batcher.add(1, timeout=30)
+        await batcher.shutdown()
+        await runner
+
+    asyncio.run(one_item())
+    assert seen == [(False, 3)]
+
+
+def test_serial_kernels_in_the_main_thread():
+    set_thread_count(3)
+    with serial_kernels():
+        assert kernel_threads() == 1
+    assert kernel_threads() == 3
 
 
 def test_default_threads_respect_omp_num_threads():
@@ -123,9 +283,82 @@ def test_threadpoolctl_sees_openmp():
     assert "openmp" in apis
 
 
+def _scipix_infos(threadpoolctl):
+    return [info for info in threadpoolctl.threadpool_info()
+            if info["internal_api"] == "scipix"]
+
+
+def test_threadpoolctl_reports_scipix():
+    threadpoolctl = pytest.importorskip("threadpoolctl", minversion="3.3")
+    set_thread_count(3)
+    infos = _scipix_infos(threadpoolctl)
+    assert len(infos) == 1
+    assert infos[0]["user_api"] == "openmp" and infos[0]["num_threads"] == 3
+    assert "_openmp_helpers" in os.path.basename(infos[0]["filepath"])
+
+
+@pytest.mark.parametrize("user_api", [None, "openmp"])
+def test_threadpool_limits_limits_and_restores(monkeypatch, user_api):
+    threadpoolctl = pytest.importorskip("threadpoolctl", minversion="3.3")
+    recorder = recorded_image_kernels(monkeypatch)
+    set_thread_count(3)
+    with threadpoolctl.threadpool_limits(1, user_api=user_api):
+        assert _scipix_infos(threadpoolctl)[0]["num_threads"] == 1
+        simd.simd_threshold(np.zeros((8, 8), np.uint8), 1)
+    simd.simd_threshold(np.zeros((8, 8), np.uint8), 1)
+    assert recorder.calls == [("threshold_plain", 1), ("threshold_plain", 3)]
+    assert get_thread_count() == 3
+
+
+def test_threadpool_limits_in_another_thread_sets_that_thread_only():
+    threadpoolctl = pytest.importorskip("threadpoolctl", minversion="3.3")
+    set_thread_count(3)
+
+    def in_pool():
+        with threadpoolctl.threadpool_limits(2):
+            inside = (kernel_threads(), _scipix_infos(threadpoolctl)[0]["num_threads"],
+                      get_thread_count())
+        return inside, kernel_threads()
+
+    assert _in_thread(in_pool) == ((2, 2, 3), 1)
+    assert kernel_threads() == 3
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs dlopen of a .so")
+def test_threadpoolctl_ignores_other_packages_openmp_helpers(tmp_path):
+    # scikit-learn also has a module named _openmp_helpers: only scipix's
+    # (which exports scipix_thread_control) may be taken for scipix.
+    pytest.importorskip("threadpoolctl", minversion="3.3")
+    source = tmp_path / "other.c"
+    source.write_text("int other_openmp_helpers(void) { return 0; }\n")
+    library = tmp_path / "_openmp_helpers.cpython-311-x86_64-linux-gnu.so"
+    compiled = subprocess.run(["cc", "-shared", "-fPIC", str(source), "-o", str(library)],
+                              capture_output=True)
+    if compiled.returncode != 0:
+        pytest.skip("no C compiler")
+    code = ("import ctypes, sys, threadpoolctl, scipix.optimize; ctypes.CDLL(sys.argv[1]); "
+            "print(sorted(i['filepath'] for i in threadpoolctl.threadpool_info() "
+            "if i['internal_api'] == 'scipix'))")
+    result = subprocess.run([sys.executable, "-c", code, str(library)], capture_output=True,
+                            text=True, check=True)
+    paths = eval(result.stdout)
+    assert len(paths) == 1 and str(tmp_path) not in paths[0]
+
+
 def _child_grayscale(queue):
     image = np.full((1024, 1024, 4), 200, np.uint8)
     queue.put(int(simd.simd_grayscale(image)[0, 0]))
+
+
+def _child_asks_for_threads(queue):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        set_thread_count(2)  # hung in the next large kernel before
+        with local_thread_count(2):
+            local = kernel_threads()
+    image = np.full((1024, 1024, 4), 200, np.uint8)
+    queue.put((get_thread_count(), local, int(simd.simd_grayscale(image)[0, 0]),
+               [str(w.message) for w in caught if w.category is RuntimeWarning]))
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
@@ -141,6 +374,23 @@ def test_fork_after_parallel_region_does_not_hang():
         child.kill()
         pytest.fail("child hung in an OpenMP region after fork")
     assert child.exitcode == 0 and queue.get(timeout=5) == 200
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_asking_for_threads_stays_serial_with_a_warning():
+    set_thread_count(2)
+    simd.simd_grayscale(np.zeros((1024, 1024, 4), np.uint8))  # starts the OpenMP team
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_child_asks_for_threads, args=(queue,))
+    child.start()
+    child.join(timeout=60)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("child hung in an OpenMP region after fork")
+    count, local, pixel, messages = queue.get(timeout=5)
+    assert child.exitcode == 0 and (count, local, pixel) == (1, 1, 200)
+    assert len(messages) == 2 and all("made with fork" in m for m in messages)
 
 
 def _wait_policy_in_child(prelude="", env=None):

@@ -11,6 +11,7 @@ from typing import Any, Deque, Dict, Generic, List, Optional, TypeVar, Union
 
 import numpy as np
 
+from ..config import follow_process_thread_count
 from ._config import BatchConfig
 from ._errors import BatcherClosed, ProcessingFailed, QueueFull, Timeout
 
@@ -202,8 +203,11 @@ class DynamicBatcher(Generic[T, R]):
         self._bind(loop)
         self._state = "running"
         stopped = self._stopped = asyncio.Event()
+        # The one worker thread has the cores to itself while a batch runs:
+        # its kernels use the process-wide count (other threads use one).
         executor = None if self._is_coroutine else concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="scipix-batch")
+            max_workers=1, thread_name_prefix="scipix-batch",
+            initializer=follow_process_thread_count)
         try:
             while True:
                 batch = await self._next_batch(loop)

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._dispatch import current_kernels
-from ._validate import output_array, positive_int, uint8_array
+from ._validate import output_array, pillow_order, positive_int, uint8_array
 from .config import kernel_threads
 
 __all__ = ["simd_grayscale", "simd_threshold", "simd_normalize",
@@ -63,9 +63,21 @@ def _unaliased(source: NDArray[np.uint8], out: NDArray[np.uint8]) -> NDArray[np.
     return source if same_elements else source.copy()
 
 
-def simd_grayscale(rgba: ArrayLike,
-                   out: NDArray[np.uint8] | None = None) -> NDArray[np.uint8]:
-    """Convert RGBA or RGB pixels to 8-bit gray, ``(77 R + 150 G + 29 B) >> 8``.
+def _order(order: str, image: object, name: str) -> bool:
+    """True for BGR storage; a ValueError for an unknown order, or for "bgr"
+    given with a Pillow image (stored RGB)."""
+    if order not in ("rgb", "bgr"):
+        raise ValueError(f"order must be 'rgb' or 'bgr', got {order!r}")
+    stored = pillow_order(image, name)
+    if stored is not None and stored != order:
+        raise ValueError(f"{name} is a Pillow image, stored {stored.upper()}, "
+                         f"but order is {order!r}")
+    return order == "bgr"
+
+
+def simd_grayscale(rgba: ArrayLike, out: NDArray[np.uint8] | None = None, *,
+                   order: str = "rgb") -> NDArray[np.uint8]:
+    """Convert RGB(A) or BGR(A) pixels to 8-bit gray, ``(77 R + 150 G + 29 B) >> 8``.
 
     BT.601 luma in the fixed point of the spec's scalar code; alpha is ignored.
 
@@ -74,14 +86,21 @@ def simd_grayscale(rgba: ArrayLike,
     rgba : uint8 array, shape (H, W, 4), (H, W, 3) or flat (4 * N,)
         Pixels packed within each row; rows may be strided.
     out : uint8 array, shape (H, W) (or (N,) for flat input), optional
+    order : {"rgb", "bgr"}
+        How the channels are stored: ``cv2.imread`` gives ``"bgr"`` (then
+        the result equals ``cv2.cvtColor(..., COLOR_BGR2GRAY)`` within 1),
+        Pillow ``"rgb"``.
 
     Returns
     -------
     out : uint8 array, shape (H, W) or (N,)
     """
-    plain = current_kernels().image.grayscale_plain(rgba, out, kernel_threads())
-    if plain is not None:
-        return plain
+    if order in ("rgb", "bgr"):  # the plain path takes ndarrays only, never Pillow images
+        plain = current_kernels().image.grayscale_plain(rgba, out, order == "bgr",
+                                                        kernel_threads())
+        if plain is not None:
+            return plain
+    bgr = _order(order, rgba, "rgba")
     src = uint8_array(rgba, "rgba")
     if src.ndim == 1:
         if src.shape[0] % 4:
@@ -104,7 +123,7 @@ def simd_grayscale(rgba: ArrayLike,
     else:
         pixels = _unaliased(pixels, _output(out, shape))
     current_kernels().image.grayscale(
-        pixels, out if out.ndim == 2 else out.reshape(pixels.shape[:2]), kernel_threads())
+        pixels, out if out.ndim == 2 else out.reshape(pixels.shape[:2]), bgr, kernel_threads())
     return out
 
 
@@ -179,63 +198,74 @@ def simd_normalize(data: NDArray[np.float32]) -> None:
 
 def simd_resize_bilinear(src: ArrayLike, width: int, height: int,
                          out: NDArray[np.uint8] | None = None) -> NDArray[np.uint8]:
-    """Bilinear resize of an 8-bit gray image, as OpenCV's ``INTER_LINEAR``.
+    """Bilinear resize of an 8-bit image, as OpenCV's ``INTER_LINEAR``.
 
     Pixel-centre convention (source ``x = (dx + 0.5) * src_w / width - 0.5``)
     with OpenCV's 11-bit fixed-point weights; results are within 1 of
-    ``cv2.resize(..., interpolation=cv2.INTER_LINEAR)``.
+    ``cv2.resize(..., interpolation=cv2.INTER_LINEAR)``.  Packed colour
+    pixels are resized channel by channel in one pass, keeping their order
+    (RGB, BGR or with alpha alike), each channel exactly as a gray image.
 
     Parameters
     ----------
-    src : uint8 array, shape (H, W), rows contiguous
+    src : uint8 array, shape (H, W) or (H, W, C) with C in 3, 4
+        Rows contiguous (pixels packed), may be strided.
     width, height : int >= 1
         Output size.
-    out : uint8 array, shape (height, width), optional
+    out : uint8 array, shape (height, width) or (height, width, C), optional
 
     Returns
     -------
-    out : uint8 array, shape (height, width)
+    out : uint8 array, shape (height, width) or (height, width, C)
     """
     plain = current_kernels().image.resize_bilinear_plain(src, width, height, out,
                                                           kernel_threads())
     if plain is not None:
         return plain
-    image = _as_2d_image(src)
+    image = _as_image(src)
     width, height = positive_int(width, "width"), positive_int(height, "height")
     image, out = _resize_output(image, out, width, height)
-    current_kernels().image.resize_bilinear(image, out, kernel_threads())
+    if image.ndim == 3:
+        current_kernels().image.resize_packed(image, out, True, kernel_threads())
+    else:
+        current_kernels().image.resize_bilinear(image, out, kernel_threads())
     return out
 
 
 def fast_area_resize(src: ArrayLike, width: int, height: int,
                      out: NDArray[np.uint8] | None = None) -> NDArray[np.uint8]:
-    """Area (pixel coverage) downscale of an 8-bit gray image, as ``INTER_AREA``.
+    """Area (pixel coverage) downscale of an 8-bit image, as ``INTER_AREA``.
 
     Identical to ``cv2.resize(..., interpolation=cv2.INTER_AREA)`` when the
     factors ``W / width`` and ``H / height`` are whole numbers; within 1 of
     it otherwise.  It only shrinks: use :func:`simd_resize_bilinear` to grow.
+    Packed colour pixels are resized channel by channel in one pass,
+    keeping their order, each channel exactly as a gray image.
 
     Parameters
     ----------
-    src : uint8 array, shape (H, W), rows contiguous
+    src : uint8 array, shape (H, W) or (H, W, C) with C in 3, 4
+        Rows contiguous (pixels packed), may be strided.
     width : int in [1, W]
     height : int in [1, H]
-    out : uint8 array, shape (height, width), optional
+    out : uint8 array, shape (height, width) or (height, width, C), optional
 
     Returns
     -------
-    out : uint8 array, shape (height, width)
+    out : uint8 array, shape (height, width) or (height, width, C)
     """
     plain = current_kernels().image.resize_area_plain(src, width, height, out, kernel_threads())
     if plain is not None:
         return plain
-    image = _as_2d_image(src)
+    image = _as_image(src)
     width, height = positive_int(width, "width"), positive_int(height, "height")
     if width > image.shape[1] or height > image.shape[0]:
         raise ValueError(f"fast_area_resize only shrinks: ({height}, {width}) exceeds "
                          f"src shape {image.shape}; use simd_resize_bilinear to grow")
     image, out = _resize_output(image, out, width, height)
-    if image.shape[0] % height == 0 and image.shape[1] % width == 0:
+    if image.ndim == 3:
+        current_kernels().image.resize_packed(image, out, False, kernel_threads())
+    elif image.shape[0] % height == 0 and image.shape[1] % width == 0:
         current_kernels().image.resize_area_integer(image, out, kernel_threads())
     else:
         current_kernels().image.resize_area(image, out, kernel_threads())
@@ -245,13 +275,21 @@ def fast_area_resize(src: ArrayLike, width: int, height: int,
 def _resize_output(image: NDArray[np.uint8], out: NDArray[np.uint8] | None, width: int,
                    height: int) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
     """(image, out): ``out`` validated or allocated, ``image`` unaliased from it."""
+    shape = (height, width) + image.shape[2:]
     if out is None:
-        return image, np.empty((height, width), dtype=np.uint8)
-    return _unaliased(image, _output(out, (height, width))), out
+        return image, np.empty(shape, dtype=np.uint8)
+    return _unaliased(image, _output(out, shape)), out
 
 
-def _as_2d_image(src: ArrayLike) -> NDArray[np.uint8]:
+def _as_image(src: ArrayLike) -> NDArray[np.uint8]:
+    """A gray (H, W) image, or packed (H, W, 3 or 4) pixels."""
     image = uint8_array(src, "src")
+    if image.ndim == 3 and image.shape[2] in (3, 4):
+        if image.strides[2] != 1 or image.strides[1] != image.shape[2]:
+            raise ValueError(f"src must have packed pixels (strides (any, {image.shape[2]}, 1)), "
+                             f"got strides {image.strides}")
+        return image
     if image.ndim != 2:
-        raise ValueError(f"src must be a 2-D gray image (H, W), got shape {image.shape}")
+        raise ValueError(f"src must be a gray image (H, W) or packed pixels (H, W, 3 or 4), "
+                         f"got shape {image.shape}")
     return _as_gray_2d(image, "src")

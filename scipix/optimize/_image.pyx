@@ -49,7 +49,8 @@ cdef extern from "scipix_resize.h":
     void scipix_linear_hrow(const uint8_t* row, Py_ssize_t n_in, int32_t* out,
                             const int32_t* first, const int32_t* second, const int32_t* w_first,
                             const int32_t* w_second, const int32_t* w_pair,
-                            const uint8_t* windows, Py_ssize_t n) noexcept nogil
+                            const uint8_t* windows, Py_ssize_t n,
+                            Py_ssize_t channels) noexcept nogil
     void scipix_area_htile(const float* acc_t, uint8_t* dst, Py_ssize_t dst_stride,
                            Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t channels,
                            const int32_t* start, const float* weight,
@@ -684,9 +685,10 @@ cdef void _free_linear(LinearTaps* t) noexcept nogil:
 
 
 cdef inline void _linear_hrow(const uint8_t* row, Py_ssize_t n_in, int32_t* out,
-                              const LinearTaps* t, Py_ssize_t n) noexcept nogil:
+                              const LinearTaps* t, Py_ssize_t n,
+                              Py_ssize_t channels) noexcept nogil:
     scipix_linear_hrow(row, n_in, out, t.first, t.second, t.w_first, t.w_second, t.w_pair,
-                       t.windows, n)
+                       t.windows, n, channels)
 
 
 cdef inline void _linear_vrow(const int32_t* top, const int32_t* bottom, uint8_t* dst,
@@ -706,11 +708,12 @@ cdef int _linear_rows(GrayRows* src, const Plane* dst, const void* x_taps,
     cdef const LinearTaps* ty = <const LinearTaps*>y_taps
     cdef Py_ssize_t y, cols = dst.cols * dst.channels, top_row = -1, bottom_row = -1, swap_row
     cdef Py_ssize_t n_in = src.image.cols * dst.channels
-    cdef int32_t* top = <int32_t*>malloc(2 * cols * sizeof(int32_t))
+    # A value to spare after each row: scipix_linear_hrow's packed stores.
+    cdef int32_t* top = <int32_t*>malloc(2 * (cols + 1) * sizeof(int32_t))
     if top == NULL:
         return -1
     cdef int32_t* rows = top
-    cdef int32_t* bottom = top + cols
+    cdef int32_t* bottom = top + cols + 1
     cdef int32_t* swap
     for y in range(y0, y1):
         if ty.first[y] != top_row and ty.first[y] == bottom_row:
@@ -718,10 +721,10 @@ cdef int _linear_rows(GrayRows* src, const Plane* dst, const void* x_taps,
             swap_row = top_row; top_row = bottom_row; bottom_row = swap_row
         if ty.first[y] != top_row:
             top_row = ty.first[y]
-            _linear_hrow(_gray_row(src, top_row), n_in, top, tx, cols)
+            _linear_hrow(_gray_row(src, top_row), n_in, top, tx, cols, dst.channels)
         if ty.second[y] != bottom_row:
             bottom_row = ty.second[y]
-            _linear_hrow(_gray_row(src, bottom_row), n_in, bottom, tx, cols)
+            _linear_hrow(_gray_row(src, bottom_row), n_in, bottom, tx, cols, dst.channels)
         _linear_vrow(top, bottom, _out_row(dst, y), ty.w_first[y], ty.w_second[y], cols)
     free(rows)
     return 0

@@ -111,9 +111,27 @@ static inline void scipix_linear_hrow(const uint8_t *row, ptrdiff_t n_in, int32_
                                       const int32_t *first, const int32_t *second,
                                       const int32_t *w_first, const int32_t *w_second,
                                       const int32_t *w_pair, const uint8_t *windows,
-                                      ptrdiff_t n)
+                                      ptrdiff_t n, ptrdiff_t channels)
 {
     ptrdiff_t x = 0;
+#if defined(__SSSE3__) && !defined(SCIPIX_SCALAR_REFERENCE)
+    /* Packed RGB / RGBA, a pixel a step: the 8 bytes from its first tap
+     * hold both tap pixels; one shuffle spreads them into (first, second)
+     * 16-bit pairs per channel, one vpmaddwd weighs and adds them.  Three
+     * channels store a fourth, zero lane over the next pixel's first value
+     * (written next, or by the plain loop): `out` has a value to spare. */
+    if (channels == 3 || channels == 4) {
+        const __m128i spread = channels == 3
+            ? _mm_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1)
+            : _mm_setr_epi8(0, -1, 4, -1, 1, -1, 5, -1, 2, -1, 6, -1, 3, -1, 7, -1);
+        for (; x < n && first[x] + 8 <= n_in; x += channels)
+            _mm_storeu_si128((__m128i *)(out + x),
+                             _mm_madd_epi16(_mm_shuffle_epi8(
+                                                _mm_loadl_epi64((const __m128i *)(row + first[x])),
+                                                spread),
+                                            _mm_set1_epi32(w_pair[x])));
+    }
+#endif
 #if defined(__AVX2__) && !defined(SCIPIX_SCALAR_REFERENCE)
     const __m256i spread = _mm256_setr_epi8(0, -1, 1, -1, 4, -1, 5, -1, 8, -1, 9, -1, 12, -1,
                                             13, -1, 0, -1, 1, -1, 4, -1, 5, -1, 8, -1, 9, -1,
@@ -135,11 +153,11 @@ static inline void scipix_linear_hrow(const uint8_t *row, ptrdiff_t n_in, int32_
         _mm256_storeu_si256((__m256i *)(out + x),
                             _mm256_madd_epi16(pairs, _mm256_loadu_si256((const __m256i *)(w_pair + x))));
     }
-#else
+#endif
     (void)n_in;
     (void)w_pair;
     (void)windows;
-#endif
+    (void)channels;
     for (; x < n; x++)
         out[x] = row[first[x]] * w_first[x] + row[second[x]] * w_second[x];
 }
@@ -173,12 +191,36 @@ static inline void scipix_area2x2_row(const uint8_t *a, const uint8_t *b, uint8_
 
 /* 2x2 area average of rows a and b of packed pixels of `channels` values
  * into n pixels: dst[x, c] = (a[2x, c] + a[2x+1, c] + b[2x, c] + b[2x+1, c] + 2) >> 2.
- * A plain loop: gcc vectorizes its interleaved loads and stores. */
+ * A plain loop elsewhere. */
 static inline void scipix_area2x2_packed_row(const uint8_t *a, const uint8_t *b, uint8_t *dst,
                                              ptrdiff_t n, ptrdiff_t channels)
 {
-    ptrdiff_t x, c;
-    for (x = 0; x < n; x++)
+    ptrdiff_t x = 0, c;
+#if defined(__SSSE3__) && !defined(SCIPIX_SCALAR_REFERENCE)
+    /* Two output pixels a step, from 16-byte loads of four input pixels:
+     * one shuffle puts each channel's horizontal neighbours side by side,
+     * vpmaddubsw adds them into 16-bit sums, and the rounded averages pack
+     * back to bytes.  Three channels store 8 bytes for 6, the last 2 over
+     * the next pixel (written later), so steps stop while a pixel remains
+     * after them; the loads stay inside the rows likewise. */
+    if (channels == 3 || channels == 4) {
+        const __m128i pairs = channels == 3
+            ? _mm_setr_epi8(0, 3, 1, 4, 2, 5, 6, 9, 7, 10, 8, 11, -1, -1, -1, -1)
+            : _mm_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
+        const __m128i ones = _mm_set1_epi8(1), two = _mm_set1_epi16(2);
+        const ptrdiff_t spare = channels == 3 ? 3 : 2;
+        for (; x + spare <= n; x += 2) {
+            __m128i top = _mm_loadu_si128((const __m128i *)(a + 2 * x * channels));
+            __m128i bottom = _mm_loadu_si128((const __m128i *)(b + 2 * x * channels));
+            __m128i sums = _mm_add_epi16(
+                _mm_maddubs_epi16(_mm_shuffle_epi8(top, pairs), ones),
+                _mm_maddubs_epi16(_mm_shuffle_epi8(bottom, pairs), ones));
+            __m128i mean = _mm_srli_epi16(_mm_add_epi16(sums, two), 2);
+            _mm_storel_epi64((__m128i *)(dst + x * channels), _mm_packus_epi16(mean, mean));
+        }
+    }
+#endif
+    for (; x < n; x++)
         for (c = 0; c < channels; c++) {
             const ptrdiff_t i = 2 * x * channels + c;
             dst[x * channels + c] = (uint8_t)((a[i] + a[i + channels] + b[i] + b[i + channels]

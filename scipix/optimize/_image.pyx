@@ -14,7 +14,7 @@ Every function takes ``n_threads``: the OpenMP thread count, passed
 explicitly to ``prange``.
 """
 cimport numpy as cnp
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.math cimport floor, isfinite, sqrt
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
 from libc.stdlib cimport calloc, free, malloc
@@ -1166,12 +1166,12 @@ cdef void _blob_rows(const Plane* resized, const Window* w, const Blob* blob,
 
 
 cdef int _preprocess_one(const Image* src, const int64_t* place, const Blob* blob,
-                         Py_ssize_t index, int bands) noexcept nogil:
+                         Py_ssize_t index, uint8_t* scratch, int bands) noexcept nogil:
     """Image ``index`` into the tensor; 1 if out of memory, else 0.
 
     ``place`` is (rows, cols, top, left): the image is resized to (rows,
-    cols) and its pixel (0, 0) lands on output (top, left), which may lie
-    outside the output (a centre crop)."""
+    cols) into ``scratch`` and its pixel (0, 0) lands on output (top,
+    left), which may lie outside the output (a centre crop)."""
     cdef Py_ssize_t k, band, rows = blob.rows
     cdef Plane resized
     cdef Window w
@@ -1182,15 +1182,12 @@ cdef int _preprocess_one(const Image* src, const int64_t* place, const Blob* blo
     resized.cols = place[1]
     resized.channels = 1 if blob.channels == 1 else src.channels
     resized.stride = resized.cols * resized.channels
-    resized.data = <uint8_t*>malloc(resized.rows * resized.stride)
-    if resized.data == NULL:
-        return 1
+    resized.data = scratch
     if blob.bilinear or resized.rows > src.rows or resized.cols > src.cols:
         mode = BILINEAR
     else:
         mode = _area_mode(src, &resized)
     if _resize(mode, src, &resized, bands) != 0:
-        free(resized.data)
         return 1
     w.top = place[2]
     w.left = place[3]
@@ -1219,7 +1216,6 @@ cdef int _preprocess_one(const Image* src, const int64_t* place, const Blob* blo
         for band in prange(bands, num_threads=bands, schedule="static"):
             _blob_rows(&resized, &w, blob, &affine, index, band * rows // bands,
                        (band + 1) * rows // bands)
-    free(resized.data)
     return 0
 
 
@@ -1259,8 +1255,10 @@ def preprocess_batch(list images, cnp.ndarray out, const int64_t[:, ::1] placeme
         With at least as many images as threads, each thread takes whole
         images; otherwise each image is split into bands of rows.
     """
-    cdef Py_ssize_t n = len(images), i, k, pixels = 0
+    cdef Py_ssize_t n = len(images), i, k, pixels = 0, scratch_bytes = 0
     cdef int failed = 0, team, bands
+    cdef bint per_thread
+    cdef uint8_t* scratch = NULL
     cdef Blob blob
     if channels not in (1, 3) or dtype not in (0, 1, 2):
         raise ValueError("channels must be 1 or 3 and dtype 0, 1 or 2")
@@ -1311,17 +1309,28 @@ def preprocess_batch(list images, cnp.ndarray out, const int64_t[:, ::1] placeme
             held.append(view)
             sources[i] = _color_image(view, input_bgr)
             pixels += max(view.shape[0] * view.shape[1], placement[i, 0] * placement[i, 1])
+            scratch_bytes = max(scratch_bytes, placement[i, 0] * placement[i, 1]
+                                * (1 if channels == 1 else view.shape[2]))
         team = team_size(pixels, n_threads)
+        per_thread = team > 1 and n >= team
+        # One resize buffer per thread for the whole call: a fresh one per
+        # image costs its page faults again each time.
+        scratch = <uint8_t*>malloc((team if per_thread else 1) * scratch_bytes)
+        if scratch == NULL:
+            raise MemoryError()
         with nogil:
-            if team > 1 and n >= team:
+            if per_thread:
                 for i in prange(n, num_threads=team, schedule="dynamic"):
-                    failed += _preprocess_one(&sources[i], &placement[i, 0], &blob, i, 1)
+                    failed += _preprocess_one(&sources[i], &placement[i, 0], &blob, i,
+                                              scratch + threadid() * scratch_bytes, 1)
             else:
                 for i in range(n):
                     bands = _row_chunks(blob.rows, sources[i].cols * sources[i].rows // blob.rows,
                                         team)
-                    failed += _preprocess_one(&sources[i], &placement[i, 0], &blob, i, bands)
+                    failed += _preprocess_one(&sources[i], &placement[i, 0], &blob, i, scratch,
+                                              bands)
     finally:
+        free(scratch)
         free(sources)
     if failed:
         raise MemoryError()

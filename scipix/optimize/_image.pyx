@@ -30,6 +30,11 @@ cdef extern from "scipix_pixel.h":
                               uint8_t thresh, int stream) noexcept nogil
     void scipix_store_fence() noexcept nogil
 
+cdef extern from "scipix_scores.h":
+    void scipix_threshold_f32_row(const float* src, uint8_t* dst, Py_ssize_t n,
+                                  float thresh) noexcept nogil
+    Py_ssize_t scipix_argmax_row(const float* x, Py_ssize_t n) noexcept nogil
+
 cdef extern from "scipix_moments.h":
     ctypedef struct Moments "scipix_moments":
         double count
@@ -242,6 +247,65 @@ def threshold(const uint8_t[:, :] src, uint8_t[:, :] dst, uint8_t thresh, int n_
     cdef Plane plane = _plane(dst)
     with nogil:
         _map_rows(THRESHOLD_ROWS, &image, &plane, thresh, n_threads)
+
+
+def threshold_f32(const float[:, :] src, uint8_t[:, :] dst, float thresh, int n_threads):
+    """``dst = 255 where src > thresh else 0`` for float32 scores (strict;
+    NaN gives 0), as ``cv2.threshold(..., THRESH_BINARY)`` with maxval 255.
+
+    Parameters
+    ----------
+    src : float32 memoryview, shape (rows, cols), contiguous rows
+    dst : uint8 memoryview, shape (rows, cols), contiguous rows
+    thresh : float
+    n_threads : int
+    """
+    cdef Py_ssize_t rows = src.shape[0], cols = src.shape[1], y, band
+    if src.strides[1] != 4 or dst.strides[1] != 1 or dst.shape[0] != rows \
+            or dst.shape[1] != cols:
+        raise ValueError("src and dst must have the same shape and contiguous rows")
+    if rows == 0 or cols == 0:
+        return
+    cdef int bands = _row_chunks(rows, cols, n_threads)
+    with nogil:
+        if bands == 1:
+            for y in range(rows):
+                scipix_threshold_f32_row(&src[y, 0], &dst[y, 0], cols, thresh)
+        else:
+            for band in prange(bands, num_threads=bands, schedule="static"):
+                for y in range(band * rows // bands, (band + 1) * rows // bands):
+                    scipix_threshold_f32_row(&src[y, 0], &dst[y, 0], cols, thresh)
+
+
+def argmax_rows(const float[:, :] scores, int64_t[::1] index, float[::1] value,
+                int n_threads):
+    """Per row of ``scores``: the index of its largest value (the first among
+    equals; the first NaN if any, as ``numpy.argmax``) and that value, in one
+    pass over memory.
+
+    Parameters
+    ----------
+    scores : float32 memoryview, shape (rows, n >= 1), contiguous rows
+    index : int64 memoryview, shape (rows,)
+    value : float32 memoryview, shape (rows,)
+    n_threads : int
+    """
+    cdef Py_ssize_t rows = scores.shape[0], n = scores.shape[1], y, at
+    if scores.strides[1] != 4 or n < 1 or index.shape[0] != rows or value.shape[0] != rows:
+        raise ValueError("scores must have contiguous rows of n >= 1, index and value one "
+                         "entry per row")
+    cdef int team = team_size(rows * n, n_threads)
+    with nogil:
+        if team == 1:
+            for y in range(rows):
+                at = scipix_argmax_row(&scores[y, 0], n)
+                index[y] = at
+                value[y] = scores[y, at]
+        else:
+            for y in prange(rows, num_threads=team, schedule="static"):
+                at = scipix_argmax_row(&scores[y, 0], n)
+                index[y] = at
+                value[y] = scores[y, at]
 
 
 # --------------------------------------------------------------------------

@@ -20,6 +20,7 @@ here.
 from __future__ import annotations
 
 import operator
+from typing import SupportsIndex
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -29,7 +30,7 @@ from ._validate import output_array, pillow_order, positive_int, uint8_array
 from .config import kernel_threads
 
 __all__ = ["simd_grayscale", "simd_threshold", "simd_normalize",
-           "simd_resize_bilinear", "fast_area_resize"]
+           "simd_resize_bilinear", "fast_area_resize", "argmax_last"]
 
 
 def _as_gray_2d(image: NDArray[np.uint8], name: str) -> NDArray[np.uint8]:
@@ -127,28 +128,35 @@ def simd_grayscale(rgba: ArrayLike, out: NDArray[np.uint8] | None = None, *,
     return out
 
 
-def simd_threshold(gray: ArrayLike, thresh: int,
+def simd_threshold(gray: ArrayLike, thresh: SupportsIndex | float,
                    out: NDArray[np.uint8] | None = None) -> NDArray[np.uint8]:
-    """Binary threshold: 255 where ``gray > thresh`` (strict, unsigned), else 0.
+    """Binary threshold: 255 where ``gray > thresh`` (strict), else 0.
+
+    On float32 input (a detector's probability map) the comparison is in
+    float32 (``thresh`` rounded to float32 first) and NaN gives 0: the
+    semantics of ``cv2.threshold(map, thresh, 255, THRESH_BINARY)``, with
+    a uint8 bitmap as the result instead of float32.
 
     Parameters
     ----------
-    gray : uint8 array, shape (H, W) or (N,)
+    gray : uint8 or float32 array, shape (H, W) or (N,)
         Rows contiguous, may be strided.
-    thresh : int in [0, 255]
+    thresh : int in [0, 255] for uint8; a real number, not NaN, for float32
     out : uint8 array, same shape as ``gray``, optional
-        May be ``gray`` itself (in place).
+        May be ``gray`` itself (in place) for uint8 input.
 
     Returns
     -------
     out : uint8 array
     """
+    if isinstance(gray, np.ndarray) and gray.dtype == np.float32:
+        return _threshold_scores(gray, thresh, out)
     plain = current_kernels().image.threshold_plain(gray, thresh, out, kernel_threads())
     if plain is not None:
         return plain
     src = uint8_array(gray, "gray")
     try:
-        thresh = operator.index(thresh)
+        thresh = operator.index(thresh)  # type: ignore[arg-type]  # a float raises here
     except TypeError:
         raise TypeError(f"thresh must be an int, got {type(thresh).__name__}") from None
     if not 0 <= thresh <= 255:
@@ -161,6 +169,69 @@ def simd_threshold(gray: ArrayLike, thresh: int,
     current_kernels().image.threshold(
         rows, out if out.ndim == 2 else out.reshape(rows.shape), thresh, kernel_threads())
     return out
+
+
+def _threshold_scores(scores: NDArray[np.float32], thresh: SupportsIndex | float,
+                      out: NDArray[np.uint8] | None) -> NDArray[np.uint8]:
+    if isinstance(thresh, (bool, np.bool_)) or not isinstance(thresh, (int, float, np.integer,
+                                                                       np.floating)):
+        raise TypeError(f"thresh must be a real number, got {type(thresh).__name__}")
+    if np.isnan(thresh):
+        raise ValueError("thresh must not be NaN")
+    if scores.ndim == 1:
+        rows = scores[np.newaxis, :]
+    elif scores.ndim == 2:
+        rows = scores
+    else:
+        raise ValueError(f"gray must be 2-D (height, width) or 1-D, got shape {scores.shape}")
+    if rows.strides[1] != 4:
+        raise ValueError(f"gray must have contiguous rows, got strides {scores.strides}")
+    if out is None:
+        out = np.empty(scores.shape, dtype=np.uint8)
+    else:
+        _output(out, scores.shape)
+        if np.may_share_memory(rows, out):
+            rows = rows.copy()
+    with np.errstate(over="ignore"):
+        level = np.float32(thresh)
+    current_kernels().image.threshold_f32(rows, out if out.ndim == 2 else out[np.newaxis, :],
+                                          float(level), kernel_threads())
+    return out
+
+
+def argmax_last(scores: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """Index and value of the largest score along the last axis, in one pass.
+
+    What CTC decoding needs from a recognizer's (B, T, classes) output:
+    ``scores.argmax(-1)`` and ``scores.max(-1)`` together, reading the
+    scores once.  Ties give the first index, and a NaN counts as the
+    largest (the first NaN wins), as :func:`numpy.argmax`.
+
+    Parameters
+    ----------
+    scores : float32 array, shape (..., n), n >= 1
+        Rows with a contiguous last axis are read in place; other layouts
+        are copied first.
+
+    Returns
+    -------
+    index : int64 array, shape (...)
+    value : float32 array, shape (...)
+        ``value == take_along_axis(scores, index[..., None], -1)[..., 0]``.
+    """
+    array = np.asarray(scores)
+    if array.dtype != np.float32:
+        raise TypeError(f"scores must have dtype float32, got {array.dtype}")
+    if array.ndim == 0 or array.shape[-1] == 0:
+        raise ValueError(f"scores must have a non-empty last axis, got shape {array.shape}")
+    rows = array.reshape(-1, array.shape[-1])
+    if rows.strides[1] != 4:
+        rows = np.ascontiguousarray(rows)
+    index = np.empty(rows.shape[0], np.int64)
+    value = np.empty(rows.shape[0], np.float32)
+    if rows.shape[0]:
+        current_kernels().image.argmax_rows(rows, index, value, kernel_threads())
+    return index.reshape(array.shape[:-1]), value.reshape(array.shape[:-1])
 
 
 def simd_normalize(data: NDArray[np.float32]) -> None:

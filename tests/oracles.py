@@ -110,3 +110,53 @@ def separate_kernels(image, shape):
     values = resized.astype(np.float32)
     simd_normalize(values)
     return values
+
+
+def blob_reference(images, shape, *, color="gray", input_order="rgb", shift=None,
+                   factor=None, placement=None, pad=0.0, bilinear=False, layout="nchw",
+                   dtype=np.float32):
+    """preprocess_batch's definition in NumPy over the separate kernels: each
+    image resized (packed channels, or gray first), placed at
+    ``placement[i] = (rows, cols, top, left)`` on a ``pad`` background, then
+    ``(v - shift) * factor`` per output channel in float32 (the per-image
+    statistics when ``shift`` is None), cast and laid out."""
+    height, width = shape
+    channels = 1 if color == "gray" else 3
+    planes = []
+    for i, image in enumerate(images):
+        rows, cols, top, left = (placement[i] if placement is not None
+                                 else (height, width, 0, 0))
+        pixels = image if image.ndim == 3 else image[:, :, None]
+        if channels == 1 and pixels.shape[2] > 1:
+            pixels = simd_grayscale(pixels, order=input_order)[:, :, None]
+        if pixels.shape[2] == 4:
+            pixels = np.ascontiguousarray(pixels[:, :, :3])
+        grow = bilinear or rows > pixels.shape[0] or cols > pixels.shape[1]
+        resize = simd_resize_bilinear if grow else fast_area_resize
+        if pixels.shape[2] == 1:
+            resized = resize(np.ascontiguousarray(pixels[:, :, 0]), cols, rows)[:, :, None]
+        else:
+            resized = resize(pixels, cols, rows)
+        if channels == 3:
+            resized = np.broadcast_to(resized, resized.shape[:2] + (3,))
+            if color != input_order:
+                resized = resized[:, :, ::-1]
+        canvas = np.full((height, width, channels), np.nan, np.float32)
+        y0, x0 = max(top, 0), max(left, 0)
+        y1, x1 = min(height, top + rows), min(width, left + cols)
+        canvas[y0:y1, x0:x1] = resized[y0 - top:y1 - top, x0 - left:x1 - left]
+        covered = canvas[y0:y1, x0:x1].astype(np.float64)
+        if shift is None:
+            m, s = covered.mean(), covered.std()
+            image_shift = np.full(channels, np.float32(m))
+            image_factor = np.full(channels, np.float32(1.0 / (s + 1e-8)))
+        else:
+            image_shift, image_factor = np.float32(shift), np.float32(factor)
+        outside = np.isnan(canvas)
+        canvas[outside] = np.broadcast_to(np.float32(pad), canvas.shape)[outside]
+        values = (canvas - image_shift) * image_factor
+        if dtype == np.uint8:
+            values = np.rint(np.clip(np.nan_to_num(values), 0, 255))
+        planes.append(values.astype(dtype))
+    batch = np.stack(planes)
+    return batch.transpose(0, 3, 1, 2).copy() if layout == "nchw" else batch

@@ -9,6 +9,15 @@ from scipix.optimize.simd import simd_grayscale, simd_resize_bilinear
 from variants import REFERENCE, RUNNABLE, family_modules, names
 from oracles import ATOL, RTOL, separate_kernels, strided_crop
 
+def default_kernel_call(module, pixels, out, n_threads):
+    """The kernel as preprocess_batch's defaults call it: gray, stretched, standardized."""
+    n, _, height, width = out.shape
+    placement = np.tile(np.array([height, width, 0, 0], np.int64), (n, 1))
+    zero, one = np.zeros(1, np.float32), np.ones(1, np.float32)
+    module.preprocess_batch(pixels, out, placement, 1, False, 0, False, False, zero, one, zero,
+                            True, False, n_threads)
+
+
 def mixed_images(rng):
     """Different sizes, channel counts, strided crops and a flipped image."""
     return [strided_crop(rng, (97, 131), 4), strided_crop(rng, (40, 60), 3),
@@ -24,7 +33,7 @@ def test_matches_separate_kernels(name, module, rng, shape, n_threads):
     images = mixed_images(rng)
     out = np.full((len(images), 1) + shape, np.nan, np.float32)
     pixels = [im if im.ndim == 3 else im[:, :, None] for im in images]
-    module.preprocess_batch(pixels, out, n_threads)
+    default_kernel_call(module, pixels, out, n_threads)
     for i, image in enumerate(images):
         image = image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image
         np.testing.assert_allclose(out[i, 0], separate_kernels(image, shape), rtol=RTOL,
@@ -53,8 +62,8 @@ def test_variants_bit_exact_with_scalar_reference(name, module, rng):
         shape = tuple(int(v) for v in rng.integers(1, 120, size=2))
         outs = [np.empty((len(images), 1) + shape, np.float32) for _ in range(2)]
         pixels = [im if im.ndim == 3 else im[:, :, None] for im in images]
-        module.preprocess_batch(pixels, outs[0], 2)
-        reference.preprocess_batch(pixels, outs[1], 1)
+        default_kernel_call(module, pixels, outs[0], 2)
+        default_kernel_call(reference, pixels, outs[1], 1)
         np.testing.assert_array_equal(*outs)
 
 

@@ -23,7 +23,7 @@ THREADS = [1, 2]
 def test_grayscale_exact(image_kernels, rng, shape, channels, n_threads):
     pixels = strided_crop(rng, shape, channels)
     out = np.empty(shape, np.uint8)
-    image_kernels.grayscale(pixels, out, n_threads)
+    image_kernels.grayscale(pixels, out, False, n_threads)
     np.testing.assert_array_equal(out, gray_reference(pixels))
 
 
@@ -35,11 +35,11 @@ def test_grayscale_exact_rows_at_vector_step_edges(image_kernels, rng, width, ch
     # bytes ahead and must stop early).
     pixels = rng.integers(0, 256, size=(2, width, channels), dtype=np.uint8)
     out = np.empty((2, width), np.uint8)
-    image_kernels.grayscale(pixels, out, 1)
+    image_kernels.grayscale(pixels, out, False, 1)
     np.testing.assert_array_equal(out, gray_reference(pixels))
     for row in range(2):  # one row at a time: the row ends the buffer
         single = pixels[row].copy()[None]
-        image_kernels.grayscale(single, out[row:row + 1], 1)
+        image_kernels.grayscale(single, out[row:row + 1], False, 1)
         np.testing.assert_array_equal(out[row], gray_reference(pixels[row]))
 
 
@@ -47,7 +47,7 @@ def test_grayscale_large_parallel_spans(image_kernels, rng):
     # One long row is split across threads in spans; check every span edge.
     flat = rng.integers(0, 256, size=4 * 200_003, dtype=np.uint8)
     out = np.empty((1, 200_003), np.uint8)
-    image_kernels.grayscale(flat.reshape(1, -1, 4), out, 2)
+    image_kernels.grayscale(flat.reshape(1, -1, 4), out, False, 2)
     np.testing.assert_array_equal(out[0], gray_reference(flat.reshape(-1, 4)))
 
 
@@ -76,9 +76,9 @@ def test_grayscale_streamed_output(image_kernels, rng, channels, n_threads):
     reference = REFERENCE.image
     pixels = strided_crop(rng, LARGE, channels)
     frame, out = misaligned_out(LARGE)
-    image_kernels.grayscale(pixels, out, n_threads)
+    image_kernels.grayscale(pixels, out, False, n_threads)
     expected = np.empty(LARGE, np.uint8)
-    reference.grayscale(pixels, expected, 1)
+    reference.grayscale(pixels, expected, False, 1)
     np.testing.assert_array_equal(out, expected)
     assert_frame_untouched(frame, LARGE)
     np.testing.assert_array_equal(out[::97, ::89], gray_reference(pixels[::97, ::89]))
@@ -384,8 +384,12 @@ def test_resize_bad_input(function):
         function(src, 4, -3)
     with pytest.raises(TypeError, match="width must be an int"):
         function(src, 4.0, 4)
-    with pytest.raises(ValueError, match="src must be a 2-D gray image"):
-        function(np.zeros((8, 8, 4), np.uint8), 4, 4)
+    with pytest.raises(ValueError, match=r"src must be a gray image \(H, W\) or packed"):
+        function(np.zeros((8, 8, 2), np.uint8), 4, 4)
+    with pytest.raises(ValueError, match="src must have packed pixels"):
+        function(np.zeros((8, 16, 3), np.uint8)[:, ::2], 4, 4)
+    with pytest.raises(ValueError, match="out must have shape"):
+        function(np.zeros((8, 8, 3), np.uint8), 4, 4, out=np.zeros((4, 4), np.uint8))
     with pytest.raises(ValueError, match="out must have shape"):
         function(src, 4, 4, out=np.zeros((4, 5), np.uint8))
     with pytest.raises(ValueError, match="src is empty"):
@@ -433,7 +437,7 @@ def test_variants_bit_exact_with_scalar_reference(name, module, rng):
         rgba = strided_crop(rng, (rows, cols), 4)
         outs = [np.empty((rows, cols), np.uint8) for _ in range(2)]
         for out, variant in zip(outs, (module, reference)):
-            variant.grayscale(rgba, out, 2)
+            variant.grayscale(rgba, out, False, 2)
         np.testing.assert_array_equal(*outs)
         thresh = int(rng.integers(0, 256))
         for out, variant in zip(outs, (module, reference)):
@@ -490,12 +494,12 @@ def outputs(shape):
 def test_grayscale_plain_equals_kernel(image_kernels, rng, shape, channels):
     for layout, pixels in plain_layouts(rng, shape, channels).items():
         for kind, out in outputs(shape).items():
-            result = image_kernels.grayscale_plain(pixels, out, 2)
+            result = image_kernels.grayscale_plain(pixels, out, False, 2)
             assert result is not None, (layout, kind)
             assert out is None or result is out
             np.testing.assert_array_equal(result, gray_reference(pixels), err_msg=layout + kind)
     flat = rng.integers(0, 256, size=4 * 1001, dtype=np.uint8)
-    np.testing.assert_array_equal(image_kernels.grayscale_plain(flat, None, 1),
+    np.testing.assert_array_equal(image_kernels.grayscale_plain(flat, None, False, 1),
                                   gray_reference(flat.reshape(-1, 4)))
 
 
@@ -585,19 +589,19 @@ def test_plain_calls_decline_what_the_general_path_handles(image_kernels):
         assert image_kernels.resize_area_plain(bad, 1, 1, None, 1) is None
     for bad in [rgba.tolist(), rgba[:, ::2], rgba[..., :2], np.zeros(6, np.uint8),
                 np.zeros((0, 4, 4), np.uint8), rgba.astype(np.float32), np.array(7, np.uint8)]:
-        assert image_kernels.grayscale_plain(bad, None, 1) is None
+        assert image_kernels.grayscale_plain(bad, None, False, 1) is None
     for thresh in [-1, 256, np.int64(256), 3.0, True, np.bool_(True), "3", 2**70]:
         assert image_kernels.threshold_plain(gray, thresh, None, 1) is None
     for bad_out in [read_only, np.empty((8, 9), np.uint8), np.empty((8, 8), np.int8),
                     np.empty((8, 16), np.uint8)[:, ::2], np.empty(64, np.uint8), [0] * 64]:
         assert image_kernels.threshold_plain(gray, 1, bad_out, 1) is None
-        assert image_kernels.grayscale_plain(rgba, bad_out, 1) is None
+        assert image_kernels.grayscale_plain(rgba, bad_out, False, 1) is None
     # Out overlapping the input other than element for element: simd.py copies.
     buffer = np.zeros((9, 8), np.uint8)
     assert image_kernels.threshold_plain(buffer[1:], 1, buffer[:-1], 1) is None
     assert image_kernels.resize_bilinear_plain(buffer, 4, 4, buffer[:4, :4], 1) is None
     flat = np.zeros(4 * 64, np.uint8)
-    assert image_kernels.grayscale_plain(flat, flat[:64], 1) is None
+    assert image_kernels.grayscale_plain(flat, flat[:64], False, 1) is None
     for width, height in [(0, 4), (4, -1), (9, 4), (4, 9), (4.0, 4), (True, 4), (2**70, 4),
                           (np.bool_(True), 4), (4, np.uint8(9))]:
         assert image_kernels.resize_area_plain(gray, width, height, None, 1) is None

@@ -14,7 +14,7 @@ Every function takes ``n_threads``: the OpenMP thread count, passed
 explicitly to ``prange``.
 """
 cimport numpy as cnp
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.math cimport floor, isfinite, sqrt
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
 from libc.stdlib cimport calloc, free, malloc
@@ -23,12 +23,17 @@ from scipix.optimize._variant cimport SPAN, STREAM_BYTES, target_macro_names, te
 
 cdef extern from "scipix_pixel.h":
     void scipix_gray_rgba_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n,
-                              int stream) noexcept nogil
+                              int stream, int bgr) noexcept nogil
     void scipix_gray_rgb_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n,
-                             int stream) noexcept nogil
+                             int stream, int bgr) noexcept nogil
     void scipix_threshold_row(const uint8_t* src, uint8_t* dst, Py_ssize_t n,
                               uint8_t thresh, int stream) noexcept nogil
     void scipix_store_fence() noexcept nogil
+
+cdef extern from "scipix_scores.h":
+    void scipix_threshold_f32_row(const float* src, uint8_t* dst, Py_ssize_t n,
+                                  float thresh) noexcept nogil
+    Py_ssize_t scipix_argmax_row(const float* x, Py_ssize_t n) noexcept nogil
 
 cdef extern from "scipix_moments.h":
     ctypedef struct Moments "scipix_moments":
@@ -42,19 +47,30 @@ cdef extern from "scipix_resize.h":
     enum: WINDOW_BYTES "SCIPIX_WINDOW_BYTES"
     void scipix_area2x2_row(const uint8_t* a, const uint8_t* b, uint8_t* dst,
                             Py_ssize_t n) noexcept nogil
+    void scipix_area2x2_packed_row(const uint8_t* a, const uint8_t* b, uint8_t* dst,
+                                   Py_ssize_t n, Py_ssize_t channels) noexcept nogil
     void scipix_linear_windows(const int32_t* first, Py_ssize_t n, Py_ssize_t n_in,
                                uint8_t* windows) noexcept nogil
     void scipix_linear_hrow(const uint8_t* row, Py_ssize_t n_in, int32_t* out,
                             const int32_t* first, const int32_t* second, const int32_t* w_first,
                             const int32_t* w_second, const int32_t* w_pair,
-                            const uint8_t* windows, Py_ssize_t n) noexcept nogil
+                            const uint8_t* windows, Py_ssize_t n,
+                            Py_ssize_t channels) noexcept nogil
     void scipix_area_htile(const float* acc_t, uint8_t* dst, Py_ssize_t dst_stride,
-                           Py_ssize_t rows, Py_ssize_t cols, const int32_t* start,
-                           const float* weight, Py_ssize_t taps) noexcept nogil
+                           Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t channels,
+                           const int32_t* start, const float* weight,
+                           Py_ssize_t taps) noexcept nogil
 
-cdef extern from "scipix_convert.h":
-    void scipix_widen_stream(const void* x, int is_signed, float* out, Py_ssize_t n,
-                             float shift, float factor) noexcept nogil
+cdef extern from "scipix_blob.h":
+    enum: BLOB_RUN "SCIPIX_BLOB_RUN"
+    Py_ssize_t scipix_blob_item(int dtype) noexcept nogil
+    void scipix_blob_run(const uint8_t* src, Py_ssize_t src_channels, const int32_t* pick,
+                         Py_ssize_t channels, const float* shift, const float* factor,
+                         Py_ssize_t n, void* dst, Py_ssize_t plane, int nhwc,
+                         int dtype) noexcept nogil
+    void scipix_blob_fill(const float* value, Py_ssize_t channels, Py_ssize_t n, void* dst,
+                          Py_ssize_t plane, int nhwc, int dtype) noexcept nogil
+
 
 
 cdef enum:
@@ -79,15 +95,18 @@ def target_macros():
 
 cdef struct Image:
     # A read-only 8-bit image: gray (channels == 1), or packed RGB / RGBA
-    # pixels that the resizes convert to gray row by row as they read them.
+    # pixels (BGR / BGRA when ``bgr``), which the resizes either keep or
+    # convert to gray row by row as they read them.
     const uint8_t* data
     Py_ssize_t rows, cols, stride, channels
+    int bgr
 
 
 cdef struct Plane:
-    # A writable 8-bit gray image.
+    # A writable 8-bit image: gray (channels == 1) or packed pixels of as
+    # many channels as the Image resized into it.
     uint8_t* data
-    Py_ssize_t rows, cols, stride
+    Py_ssize_t rows, cols, stride, channels
 
 
 cdef inline Image _gray_image(const uint8_t[:, :] img) noexcept nogil:
@@ -97,6 +116,7 @@ cdef inline Image _gray_image(const uint8_t[:, :] img) noexcept nogil:
     image.cols = img.shape[1]
     image.stride = img.strides[0]
     image.channels = 1
+    image.bgr = 0
     return image
 
 
@@ -106,6 +126,17 @@ cdef inline Plane _plane(uint8_t[:, :] img) noexcept nogil:
     plane.rows = img.shape[0]
     plane.cols = img.shape[1]
     plane.stride = img.strides[0]
+    plane.channels = 1
+    return plane
+
+
+cdef inline Plane _packed_plane(uint8_t[:, :, :] img) noexcept nogil:
+    cdef Plane plane
+    plane.data = &img[0, 0, 0]
+    plane.rows = img.shape[0]
+    plane.cols = img.shape[1]
+    plane.stride = img.strides[0]
+    plane.channels = img.shape[2]
     return plane
 
 
@@ -113,13 +144,14 @@ cdef inline uint8_t* _out_row(const Plane* plane, Py_ssize_t y) noexcept nogil:
     return plane.data + y * plane.stride
 
 
-cdef inline Image _color_image(const uint8_t[:, :, :] img) noexcept nogil:
+cdef inline Image _color_image(const uint8_t[:, :, :] img, int bgr) noexcept nogil:
     cdef Image image
     image.data = &img[0, 0, 0]
     image.rows = img.shape[0]
     image.cols = img.shape[1]
     image.stride = img.strides[0]
     image.channels = img.shape[2]
+    image.bgr = bgr
     return image
 
 
@@ -146,9 +178,9 @@ cdef void _map_tiles(RowMap op, const Image* src, const Plane* dst, uint8_t thre
         if op == THRESHOLD_ROWS:
             scipix_threshold_row(pixels, out, n, thresh, stream)
         elif src.channels == 4:
-            scipix_gray_rgba_row(pixels, out, n, stream)
+            scipix_gray_rgba_row(pixels, out, n, stream, src.bgr)
         else:
-            scipix_gray_rgb_row(pixels, out, n, stream)
+            scipix_gray_rgb_row(pixels, out, n, stream, src.bgr)
     if stream:
         scipix_store_fence()
 
@@ -171,15 +203,17 @@ cdef void _map_rows(RowMap op, const Image* src, const Plane* dst, uint8_t thres
 # --------------------------------------------------------------------------
 # Grayscale
 
-def grayscale(const uint8_t[:, :, :] src, uint8_t[:, :] dst, int n_threads):
+def grayscale(const uint8_t[:, :, :] src, uint8_t[:, :] dst, bint bgr, int n_threads):
     """BT.601 luma ``(77 R + 150 G + 29 B) >> 8``, written into ``dst``.
 
     Parameters
     ----------
     src : uint8 memoryview, shape (rows, cols, 3 or 4)
-        Pixels packed within a row (strides ``(any, channels, 1)``).
+        Pixels packed within a row (strides ``(any, channels, 1)``), stored
+        R, G, B (A), or B, G, R (A) when ``bgr``.
     dst : uint8 memoryview, shape (rows, cols)
         Contiguous within a row; any row stride.
+    bgr : bool
     n_threads : int
     """
     cdef Py_ssize_t rows = src.shape[0], cols = src.shape[1], channels = src.shape[2]
@@ -187,7 +221,7 @@ def grayscale(const uint8_t[:, :, :] src, uint8_t[:, :] dst, int n_threads):
         raise ValueError("src must have 3 or 4 packed channels")
     if dst.shape[0] != rows or dst.shape[1] != cols or dst.strides[1] != 1:
         raise ValueError("dst must be (rows, cols) with contiguous rows")
-    cdef Image image = _color_image(src)
+    cdef Image image = _color_image(src, bgr)
     cdef Plane plane = _plane(dst)
     with nogil:
         _map_rows(GRAY_ROWS, &image, &plane, 0, n_threads)
@@ -213,6 +247,65 @@ def threshold(const uint8_t[:, :] src, uint8_t[:, :] dst, uint8_t thresh, int n_
     cdef Plane plane = _plane(dst)
     with nogil:
         _map_rows(THRESHOLD_ROWS, &image, &plane, thresh, n_threads)
+
+
+def threshold_f32(const float[:, :] src, uint8_t[:, :] dst, float thresh, int n_threads):
+    """``dst = 255 where src > thresh else 0`` for float32 scores (strict;
+    NaN gives 0), as ``cv2.threshold(..., THRESH_BINARY)`` with maxval 255.
+
+    Parameters
+    ----------
+    src : float32 memoryview, shape (rows, cols), contiguous rows
+    dst : uint8 memoryview, shape (rows, cols), contiguous rows
+    thresh : float
+    n_threads : int
+    """
+    cdef Py_ssize_t rows = src.shape[0], cols = src.shape[1], y, band
+    if src.strides[1] != 4 or dst.strides[1] != 1 or dst.shape[0] != rows \
+            or dst.shape[1] != cols:
+        raise ValueError("src and dst must have the same shape and contiguous rows")
+    if rows == 0 or cols == 0:
+        return
+    cdef int bands = _row_chunks(rows, cols, n_threads)
+    with nogil:
+        if bands == 1:
+            for y in range(rows):
+                scipix_threshold_f32_row(&src[y, 0], &dst[y, 0], cols, thresh)
+        else:
+            for band in prange(bands, num_threads=bands, schedule="static"):
+                for y in range(band * rows // bands, (band + 1) * rows // bands):
+                    scipix_threshold_f32_row(&src[y, 0], &dst[y, 0], cols, thresh)
+
+
+def argmax_rows(const float[:, :] scores, int64_t[::1] index, float[::1] value,
+                int n_threads):
+    """Per row of ``scores``: the index of its largest value (the first among
+    equals; the first NaN if any, as ``numpy.argmax``) and that value, in one
+    pass over memory.
+
+    Parameters
+    ----------
+    scores : float32 memoryview, shape (rows, n >= 1), contiguous rows
+    index : int64 memoryview, shape (rows,)
+    value : float32 memoryview, shape (rows,)
+    n_threads : int
+    """
+    cdef Py_ssize_t rows = scores.shape[0], n = scores.shape[1], y, at
+    if scores.strides[1] != 4 or n < 1 or index.shape[0] != rows or value.shape[0] != rows:
+        raise ValueError("scores must have contiguous rows of n >= 1, index and value one "
+                         "entry per row")
+    cdef int team = team_size(rows * n, n_threads)
+    with nogil:
+        if team == 1:
+            for y in range(rows):
+                at = scipix_argmax_row(&scores[y, 0], n)
+                index[y] = at
+                value[y] = scores[y, at]
+        else:
+            for y in prange(rows, num_threads=team, schedule="static"):
+                at = scipix_argmax_row(&scores[y, 0], n)
+                index[y] = at
+                value[y] = scores[y, at]
 
 
 # --------------------------------------------------------------------------
@@ -332,20 +425,25 @@ def normalize(float[::1] data, int n_threads):
 # Resize: shared pieces
 
 cdef struct GrayRows:
-    # One thread's view of an Image's gray rows.  Colour rows are converted
-    # into a two-row ring, row y in slot y % 2: the resizes read rows in
-    # increasing order, at most two (y, y + 1) at a time.
+    # One thread's view of the rows a resize reads from an Image: its own
+    # rows when the output keeps its channels (``keep``), else its gray
+    # rows.  Colour rows are converted into a two-row ring, row y in slot
+    # y % 2: the resizes read rows in increasing order, at most two (y,
+    # y + 1) at a time.
     const Image* image
     uint8_t* ring
     Py_ssize_t held[2]
+    bint keep
 
 
-cdef int _gray_rows_open(GrayRows* rows, const Image* image) noexcept nogil:
-    """Set up ``rows`` over ``image``; -1 when out of memory."""
+cdef int _gray_rows_open(GrayRows* rows, const Image* image, Py_ssize_t channels) noexcept nogil:
+    """Set up ``rows`` over ``image`` for an output of ``channels`` (1: gray,
+    else the image's own); -1 when out of memory."""
     rows.image = image
     rows.held[0] = rows.held[1] = -1
     rows.ring = NULL
-    if image.channels != 1:
+    rows.keep = channels > 1
+    if image.channels != 1 and not rows.keep:
         rows.ring = <uint8_t*>malloc(2 * image.cols)
         if rows.ring == NULL:
             return -1
@@ -356,15 +454,15 @@ cdef inline const uint8_t* _gray_row(GrayRows* rows, Py_ssize_t y) noexcept nogi
     """Row ``y`` in gray; valid until row ``y + 2`` (same parity) is asked for."""
     cdef const Image* image = rows.image
     cdef const uint8_t* pixels = image.data + y * image.stride
-    if image.channels == 1:
+    if image.channels == 1 or rows.keep:
         return pixels
     cdef Py_ssize_t slot = y & 1
     cdef uint8_t* gray = rows.ring + slot * image.cols
     if rows.held[slot] != y:
         if image.channels == 4:
-            scipix_gray_rgba_row(pixels, gray, image.cols, 0)
+            scipix_gray_rgba_row(pixels, gray, image.cols, 0, image.bgr)
         else:
-            scipix_gray_rgb_row(pixels, gray, image.cols, 0)
+            scipix_gray_rgb_row(pixels, gray, image.cols, 0, image.bgr)
         rows.held[slot] = y
     return gray
 
@@ -379,7 +477,7 @@ cdef int _band(RowsFn rows_fn, const Image* src, const Plane* dst, const void* t
                const void* ty, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil:
     """Output rows [y0, y1) with this thread's own gray rows; 1 if out of memory."""
     cdef GrayRows rows
-    cdef int failed = _gray_rows_open(&rows, src) != 0
+    cdef int failed = _gray_rows_open(&rows, src, dst.channels) != 0
     if not failed:
         failed = rows_fn(&rows, dst, tx, ty, y0, y1) != 0
     free(rows.ring)
@@ -430,8 +528,12 @@ cdef int _area2x2_rows(GrayRows* src, const Plane* dst, const void* unused_x,
                        const void* unused_y, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil:
     cdef Py_ssize_t y
     for y in range(y0, y1):
-        scipix_area2x2_row(_gray_row(src, 2 * y), _gray_row(src, 2 * y + 1), _out_row(dst, y),
-                     dst.cols)
+        if dst.channels == 1:
+            scipix_area2x2_row(_gray_row(src, 2 * y), _gray_row(src, 2 * y + 1),
+                               _out_row(dst, y), dst.cols)
+        else:
+            scipix_area2x2_packed_row(_gray_row(src, 2 * y), _gray_row(src, 2 * y + 1),
+                                      _out_row(dst, y), dst.cols, dst.channels)
     return 0
 
 
@@ -442,21 +544,23 @@ cdef inline void _add_row(const uint8_t* row, int32_t* sums, Py_ssize_t n) noexc
 
 
 cdef inline void _area_int_row(const int32_t* sums, uint8_t* dst, Py_ssize_t n,
-                               Py_ssize_t kx, float scale) noexcept nogil:
-    cdef Py_ssize_t x, i
+                               Py_ssize_t kx, Py_ssize_t channels, float scale) noexcept nogil:
+    """Output pixel x, channel c: the ``kx`` column sums of its block, scaled."""
+    cdef Py_ssize_t x, i, c
     cdef int32_t total
     for x in range(n):
-        total = 0
-        for i in range(kx):
-            total = total + sums[x * kx + i]
-        dst[x] = <uint8_t>_round_half_even(<float>total * scale)
+        for c in range(channels):
+            total = 0
+            for i in range(kx):
+                total = total + sums[(x * kx + i) * channels + c]
+            dst[x * channels + c] = <uint8_t>_round_half_even(<float>total * scale)
 
 
 cdef int _area_int_rows(GrayRows* src, const Plane* dst, const void* x_factor,
                         const void* y_factor, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil:
     """Rows [y0, y1) of an integer-factor area downscale; -1 when out of memory."""
     cdef Py_ssize_t kx = (<const Py_ssize_t*>x_factor)[0], ky = (<const Py_ssize_t*>y_factor)[0]
-    cdef Py_ssize_t y, j, x, cols = dst.cols * kx
+    cdef Py_ssize_t y, j, x, cols = dst.cols * kx * dst.channels
     # OpenCV: scale = 1.f / area, result = saturate_cast<uchar>(sum * scale).
     cdef float scale = 1.0 / <float>(kx * ky)
     cdef int32_t* sums = <int32_t*>malloc(cols * sizeof(int32_t))
@@ -467,7 +571,7 @@ cdef int _area_int_rows(GrayRows* src, const Plane* dst, const void* x_factor,
             sums[x] = 0
         for j in range(ky):
             _add_row(_gray_row(src, y * ky + j), sums, cols)
-        _area_int_row(sums, _out_row(dst, y), dst.cols, kx, scale)
+        _area_int_row(sums, _out_row(dst, y), dst.cols, kx, dst.channels, scale)
     free(sums)
     return 0
 
@@ -550,9 +654,9 @@ cdef int _area_rows(GrayRows* src, const Plane* dst, const void* x_taps,
     """
     cdef const AreaTaps* tx = <const AreaTaps*>x_taps
     cdef const AreaTaps* ty = <const AreaTaps*>y_taps
-    cdef Py_ssize_t tile, y, r, k, rows, width = src.image.cols
+    cdef Py_ssize_t tile, y, r, k, rows, width = src.image.cols * dst.channels
     # Padded with zeros: an output's zero-weight taps may run past the row.
-    cdef Py_ssize_t stride = width + tx.taps
+    cdef Py_ssize_t stride = width + tx.taps * dst.channels
     cdef float weight
     cdef bint first
     cdef float* acc = <float*>calloc(2 * TILE * stride, sizeof(float))
@@ -576,8 +680,8 @@ cdef int _area_rows(GrayRows* src, const Plane* dst, const void* x_taps,
                     _accumulate(_gray_row(src, ty.start[y + r] + k), acc + r * stride,
                                 weight, width)
         _transpose_tile(acc, acc_t, stride, width)
-        scipix_area_htile(acc_t, _out_row(dst, y), dst.stride, rows, dst.cols, tx.start,
-                          tx.weight, tx.taps)
+        scipix_area_htile(acc_t, _out_row(dst, y), dst.stride, rows, dst.cols, dst.channels,
+                          tx.start, tx.weight, tx.taps)
     free(acc)
     return 0
 
@@ -595,23 +699,27 @@ cdef struct LinearTaps:
 
 
 cdef int _linear_taps(LinearTaps* t, Py_ssize_t n_in, Py_ssize_t n_out,
-                      bint clamp_weight) noexcept nogil:
+                      bint clamp_weight, Py_ssize_t channels) noexcept nogil:
     """Pixel-centre taps: source ``(out + 0.5) * scale - 0.5``, as OpenCV.
 
     OpenCV zeroes the fraction at the horizontal edges (``clamp_weight``) and
     clamps only the row indices vertically; the results agree either way.
+    Horizontal taps of packed pixels (``channels`` > 1) are given per value:
+    value ``out * channels + c`` reads values ``first * channels + c`` and
+    ``second * channels + c``; they have no shuffle windows.
     """
     cdef double scale = 1.0 / (<double>n_out / n_in)
-    cdef Py_ssize_t out, s
+    cdef Py_ssize_t out, s, c, v, n = n_out * channels
     cdef float f
-    t.first = <int32_t*>malloc(n_out * sizeof(int32_t))
-    t.second = <int32_t*>malloc(n_out * sizeof(int32_t))
-    t.w_first = <int32_t*>malloc(n_out * sizeof(int32_t))
-    t.w_second = <int32_t*>malloc(n_out * sizeof(int32_t))
-    t.w_pair = <int32_t*>malloc(n_out * sizeof(int32_t))
-    t.windows = <uint8_t*>malloc((n_out // 8) * WINDOW_BYTES + 1) if clamp_weight else NULL
+    cdef bint windows = clamp_weight and channels == 1
+    t.first = <int32_t*>malloc(n * sizeof(int32_t))
+    t.second = <int32_t*>malloc(n * sizeof(int32_t))
+    t.w_first = <int32_t*>malloc(n * sizeof(int32_t))
+    t.w_second = <int32_t*>malloc(n * sizeof(int32_t))
+    t.w_pair = <int32_t*>malloc(n * sizeof(int32_t))
+    t.windows = <uint8_t*>malloc((n_out // 8) * WINDOW_BYTES + 1) if windows else NULL
     if (t.first == NULL or t.second == NULL or t.w_first == NULL or t.w_second == NULL
-            or t.w_pair == NULL or (clamp_weight and t.windows == NULL)):
+            or t.w_pair == NULL or (windows and t.windows == NULL)):
         return -1
     for out in range(n_out):
         f = <float>((out + 0.5) * scale - 0.5)
@@ -623,12 +731,14 @@ cdef int _linear_taps(LinearTaps* t, Py_ssize_t n_in, Py_ssize_t n_out,
         if clamp_weight and s >= n_in - 1:
             s = n_in - 1
             f = 0.0
-        t.first[out] = <int32_t>min(max(s, 0), n_in - 1)
-        t.second[out] = <int32_t>min(max(s + 1, 0), n_in - 1)
-        t.w_second[out] = <int32_t>floor(f * COEF_ONE + 0.5)
-        t.w_first[out] = COEF_ONE - t.w_second[out]
-        t.w_pair[out] = t.w_first[out] | (t.w_second[out] << 16)
-    if clamp_weight:
+        for c in range(channels):
+            v = out * channels + c
+            t.first[v] = <int32_t>(min(max(s, 0), n_in - 1) * channels + c)
+            t.second[v] = <int32_t>(min(max(s + 1, 0), n_in - 1) * channels + c)
+            t.w_second[v] = <int32_t>floor(f * COEF_ONE + 0.5)
+            t.w_first[v] = COEF_ONE - t.w_second[v]
+            t.w_pair[v] = t.w_first[v] | (t.w_second[v] << 16)
+    if windows:
         scipix_linear_windows(t.first, n_out, n_in, t.windows)
     return 0
 
@@ -639,9 +749,10 @@ cdef void _free_linear(LinearTaps* t) noexcept nogil:
 
 
 cdef inline void _linear_hrow(const uint8_t* row, Py_ssize_t n_in, int32_t* out,
-                              const LinearTaps* t, Py_ssize_t n) noexcept nogil:
+                              const LinearTaps* t, Py_ssize_t n,
+                              Py_ssize_t channels) noexcept nogil:
     scipix_linear_hrow(row, n_in, out, t.first, t.second, t.w_first, t.w_second, t.w_pair,
-                       t.windows, n)
+                       t.windows, n, channels)
 
 
 cdef inline void _linear_vrow(const int32_t* top, const int32_t* bottom, uint8_t* dst,
@@ -659,12 +770,14 @@ cdef int _linear_rows(GrayRows* src, const Plane* dst, const void* x_taps,
     -1 when out of memory."""
     cdef const LinearTaps* tx = <const LinearTaps*>x_taps
     cdef const LinearTaps* ty = <const LinearTaps*>y_taps
-    cdef Py_ssize_t y, cols = dst.cols, top_row = -1, bottom_row = -1, swap_row
-    cdef int32_t* top = <int32_t*>malloc(2 * cols * sizeof(int32_t))
+    cdef Py_ssize_t y, cols = dst.cols * dst.channels, top_row = -1, bottom_row = -1, swap_row
+    cdef Py_ssize_t n_in = src.image.cols * dst.channels
+    # A value to spare after each row: scipix_linear_hrow's packed stores.
+    cdef int32_t* top = <int32_t*>malloc(2 * (cols + 1) * sizeof(int32_t))
     if top == NULL:
         return -1
     cdef int32_t* rows = top
-    cdef int32_t* bottom = top + cols
+    cdef int32_t* bottom = top + cols + 1
     cdef int32_t* swap
     for y in range(y0, y1):
         if ty.first[y] != top_row and ty.first[y] == bottom_row:
@@ -672,10 +785,10 @@ cdef int _linear_rows(GrayRows* src, const Plane* dst, const void* x_taps,
             swap_row = top_row; top_row = bottom_row; bottom_row = swap_row
         if ty.first[y] != top_row:
             top_row = ty.first[y]
-            _linear_hrow(_gray_row(src, top_row), src.image.cols, top, tx, cols)
+            _linear_hrow(_gray_row(src, top_row), n_in, top, tx, cols, dst.channels)
         if ty.second[y] != bottom_row:
             bottom_row = ty.second[y]
-            _linear_hrow(_gray_row(src, bottom_row), src.image.cols, bottom, tx, cols)
+            _linear_hrow(_gray_row(src, bottom_row), n_in, bottom, tx, cols, dst.channels)
         _linear_vrow(top, bottom, _out_row(dst, y), ty.w_first[y], ty.w_second[y], cols)
     free(rows)
     return 0
@@ -691,7 +804,8 @@ cdef enum ResizeMode:
 
 
 cdef int _resize(ResizeMode mode, const Image* src, const Plane* dst, int bands) noexcept nogil:
-    """Resize ``src`` (converted to gray as read) into ``dst`` on ``bands``
+    """Resize ``src`` (converted to gray as read unless ``dst`` keeps its
+    channels) into ``dst`` on ``bands``
     threads; -1 when out of memory, else 0.
 
     An exact 2x bilinear downscale is the 2x2 area average, bit for bit, and
@@ -720,8 +834,8 @@ cdef int _resize(ResizeMode mode, const Image* src, const Plane* dst, int bands)
         lx.first = lx.second = lx.w_first = lx.w_second = lx.w_pair = NULL
         ly.first = ly.second = ly.w_first = ly.w_second = ly.w_pair = NULL
         lx.windows = ly.windows = NULL
-        failed = (_linear_taps(&lx, src.cols, dst.cols, True)
-                  + _linear_taps(&ly, src.rows, dst.rows, False))
+        failed = (_linear_taps(&lx, src.cols, dst.cols, True, dst.channels)
+                  + _linear_taps(&ly, src.rows, dst.rows, False, 1))
         if failed == 0:
             failed = _in_bands(_linear_rows, src, dst, &lx, &ly, bands)
         _free_linear(&lx)
@@ -840,6 +954,7 @@ cdef inline bint _plain_gray(object obj, Image* image) noexcept:
     image.cols = shape[ndim - 1]
     image.stride = strides[0] if ndim == 2 else 0
     image.channels = 1
+    image.bgr = 0
     return True
 
 
@@ -884,10 +999,11 @@ cdef inline object _plain_plane(object out, int ndim, Py_ssize_t rows, Py_ssize_
     plane.rows = rows
     plane.cols = cols
     plane.stride = strides[0] if ndim == 2 else 0
+    plane.channels = 1
     return out
 
 
-def grayscale_plain(object rgba, object out, int n_threads):
+def grayscale_plain(object rgba, object out, bint bgr, int n_threads):
     """``grayscale`` of a uint8 (H, W, 3 or 4) ndarray with packed pixels or a
     contiguous flat (4 N,) one, into ``out`` or a new (H, W) or (N,) array;
     None when the call is not plain."""
@@ -900,6 +1016,7 @@ def grayscale_plain(object rgba, object out, int n_threads):
     cdef Image image
     cdef Plane plane
     image.data = <const uint8_t*>cnp.PyArray_DATA(array)
+    image.bgr = bgr
     if ndim == 3 and (shape[2] == 3 or shape[2] == 4) and strides[2] == 1 \
             and strides[1] == shape[2]:
         image.rows, image.cols, image.stride, image.channels = shape[0], shape[1], strides[0], shape[2]
@@ -971,19 +1088,54 @@ def resize_area_plain(object src, object width, object height, object out, int n
 
 
 # --------------------------------------------------------------------------
-# Fused batch preprocessing: gray -> resize -> normalize
+# Packed colour resizes
+
+def resize_packed(const uint8_t[:, :, :] src, uint8_t[:, :, :] dst, bint bilinear,
+                  int n_threads):
+    """Resize packed pixels channel by channel, keeping the channels.
+
+    ``bilinear``: as ``resize_bilinear``; else as ``resize_area_integer``
+    when the factors are whole numbers, ``resize_area`` otherwise.  Each
+    channel gets exactly the arithmetic of the gray kernels.
+
+    Parameters
+    ----------
+    src : uint8 memoryview, shape (src_h, src_w, channels), channels 1, 3 or 4
+        Pixels packed (strides ``(any, channels, 1)``).
+    dst : uint8 memoryview, shape (dst_h, dst_w, channels), packed likewise
+        No larger than ``src`` unless ``bilinear``.
+    bilinear : bool
+    n_threads : int
+    """
+    cdef Py_ssize_t channels = src.shape[2]
+    if channels not in (1, 3, 4) or dst.shape[2] != channels:
+        raise ValueError("src and dst must have the same channel count, 1, 3 or 4")
+    if (src.strides[1] != channels or dst.strides[1] != channels
+            or src.strides[2] != 1 or dst.strides[2] != 1):
+        raise ValueError("src and dst must have packed pixels")
+    if src.shape[0] < 1 or src.shape[1] < 1 or dst.shape[0] < 1 or dst.shape[1] < 1:
+        raise ValueError("src and dst must be non-empty")
+    if not bilinear and (dst.shape[0] > src.shape[0] or dst.shape[1] > src.shape[1]):
+        raise ValueError("area resize only shrinks")
+    cdef Image image = _color_image(src, 0)
+    cdef Plane plane = _packed_plane(dst)
+    _run_resize(BILINEAR if bilinear else _area_mode(&image, &plane), &image, &plane,
+                n_threads)
+
+
+# --------------------------------------------------------------------------
+# Fused batch preprocessing: (gray) -> resize -> normalize -> model tensor
 
 cdef enum:
     # Pixels per exact uint32 partial sum of squares (4096 * 255**2 < 2**32).
     MOMENT_CHUNK = 4096
 
 
-cdef void _u8_moments(const uint8_t* x, Py_ssize_t n, double* mean, double* std) noexcept nogil:
-    """Mean and population std of ``x[:n]``; the sums are exact integers."""
+cdef void _u8_sums(const uint8_t* x, Py_ssize_t n, int64_t* total,
+                   int64_t* squares) noexcept nogil:
+    """Add the sum and the sum of squares of ``x[:n]``, exact integers."""
     cdef Py_ssize_t chunk, start, i, stop
     cdef uint32_t s, q
-    cdef int64_t total = 0, squares = 0
-    cdef double m2
     for chunk in range((n + MOMENT_CHUNK - 1) // MOMENT_CHUNK):
         s = 0
         q = 0
@@ -992,73 +1144,222 @@ cdef void _u8_moments(const uint8_t* x, Py_ssize_t n, double* mean, double* std)
         for i in range(start, stop):
             s = s + x[i]
             q = q + <uint32_t>x[i] * x[i]
-        total += s
-        squares += q
+        total[0] += s
+        squares[0] += q
+
+
+cdef struct Window:
+    # The part of a resized image that lands in the output: output rows
+    # [y0, y1) and columns [x0, x1); output (y, x) is resized pixel
+    # (y - top, x - left).
+    Py_ssize_t y0, y1, x0, x1, top, left
+
+
+cdef void _window_moments(const Plane* resized, const Window* w, double* mean,
+                          double* std) noexcept nogil:
+    """Mean and population std of the window's colour values (alpha left
+    out), from exact integer sums."""
+    cdef Py_ssize_t y, x, c, used = 3 if resized.channels == 4 else resized.channels
+    cdef Py_ssize_t cols = w.x1 - w.x0, n = (w.y1 - w.y0) * cols * used
+    cdef int64_t total = 0, squares = 0
+    cdef const uint8_t* row
+    cdef double m2
+    for y in range(w.y0, w.y1):
+        row = resized.data + (y - w.top) * resized.stride + (w.x0 - w.left) * resized.channels
+        if resized.channels == 4:
+            for x in range(cols):
+                for c in range(3):
+                    total += row[4 * x + c]
+                    squares += <int64_t>row[4 * x + c] * row[4 * x + c]
+        else:
+            _u8_sums(row, cols * used, &total, &squares)
     mean[0] = <double>total / n
     m2 = <double>squares - <double>total * mean[0]
     std[0] = sqrt(max(m2, 0.0) / n)
 
 
-cdef int _preprocess_one(const Image* src, float* out, Py_ssize_t rows, Py_ssize_t cols,
-                         int bands) noexcept nogil:
-    """One image into ``out[:rows * cols]``; 1 if out of memory, else 0."""
-    cdef Py_ssize_t n = rows * cols, band, first
-    cdef uint8_t* resized = <uint8_t*>malloc(n)
-    cdef Plane plane
+cdef struct Blob:
+    # The output tensor and how to fill it (see preprocess_batch).
+    char* data
+    Py_ssize_t rows, cols, channels, item
+    int nhwc, dtype, output_bgr, standardize, bilinear
+    float shift[3]
+    float factor[3]
+    float pad[3]
+
+
+cdef struct Affine:
+    # One image's per-output-channel arithmetic.
+    float shift[3]
+    float factor[3]
+    float pad[3]      # the pad value, already normalized
+    int32_t pick[3]   # resized channel of each output channel
+
+
+cdef inline void* _blob_at(const Blob* blob, Py_ssize_t index, Py_ssize_t y,
+                           Py_ssize_t x) noexcept nogil:
+    """Image ``index``'s element (channel 0, y, x)."""
+    if blob.nhwc:
+        return blob.data + ((index * blob.rows + y) * blob.cols + x) * blob.channels * blob.item
+    return blob.data + ((index * blob.channels * blob.rows + y) * blob.cols + x) * blob.item
+
+
+cdef void _blob_rows(const Plane* resized, const Window* w, const Blob* blob,
+                     const Affine* affine, Py_ssize_t index, Py_ssize_t y0,
+                     Py_ssize_t y1) noexcept nogil:
+    """Output rows [y0, y1) of image ``index``: pad outside the window, the
+    resized pixels inside, normalized and stored run by run."""
+    cdef Py_ssize_t y, x, run, plane = blob.rows * blob.cols, cs = resized.channels
+    cdef const uint8_t* row
+    for y in range(y0, y1):
+        if y < w.y0 or y >= w.y1:
+            scipix_blob_fill(affine.pad, blob.channels, blob.cols, _blob_at(blob, index, y, 0),
+                             plane, blob.nhwc, blob.dtype)
+            continue
+        if w.x0 > 0:
+            scipix_blob_fill(affine.pad, blob.channels, w.x0, _blob_at(blob, index, y, 0),
+                             plane, blob.nhwc, blob.dtype)
+        row = resized.data + (y - w.top) * resized.stride + (w.x0 - w.left) * cs
+        x = w.x0
+        while x < w.x1:
+            run = min(<Py_ssize_t>BLOB_RUN, w.x1 - x)
+            scipix_blob_run(row + (x - w.x0) * cs, cs, affine.pick, blob.channels, affine.shift,
+                            affine.factor, run, _blob_at(blob, index, y, x), plane, blob.nhwc,
+                            blob.dtype)
+            x += run
+        if w.x1 < blob.cols:
+            scipix_blob_fill(affine.pad, blob.channels, blob.cols - w.x1,
+                             _blob_at(blob, index, y, w.x1), plane, blob.nhwc, blob.dtype)
+
+
+cdef int _preprocess_one(const Image* src, const int64_t* place, const Blob* blob,
+                         Py_ssize_t index, uint8_t* scratch, int bands) noexcept nogil:
+    """Image ``index`` into the tensor; 1 if out of memory, else 0.
+
+    ``place`` is (rows, cols, top, left): the image is resized to (rows,
+    cols) into ``scratch`` and its pixel (0, 0) lands on output (top,
+    left), which may lie outside the output (a centre crop)."""
+    cdef Py_ssize_t k, band, rows = blob.rows
+    cdef Plane resized
+    cdef Window w
+    cdef Affine affine
     cdef ResizeMode mode
     cdef double mean, std
-    cdef float shift, factor
-    if resized == NULL:
+    resized.rows = place[0]
+    resized.cols = place[1]
+    resized.channels = 1 if blob.channels == 1 else src.channels
+    resized.stride = resized.cols * resized.channels
+    resized.data = scratch
+    if blob.bilinear or resized.rows > src.rows or resized.cols > src.cols:
+        mode = BILINEAR
+    else:
+        mode = _area_mode(src, &resized)
+    if _resize(mode, src, &resized, bands) != 0:
         return 1
-    plane.data = resized
-    plane.rows = rows
-    plane.cols = cols
-    plane.stride = cols
-    mode = BILINEAR if rows > src.rows or cols > src.cols else _area_mode(src, &plane)
-    if _resize(mode, src, &plane, bands) != 0:
-        free(resized)
-        return 1
-    _u8_moments(resized, n, &mean, &std)
-    # As normalize(): subtract the float32 mean, multiply by the reciprocal.
-    shift = <float>mean
-    factor = <float>(1.0 / (std + 1e-8))
+    w.top = place[2]
+    w.left = place[3]
+    w.y0 = max(<Py_ssize_t>0, w.top)
+    w.y1 = min(rows, w.top + resized.rows)
+    w.x0 = max(<Py_ssize_t>0, w.left)
+    w.x1 = min(blob.cols, w.left + resized.cols)
+    if blob.standardize:
+        _window_moments(&resized, &w, &mean, &std)
+    for k in range(blob.channels):
+        if blob.standardize:
+            # As normalize(): subtract the float32 mean, multiply by the reciprocal.
+            affine.shift[k] = <float>mean
+            affine.factor[k] = <float>(1.0 / (std + 1e-8))
+        else:
+            affine.shift[k] = blob.shift[k]
+            affine.factor[k] = blob.factor[k]
+        affine.pad[k] = (blob.pad[k] - affine.shift[k]) * affine.factor[k]
+        if resized.channels == 1:
+            affine.pick[k] = 0
+        else:
+            affine.pick[k] = <int32_t>(k if blob.output_bgr == src.bgr else 2 - k)
     if bands == 1:
-        scipix_widen_stream(resized, 0, out, n, shift, factor)
+        _blob_rows(&resized, &w, blob, &affine, index, 0, rows)
     else:
         for band in prange(bands, num_threads=bands, schedule="static"):
-            first = band * rows // bands * cols
-            scipix_widen_stream(resized + first, 0, out + first,
-                                (band + 1) * rows // bands * cols - first, shift, factor)
-    free(resized)
+            _blob_rows(&resized, &w, blob, &affine, index, band * rows // bands,
+                       (band + 1) * rows // bands)
     return 0
 
 
-def preprocess_batch(list images, float[:, :, :, ::1] out, int n_threads):
-    """Gray, resize and normalize each image into ``out[i, 0]``.
+def preprocess_batch(list images, cnp.ndarray out, const int64_t[:, ::1] placement,
+                     int channels, bint nhwc, int dtype, bint input_bgr, bint output_bgr,
+                     const float[::1] shift, const float[::1] factor, const float[::1] pad,
+                     bint standardize, bint bilinear, int n_threads):
+    """Resize, normalize and store each image into one model input tensor.
 
-    Per image: BT.601 gray (as ``grayscale``), resized to ``out``'s (H, W)
-    with ``resize_area_integer`` / ``resize_area`` when shrinking and
-    ``resize_bilinear`` when growing, giving the same uint8 pixels as those
-    kernels; then ``(v - mean) / (std + 1e-8)`` with the image's exact
-    mean and population std, as ``normalize`` computes it.  Gray rows are
-    made as the resize reads them: the full-size gray image never exists.
+    Per image ``i``: resized to ``placement[i, :2]`` (area averaging when
+    shrinking both axes, bilinear otherwise or when ``bilinear``; gray
+    first when ``channels`` is 1, converted row by row as the resize reads
+    them), giving the same uint8 pixels as ``resize_packed`` (or the gray
+    kernels); resized pixel (0, 0) lands on output ``placement[i, 2:]``
+    (row, column; negative for a crop).  Output pixels the image does not
+    cover take ``pad``.  Each output channel k is then
+    ``(v - shift[k]) * factor[k]`` in float32, or, with ``standardize``,
+    ``(v - mean) / (std + 1e-8)`` with the float32 mean and reciprocal of
+    the covered values' exact mean and population std (alpha left out), as
+    ``normalize`` computes them; the pad value takes the same arithmetic.
+    float16 rounds to nearest even, uint8 rounds half to even and clamps
+    to [0, 255].
 
     Parameters
     ----------
-    images : list of N uint8 memoryviews, shape (rows, cols, channels)
-        ``channels`` is 1 (gray), 3 (RGB) or 4 (RGBA), packed within a row;
-        any row stride.
-    out : float32 memoryview, shape (N, 1, H, W), C-contiguous
+    images : list of N uint8 memoryviews, shape (rows, cols, 1, 3 or 4)
+        Pixels packed within a row, any row stride; colour stored R, G, B
+        (A) or, with ``input_bgr``, B, G, R (A).
+    out : ndarray, C-contiguous, shape (N, channels, H, W) or, with ``nhwc``,
+        (N, H, W, channels); dtype float32, float16 or uint8 (``dtype`` 0, 1, 2)
+    placement : int64 memoryview, shape (N, 4)
+        Per image (rows >= 1, cols >= 1, top, left).
+    channels : int, 1 or 3
+        Gray, or colour in R, G, B order (B, G, R with ``output_bgr``).
+    shift, factor, pad : float32 memoryviews, shape (channels,)
     n_threads : int
         With at least as many images as threads, each thread takes whole
         images; otherwise each image is split into bands of rows.
     """
-    cdef Py_ssize_t n = len(images), rows = out.shape[2], cols = out.shape[3], i, pixels = 0
+    cdef Py_ssize_t n = len(images), i, k, pixels = 0, scratch_bytes = 0
     cdef int failed = 0, team, bands
-    if out.shape[0] != n or out.shape[1] != 1:
-        raise ValueError(f"out must have shape ({n}, 1, H, W), got {tuple(out.shape)[:4]}")
-    if n == 0 or rows < 1 or cols < 1:
+    cdef bint per_thread
+    cdef uint8_t* scratch = NULL
+    cdef Blob blob
+    if channels not in (1, 3) or dtype not in (0, 1, 2):
+        raise ValueError("channels must be 1 or 3 and dtype 0, 1 or 2")
+    if out.ndim != 4 or not cnp.PyArray_IS_C_CONTIGUOUS(out) or out.shape[0] != n \
+            or out.shape[3 if nhwc else 1] != channels:
+        raise ValueError(f"out must be a C-contiguous ({n}, ...) tensor of {channels} channels")
+    if out.itemsize != scipix_blob_item(dtype) or not cnp.PyArray_ISWRITEABLE(out):
+        raise ValueError("out must be writeable, with the dtype's item size")
+    if placement.shape[0] != n or placement.shape[1] != 4:
+        raise ValueError(f"placement must have shape ({n}, 4)")
+    if shift.shape[0] < channels or factor.shape[0] < channels or pad.shape[0] < channels:
+        raise ValueError("shift, factor and pad need a value per channel")
+    blob.data = <char*>cnp.PyArray_DATA(out)
+    blob.rows = out.shape[1 if nhwc else 2]
+    blob.cols = out.shape[2 if nhwc else 3]
+    blob.channels = channels
+    blob.item = out.itemsize
+    blob.nhwc = nhwc
+    blob.dtype = dtype
+    blob.output_bgr = output_bgr
+    blob.standardize = standardize
+    blob.bilinear = bilinear
+    for k in range(channels):
+        blob.shift[k] = shift[k]
+        blob.factor[k] = factor[k]
+        blob.pad[k] = pad[k]
+    if n == 0 or blob.rows < 1 or blob.cols < 1:
         raise ValueError("images and out must be non-empty")
+    for i in range(n):
+        if placement[i, 0] < 1 or placement[i, 1] < 1:
+            raise ValueError(f"placement[{i}] must have a positive size")
+        if not (placement[i, 2] < blob.rows and placement[i, 2] + placement[i, 0] > 0
+                and placement[i, 3] < blob.cols and placement[i, 3] + placement[i, 1] > 0):
+            raise ValueError(f"placement[{i}] must overlap the output")
     cdef const uint8_t[:, :, :] view
     cdef list held = []  # keeps every buffer exported while the GIL is released
     cdef Image* sources = <Image*>malloc(n * sizeof(Image))
@@ -1073,23 +1374,30 @@ def preprocess_batch(list images, float[:, :, :, ::1] out, int n_threads):
             if view.shape[0] < 1 or view.shape[1] < 1:
                 raise ValueError(f"images[{i}] is empty")
             held.append(view)
-            sources[i].data = &view[0, 0, 0]
-            sources[i].rows = view.shape[0]
-            sources[i].cols = view.shape[1]
-            sources[i].stride = view.strides[0]
-            sources[i].channels = view.shape[2]
-            pixels += view.shape[0] * view.shape[1]
+            sources[i] = _color_image(view, input_bgr)
+            pixels += max(view.shape[0] * view.shape[1], placement[i, 0] * placement[i, 1])
+            scratch_bytes = max(scratch_bytes, placement[i, 0] * placement[i, 1]
+                                * (1 if channels == 1 else view.shape[2]))
         team = team_size(pixels, n_threads)
+        per_thread = team > 1 and n >= team
+        # One resize buffer per thread for the whole call: a fresh one per
+        # image costs its page faults again each time.
+        scratch = <uint8_t*>malloc((team if per_thread else 1) * scratch_bytes)
+        if scratch == NULL:
+            raise MemoryError()
         with nogil:
-            if team > 1 and n >= team:
+            if per_thread:
                 for i in prange(n, num_threads=team, schedule="dynamic"):
-                    failed += _preprocess_one(&sources[i], &out[i, 0, 0, 0], rows, cols, 1)
+                    failed += _preprocess_one(&sources[i], &placement[i, 0], &blob, i,
+                                              scratch + threadid() * scratch_bytes, 1)
             else:
                 for i in range(n):
-                    bands = _row_chunks(rows, sources[i].cols * sources[i].rows // rows, team)
-                    failed += _preprocess_one(&sources[i], &out[i, 0, 0, 0], rows, cols, bands)
+                    bands = _row_chunks(blob.rows, sources[i].cols * sources[i].rows // blob.rows,
+                                        team)
+                    failed += _preprocess_one(&sources[i], &placement[i, 0], &blob, i, scratch,
+                                              bands)
     finally:
+        free(scratch)
         free(sources)
     if failed:
         raise MemoryError()
-

@@ -82,11 +82,32 @@ def element_count(shape: Any, name: str = "shape") -> int:
     return math.prod(shape_tuple(shape, name))
 
 
+# Pillow modes whose values are gray or RGB(A) pixels, with their channel
+# order; the others (palette indices "P", bilevel "1", 16-bit "I;16", CMYK,
+# YCbCr, ...) would be read as pixels silently and are refused.
+_PILLOW_PIXEL_MODES = {"L": None, "RGB": "rgb", "RGBA": "rgb", "RGBX": "rgb"}
+
+
+def pillow_order(obj: Any, name: str) -> str | None:
+    """The channel order ("rgb") of a Pillow image in a colour mode; None for
+    mode L and for anything not a Pillow image; a ValueError naming ``name``
+    for a mode whose values are not pixels."""
+    mode = getattr(obj, "mode", None)
+    if not isinstance(mode, str) or not type(obj).__module__.startswith("PIL."):
+        return None
+    if mode not in _PILLOW_PIXEL_MODES:
+        raise ValueError(f"{name} is a Pillow image in mode {mode!r}, whose values are not "
+                         f"gray or RGB pixels; convert it first, e.g. "
+                         f"image.convert('RGB') or image.convert('L')")
+    return _PILLOW_PIXEL_MODES[mode]
+
+
 def uint8_array(obj: Any, name: str) -> NDArray[np.uint8]:
     """``obj`` as a uint8 ndarray without copying, or a TypeError naming ``name``."""
     if isinstance(obj, np.ndarray):
         array: NDArray[Any] = obj
     elif hasattr(obj, "__array_interface__"):
+        pillow_order(obj, name)
         array = np.asarray(obj)  # an ImageView: a strided view, no copy
     else:
         try:

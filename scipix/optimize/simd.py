@@ -19,15 +19,18 @@ here.
 """
 from __future__ import annotations
 
+from typing import SupportsIndex
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._dispatch import current_kernels
-from ._validate import integer, output_array, positive_int, uint8_array, unaliased
+from ._validate import (integer, output_array, pillow_order, positive_int, real_number,
+                        uint8_array, unaliased)
 from .config import kernel_threads
 
 __all__ = ["simd_grayscale", "simd_threshold", "simd_normalize",
-           "simd_resize_bilinear", "fast_area_resize"]
+           "simd_resize_bilinear", "fast_area_resize", "argmax_last"]
 
 
 def _as_gray_2d(image: NDArray[np.uint8], name: str) -> NDArray[np.uint8]:
@@ -51,9 +54,21 @@ def _output(out: NDArray[np.uint8], shape: tuple[int, ...],
     return out
 
 
-def simd_grayscale(rgba: ArrayLike,
-                   out: NDArray[np.uint8] | None = None) -> NDArray[np.uint8]:
-    """Convert RGBA or RGB pixels to 8-bit gray, ``(77 R + 150 G + 29 B) >> 8``.
+def _order(order: str, image: object, name: str) -> bool:
+    """True for BGR storage; a ValueError for an unknown order, or for "bgr"
+    given with a Pillow image (stored RGB)."""
+    if order not in ("rgb", "bgr"):
+        raise ValueError(f"order must be 'rgb' or 'bgr', got {order!r}")
+    stored = pillow_order(image, name)
+    if stored is not None and stored != order:
+        raise ValueError(f"{name} is a Pillow image, stored {stored.upper()}, "
+                         f"but order is {order!r}")
+    return order == "bgr"
+
+
+def simd_grayscale(rgba: ArrayLike, out: NDArray[np.uint8] | None = None, *,
+                   order: str = "rgb") -> NDArray[np.uint8]:
+    """Convert RGB(A) or BGR(A) pixels to 8-bit gray, ``(77 R + 150 G + 29 B) >> 8``.
 
     BT.601 luma in the fixed point of the spec's scalar code; alpha is ignored.
 
@@ -62,14 +77,21 @@ def simd_grayscale(rgba: ArrayLike,
     rgba : uint8 array, shape (H, W, 4), (H, W, 3) or flat (4 * N,)
         Pixels packed within each row; rows may be strided.
     out : uint8 array, shape (H, W) (or (N,) for flat input), optional
+    order : {"rgb", "bgr"}
+        How the channels are stored: ``cv2.imread`` gives ``"bgr"`` (then
+        the result equals ``cv2.cvtColor(..., COLOR_BGR2GRAY)`` within 1),
+        Pillow ``"rgb"``.
 
     Returns
     -------
     out : uint8 array, shape (H, W) or (N,)
     """
-    plain = current_kernels().image.grayscale_plain(rgba, out, kernel_threads())
-    if plain is not None:
-        return plain
+    if order in ("rgb", "bgr"):  # the plain path takes ndarrays only, never Pillow images
+        plain = current_kernels().image.grayscale_plain(rgba, out, order == "bgr",
+                                                        kernel_threads())
+        if plain is not None:
+            return plain
+    bgr = _order(order, rgba, "rgba")
     src = uint8_array(rgba, "rgba")
     if src.ndim == 1:
         if src.shape[0] % 4:
@@ -92,26 +114,33 @@ def simd_grayscale(rgba: ArrayLike,
     else:
         pixels = unaliased(pixels, _output(out, shape))
     current_kernels().image.grayscale(
-        pixels, out if out.ndim == 2 else out.reshape(pixels.shape[:2]), kernel_threads())
+        pixels, out if out.ndim == 2 else out.reshape(pixels.shape[:2]), bgr, kernel_threads())
     return out
 
 
-def simd_threshold(gray: ArrayLike, thresh: int,
+def simd_threshold(gray: ArrayLike, thresh: SupportsIndex | float,
                    out: NDArray[np.uint8] | None = None) -> NDArray[np.uint8]:
-    """Binary threshold: 255 where ``gray > thresh`` (strict, unsigned), else 0.
+    """Binary threshold: 255 where ``gray > thresh`` (strict), else 0.
+
+    On float32 input (a detector's probability map) the comparison is in
+    float32 (``thresh`` rounded to float32 first) and NaN gives 0: the
+    semantics of ``cv2.threshold(map, thresh, 255, THRESH_BINARY)``, with
+    a uint8 bitmap as the result instead of float32.
 
     Parameters
     ----------
-    gray : uint8 array, shape (H, W) or (N,)
+    gray : uint8 or float32 array, shape (H, W) or (N,)
         Rows contiguous, may be strided.
-    thresh : int in [0, 255]
+    thresh : int in [0, 255] for uint8; a real number, not NaN, for float32
     out : uint8 array, same shape as ``gray``, optional
-        May be ``gray`` itself (in place).
+        May be ``gray`` itself (in place) for uint8 input.
 
     Returns
     -------
     out : uint8 array
     """
+    if isinstance(gray, np.ndarray) and gray.dtype == np.float32:
+        return _threshold_scores(gray, thresh, out)
     plain = current_kernels().image.threshold_plain(gray, thresh, out, kernel_threads())
     if plain is not None:
         return plain
@@ -125,6 +154,67 @@ def simd_threshold(gray: ArrayLike, thresh: int,
     current_kernels().image.threshold(
         rows, out if out.ndim == 2 else out.reshape(rows.shape), thresh, kernel_threads())
     return out
+
+
+def _threshold_scores(scores: NDArray[np.float32], thresh: SupportsIndex | float,
+                      out: NDArray[np.uint8] | None) -> NDArray[np.uint8]:
+    thresh = real_number(thresh, "thresh")
+    if np.isnan(thresh):
+        raise ValueError("thresh must not be NaN")
+    if scores.ndim == 1:
+        rows = scores[np.newaxis, :]
+    elif scores.ndim == 2:
+        rows = scores
+    else:
+        raise ValueError(f"gray must be 2-D (height, width) or 1-D, got shape {scores.shape}")
+    if rows.strides[1] != 4:
+        raise ValueError(f"gray must have contiguous rows, got strides {scores.strides}")
+    if out is None:
+        out = np.empty(scores.shape, dtype=np.uint8)
+    else:
+        _output(out, scores.shape)
+        if np.may_share_memory(rows, out):
+            rows = rows.copy()
+    with np.errstate(over="ignore"):
+        level = np.float32(thresh)
+    current_kernels().image.threshold_f32(rows, out if out.ndim == 2 else out[np.newaxis, :],
+                                          float(level), kernel_threads())
+    return out
+
+
+def argmax_last(scores: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """Index and value of the largest score along the last axis, in one pass.
+
+    What CTC decoding needs from a recognizer's (B, T, classes) output:
+    ``scores.argmax(-1)`` and ``scores.max(-1)`` together, reading the
+    scores once.  Ties give the first index, and a NaN counts as the
+    largest (the first NaN wins), as :func:`numpy.argmax`.
+
+    Parameters
+    ----------
+    scores : float32 array, shape (..., n), n >= 1
+        Rows with a contiguous last axis are read in place; other layouts
+        are copied first.
+
+    Returns
+    -------
+    index : int64 array, shape (...)
+    value : float32 array, shape (...)
+        ``value == take_along_axis(scores, index[..., None], -1)[..., 0]``.
+    """
+    array = np.asarray(scores)
+    if array.dtype != np.float32:
+        raise TypeError(f"scores must have dtype float32, got {array.dtype}")
+    if array.ndim == 0 or array.shape[-1] == 0:
+        raise ValueError(f"scores must have a non-empty last axis, got shape {array.shape}")
+    rows = array.reshape(-1, array.shape[-1])
+    if rows.strides[1] != 4:
+        rows = np.ascontiguousarray(rows)
+    index = np.empty(rows.shape[0], np.int64)
+    value = np.empty(rows.shape[0], np.float32)
+    if rows.shape[0]:
+        current_kernels().image.argmax_rows(rows, index, value, kernel_threads())
+    return index.reshape(array.shape[:-1]), value.reshape(array.shape[:-1])
 
 
 def simd_normalize(data: NDArray[np.float32]) -> None:
@@ -162,63 +252,74 @@ def simd_normalize(data: NDArray[np.float32]) -> None:
 
 def simd_resize_bilinear(src: ArrayLike, width: int, height: int,
                          out: NDArray[np.uint8] | None = None) -> NDArray[np.uint8]:
-    """Bilinear resize of an 8-bit gray image, as OpenCV's ``INTER_LINEAR``.
+    """Bilinear resize of an 8-bit image, as OpenCV's ``INTER_LINEAR``.
 
     Pixel-centre convention (source ``x = (dx + 0.5) * src_w / width - 0.5``)
     with OpenCV's 11-bit fixed-point weights; results are within 1 of
-    ``cv2.resize(..., interpolation=cv2.INTER_LINEAR)``.
+    ``cv2.resize(..., interpolation=cv2.INTER_LINEAR)``.  Packed colour
+    pixels are resized channel by channel in one pass, keeping their order
+    (RGB, BGR or with alpha alike), each channel exactly as a gray image.
 
     Parameters
     ----------
-    src : uint8 array, shape (H, W), rows contiguous
+    src : uint8 array, shape (H, W) or (H, W, C) with C in 3, 4
+        Rows contiguous (pixels packed), may be strided.
     width, height : int >= 1
         Output size.
-    out : uint8 array, shape (height, width), optional
+    out : uint8 array, shape (height, width) or (height, width, C), optional
 
     Returns
     -------
-    out : uint8 array, shape (height, width)
+    out : uint8 array, shape (height, width) or (height, width, C)
     """
     plain = current_kernels().image.resize_bilinear_plain(src, width, height, out,
                                                           kernel_threads())
     if plain is not None:
         return plain
-    image = _as_2d_image(src)
+    image = _as_image(src)
     width, height = positive_int(width, "width"), positive_int(height, "height")
     image, out = _resize_output(image, out, width, height)
-    current_kernels().image.resize_bilinear(image, out, kernel_threads())
+    if image.ndim == 3:
+        current_kernels().image.resize_packed(image, out, True, kernel_threads())
+    else:
+        current_kernels().image.resize_bilinear(image, out, kernel_threads())
     return out
 
 
 def fast_area_resize(src: ArrayLike, width: int, height: int,
                      out: NDArray[np.uint8] | None = None) -> NDArray[np.uint8]:
-    """Area (pixel coverage) downscale of an 8-bit gray image, as ``INTER_AREA``.
+    """Area (pixel coverage) downscale of an 8-bit image, as ``INTER_AREA``.
 
     Identical to ``cv2.resize(..., interpolation=cv2.INTER_AREA)`` when the
     factors ``W / width`` and ``H / height`` are whole numbers; within 1 of
     it otherwise.  It only shrinks: use :func:`simd_resize_bilinear` to grow.
+    Packed colour pixels are resized channel by channel in one pass,
+    keeping their order, each channel exactly as a gray image.
 
     Parameters
     ----------
-    src : uint8 array, shape (H, W), rows contiguous
+    src : uint8 array, shape (H, W) or (H, W, C) with C in 3, 4
+        Rows contiguous (pixels packed), may be strided.
     width : int in [1, W]
     height : int in [1, H]
-    out : uint8 array, shape (height, width), optional
+    out : uint8 array, shape (height, width) or (height, width, C), optional
 
     Returns
     -------
-    out : uint8 array, shape (height, width)
+    out : uint8 array, shape (height, width) or (height, width, C)
     """
     plain = current_kernels().image.resize_area_plain(src, width, height, out, kernel_threads())
     if plain is not None:
         return plain
-    image = _as_2d_image(src)
+    image = _as_image(src)
     width, height = positive_int(width, "width"), positive_int(height, "height")
     if width > image.shape[1] or height > image.shape[0]:
         raise ValueError(f"fast_area_resize only shrinks: ({height}, {width}) exceeds "
                          f"src shape {image.shape}; use simd_resize_bilinear to grow")
     image, out = _resize_output(image, out, width, height)
-    if image.shape[0] % height == 0 and image.shape[1] % width == 0:
+    if image.ndim == 3:
+        current_kernels().image.resize_packed(image, out, False, kernel_threads())
+    elif image.shape[0] % height == 0 and image.shape[1] % width == 0:
         current_kernels().image.resize_area_integer(image, out, kernel_threads())
     else:
         current_kernels().image.resize_area(image, out, kernel_threads())
@@ -228,13 +329,21 @@ def fast_area_resize(src: ArrayLike, width: int, height: int,
 def _resize_output(image: NDArray[np.uint8], out: NDArray[np.uint8] | None, width: int,
                    height: int) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
     """(image, out): ``out`` validated or allocated, ``image`` unaliased from it."""
+    shape = (height, width) + image.shape[2:]
     if out is None:
-        return image, np.empty((height, width), dtype=np.uint8)
-    return unaliased(image, _output(out, (height, width))), out
+        return image, np.empty(shape, dtype=np.uint8)
+    return unaliased(image, _output(out, shape)), out
 
 
-def _as_2d_image(src: ArrayLike) -> NDArray[np.uint8]:
+def _as_image(src: ArrayLike) -> NDArray[np.uint8]:
+    """A gray (H, W) image, or packed (H, W, 3 or 4) pixels."""
     image = uint8_array(src, "src")
+    if image.ndim == 3 and image.shape[2] in (3, 4):
+        if image.strides[2] != 1 or image.strides[1] != image.shape[2]:
+            raise ValueError(f"src must have packed pixels (strides (any, {image.shape[2]}, 1)), "
+                             f"got strides {image.strides}")
+        return image
     if image.ndim != 2:
-        raise ValueError(f"src must be a 2-D gray image (H, W), got shape {image.shape}")
+        raise ValueError(f"src must be a gray image (H, W) or packed pixels (H, W, 3 or 4), "
+                         f"got shape {image.shape}")
     return _as_gray_2d(image, "src")

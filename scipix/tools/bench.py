@@ -10,7 +10,8 @@ times the pipeline and asyncio executor per item on no-op work, and the
 ``memory`` table pools, the arena and memory-mapped models against plain
 allocation, the ``batching`` table the batchers' overhead and the
 adaptive batcher's p95 latency across a step change in load, and the
-``quantize`` table INT8 quantization against NumPy.
+``quantize`` table INT8 quantization against NumPy, and the ``model``
+table model inputs against OpenCV and RapidOCR (:mod:`.bench_model`).
 """
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,7 @@ import numpy as np
 from .. import optimize
 from .baselines import numpy_dequantize, numpy_quantize, opencv_preprocess_batch
 from .batch_load import echo_throughput, open_loop_p95, sleeping_processor
+from .bench_model import model_table
 from .soak import resident_bytes
 from .synthetic import page_rgba
 from ..optimize import OptLevel, batch, memory, parallel, quantize, simd
@@ -117,7 +119,7 @@ def run_bench(sizes, repeat, kernels=None, batch=64):
           f"median of {repeat}; OpenCV "
           f"{cv2.__version__ + ' on 1 thread' if cv2 else 'not installed'}")
     if not kernels or set(kernels) - {"batch", "scaling", "overhead", "memory", "batching",
-                                      "quantize"}:
+                                      "quantize", "model"}:
         _kernel_table(sizes, repeat, kernels, threads)
     if not kernels or "batch" in kernels:
         _batch_table(batch, repeat, threads)
@@ -131,6 +133,8 @@ def run_bench(sizes, repeat, kernels=None, batch=64):
         asyncio.run(_batching_table())
     if not kernels or "quantize" in kernels:
         _quantize_table(repeat, threads)
+    if not kernels or "model" in kernels:
+        model_table(repeat)
 
 
 def _level_timings(fn, repeat, levels=(OptLevel.NONE, OptLevel.SIMD, OptLevel.FULL)):

@@ -44,7 +44,9 @@ static inline void scipix_threshold_row(const uint8_t *src, uint8_t *dst, ptrdif
 #undef SCIPIX_THRESHOLD_ONE
 }
 
-/* gray = (77 R + 150 G + 29 B) >> 8, on AVX2 32 pixels a step.
+/* gray = (77 R + 150 G + 29 B) >> 8, on AVX2 32 pixels a step.  `bgr`
+ * says the pixels are stored B, G, R (what OpenCV reads) rather than R, G, B:
+ * the R and B weights trade places, G's stays in the middle.
  *
  * With a pixel in each 32-bit lane (R, G, B, any), vpmaddubsw multiplies the
  * bytes by (77, 22, 29, 0) (150 does not fit its signed weights) and
@@ -53,11 +55,10 @@ static inline void scipix_threshold_row(const uint8_t *src, uint8_t *dst, ptrdif
  * sums (< 2**16) narrow with an unsigned-saturating pack that cannot
  * saturate, a 16-bit shift by 8 and a byte pack.  About half the
  * instructions of the generic vector loop. */
-#define SCIPIX_GRAY_ONE(p) ((uint8_t)((77u * (p)[0] + 150u * (p)[1] + 29u * (p)[2]) >> 8))
+#define SCIPIX_GRAY_ONE(p) ((uint8_t)((w0 * (p)[0] + 150u * (p)[1] + w2 * (p)[2]) >> 8))
 #if defined(__AVX2__) && !defined(SCIPIX_SCALAR_REFERENCE)
-static inline __m256i scipix_gray_sums(__m256i pixels)
+static inline __m256i scipix_gray_sums(__m256i pixels, __m256i weights)
 {
-    const __m256i weights = _mm256_set1_epi32(77 | (22 << 8) | (29 << 16));
     const __m256i ones = _mm256_set1_epi16(1), green = _mm256_set1_epi32(0xff << 7);
     __m256i partial = _mm256_madd_epi16(_mm256_maddubs_epi16(pixels, weights), ones);
     return _mm256_add_epi32(partial, _mm256_and_si256(_mm256_srli_epi32(pixels, 1), green));
@@ -78,10 +79,12 @@ static inline void scipix_gray_store(const __m256i sums[4], uint8_t *dst, int st
  * of each 128-bit half with one shuffle; the last 16-byte load of a step
  * reads 4 bytes past its 8th pixel, so steps stop 2 pixels early. */
 static inline void scipix_gray_rgb_row(const uint8_t *src, uint8_t *dst, ptrdiff_t n,
-                                       int stream)
+                                       int stream, int bgr)
 {
+    const uint32_t w0 = bgr ? 29u : 77u, w2 = bgr ? 77u : 29u;
     ptrdiff_t x = 0;
 #if defined(__AVX2__) && !defined(SCIPIX_SCALAR_REFERENCE)
+    const __m256i weights = _mm256_set1_epi32((int)(w0 | (22u << 8) | (w2 << 16)));
     const __m256i spread = _mm256_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1,
                                             0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1);
     for (const ptrdiff_t head = scipix_stream_head(dst, n, stream); x < head; x++)
@@ -95,7 +98,7 @@ static inline void scipix_gray_rgb_row(const uint8_t *src, uint8_t *dst, ptrdiff
             __m256i pixels = _mm256_inserti128_si256(
                 _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p)),
                 _mm_loadu_si128((const __m128i *)(p + 12)), 1);
-            sums[k] = scipix_gray_sums(_mm256_shuffle_epi8(pixels, spread));
+            sums[k] = scipix_gray_sums(_mm256_shuffle_epi8(pixels, spread), weights);
         }
         scipix_gray_store(sums, dst + x, stream);
     }
@@ -108,10 +111,12 @@ static inline void scipix_gray_rgb_row(const uint8_t *src, uint8_t *dst, ptrdiff
 
 /* n RGBA pixels (4 bytes each). */
 static inline void scipix_gray_rgba_row(const uint8_t *src, uint8_t *dst, ptrdiff_t n,
-                                        int stream)
+                                        int stream, int bgr)
 {
+    const uint32_t w0 = bgr ? 29u : 77u, w2 = bgr ? 77u : 29u;
     ptrdiff_t x = 0;
 #if defined(__AVX2__) && !defined(SCIPIX_SCALAR_REFERENCE)
+    const __m256i weights = _mm256_set1_epi32((int)(w0 | (22u << 8) | (w2 << 16)));
     for (const ptrdiff_t head = scipix_stream_head(dst, n, stream); x < head; x++)
         dst[x] = SCIPIX_GRAY_ONE(src + 4 * x);
     for (; x + 32 <= n; x += 32) {
@@ -120,16 +125,16 @@ static inline void scipix_gray_rgba_row(const uint8_t *src, uint8_t *dst, ptrdif
         scipix_prefetch_ahead(src + 4 * x);
         for (k = 0; k < 4; k++)
             sums[k] = scipix_gray_sums(
-                _mm256_loadu_si256((const __m256i *)(src + 4 * x + 32 * k)));
+                _mm256_loadu_si256((const __m256i *)(src + 4 * x + 32 * k)), weights);
         scipix_gray_store(sums, dst + x, stream);
     }
 #elif !defined(SCIPIX_SCALAR_REFERENCE)
     /* As 16-bit lanes a pixel is (R | G << 8, B | A << 8): the low bytes
-     * hold R and B, the high bytes G and A.  Weighting them (77, 29) and
+     * hold R and B, the high bytes G and A.  Weighting them (w0, w2) and
      * (150, 0) and adding the two lanes of each pixel gives the sum; no
      * lane exceeds 16 bits (77 * 255 + 150 * 255 < 65536). */
     const uint32_t pixels_per_vec = SCIPIX_VEC_BYTES / 4;
-    scipix_u32v w32_low = (scipix_u32v){0} + (77u | (29u << 16));
+    scipix_u32v w32_low = (scipix_u32v){0} + (w0 | (w2 << 16));
     scipix_u32v w32_high = (scipix_u32v){0} + 150u;
     scipix_u16v w_low, w_high;
     (void)stream;

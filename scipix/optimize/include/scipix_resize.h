@@ -14,47 +14,51 @@
 typedef int32_t scipix_i32v __attribute__((vector_size(SCIPIX_VEC_BYTES)));
 #endif
 
-/* Horizontal area pass for `rows` (<= SCIPIX_TILE) output rows.
+/* Horizontal area pass for `rows` (<= SCIPIX_TILE) output rows of `cols`
+ * pixels of `channels` packed values.
  *
- * acc_t holds the rows' vertical sums transposed, (source column, row):
- * acc_t[c * SCIPIX_TILE + r].  Output x of row r is
- * sum_k weight[x * taps + k] * acc_t[(start[x] + k) * SCIPIX_TILE + r]
+ * acc_t holds the rows' vertical sums transposed, (source value, row):
+ * acc_t[v * SCIPIX_TILE + r].  Channel c of output x of row r is
+ * sum_k weight[x * taps + k] * acc_t[((start[x] + k) * channels + c) * SCIPIX_TILE + r]
  * in tap order, rounded half to even by the 1.5 * 2**23 trick and clamped
  * to 255; each tap is one vector multiply-add over the rows. */
 static inline void scipix_area_htile(const float *acc_t, uint8_t *dst, ptrdiff_t dst_stride,
-                                     ptrdiff_t rows, ptrdiff_t cols, const int32_t *start,
-                                     const float *weight, ptrdiff_t taps)
+                                     ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t channels,
+                                     const int32_t *start, const float *weight, ptrdiff_t taps)
 {
     const float magic = 12582912.0f;
-    ptrdiff_t x, k, r;
-    for (x = 0; x < cols; x++) {
+    const ptrdiff_t tap_step = channels * SCIPIX_TILE;
+    ptrdiff_t x, k, r, c;
+    for (x = 0; x < cols; x++)
+    for (c = 0; c < channels; c++) {
         const float *w = weight + x * taps;
-        const float *window = acc_t + (ptrdiff_t)start[x] * SCIPIX_TILE;
+        const float *window = acc_t + ((ptrdiff_t)start[x] * channels + c) * SCIPIX_TILE;
+        const ptrdiff_t v = x * channels + c;
 #if !defined(SCIPIX_SCALAR_REFERENCE)
         scipix_f32v column, tile;
         scipix_i32v rounded;
         memcpy(&column, window, sizeof(column));
         tile = w[0] * column;
         for (k = 1; k < taps; k++) {
-            memcpy(&column, window + k * SCIPIX_TILE, sizeof(column));
+            memcpy(&column, window + k * tap_step, sizeof(column));
             tile = tile + w[k] * column;
         }
         rounded = __builtin_convertvector((tile + magic) - magic, scipix_i32v);
         rounded = (rounded & ~(rounded > 255)) | (255 & (rounded > 255));
         if (rows == SCIPIX_TILE)
             for (r = 0; r < SCIPIX_TILE; r++)
-                dst[r * dst_stride + x] = (uint8_t)rounded[r];
+                dst[r * dst_stride + v] = (uint8_t)rounded[r];
         else
             for (r = 0; r < rows; r++)
-                dst[r * dst_stride + x] = (uint8_t)rounded[r];
+                dst[r * dst_stride + v] = (uint8_t)rounded[r];
 #else
         for (r = 0; r < rows; r++) {
             float total = w[0] * window[r];
             int32_t rounded;
             for (k = 1; k < taps; k++)
-                total = total + w[k] * window[k * SCIPIX_TILE + r];
+                total = total + w[k] * window[k * tap_step + r];
             rounded = (int32_t)((total + magic) - magic);
-            dst[r * dst_stride + x] = (uint8_t)(rounded > 255 ? 255 : rounded);
+            dst[r * dst_stride + v] = (uint8_t)(rounded > 255 ? 255 : rounded);
         }
 #endif
     }
@@ -90,8 +94,10 @@ static inline void scipix_linear_windows(const int32_t *first, ptrdiff_t n, ptrd
     }
 }
 
-/* Horizontal bilinear pass over one source row of n_in pixels:
+/* Horizontal bilinear pass over one source row of n_in values:
  * out[x] = row[first[x]] * w_first[x] + row[second[x]] * w_second[x].
+ * Packed colour rows pass windows == NULL (their taps are a pixel apart,
+ * not a byte) and take the plain loop, which gcc vectorizes with gathers.
  *
  * The taps are adjacent (second == first + 1) except at the clamped edges,
  * where w_second is 0.  AVX2 builds each tap pair in a 16-bit lane pair and
@@ -105,14 +111,32 @@ static inline void scipix_linear_hrow(const uint8_t *row, ptrdiff_t n_in, int32_
                                       const int32_t *first, const int32_t *second,
                                       const int32_t *w_first, const int32_t *w_second,
                                       const int32_t *w_pair, const uint8_t *windows,
-                                      ptrdiff_t n)
+                                      ptrdiff_t n, ptrdiff_t channels)
 {
     ptrdiff_t x = 0;
+#if defined(__SSSE3__) && !defined(SCIPIX_SCALAR_REFERENCE)
+    /* Packed RGB / RGBA, a pixel a step: the 8 bytes from its first tap
+     * hold both tap pixels; one shuffle spreads them into (first, second)
+     * 16-bit pairs per channel, one vpmaddwd weighs and adds them.  Three
+     * channels store a fourth, zero lane over the next pixel's first value
+     * (written next, or by the plain loop): `out` has a value to spare. */
+    if (channels == 3 || channels == 4) {
+        const __m128i spread = channels == 3
+            ? _mm_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1)
+            : _mm_setr_epi8(0, -1, 4, -1, 1, -1, 5, -1, 2, -1, 6, -1, 3, -1, 7, -1);
+        for (; x < n && first[x] + 8 <= n_in; x += channels)
+            _mm_storeu_si128((__m128i *)(out + x),
+                             _mm_madd_epi16(_mm_shuffle_epi8(
+                                                _mm_loadl_epi64((const __m128i *)(row + first[x])),
+                                                spread),
+                                            _mm_set1_epi32(w_pair[x])));
+    }
+#endif
 #if defined(__AVX2__) && !defined(SCIPIX_SCALAR_REFERENCE)
     const __m256i spread = _mm256_setr_epi8(0, -1, 1, -1, 4, -1, 5, -1, 8, -1, 9, -1, 12, -1,
                                             13, -1, 0, -1, 1, -1, 4, -1, 5, -1, 8, -1, 9, -1,
                                             12, -1, 13, -1);
-    for (; x + 8 <= n; x += 8) {
+    for (; windows != NULL && x + 8 <= n; x += 8) {
         const uint8_t *control = windows + SCIPIX_WINDOW_BYTES * (x / 8);
         __m256i pairs;
         if (control[0] == 0) {
@@ -129,11 +153,11 @@ static inline void scipix_linear_hrow(const uint8_t *row, ptrdiff_t n_in, int32_
         _mm256_storeu_si256((__m256i *)(out + x),
                             _mm256_madd_epi16(pairs, _mm256_loadu_si256((const __m256i *)(w_pair + x))));
     }
-#else
+#endif
     (void)n_in;
     (void)w_pair;
     (void)windows;
-#endif
+    (void)channels;
     for (; x < n; x++)
         out[x] = row[first[x]] * w_first[x] + row[second[x]] * w_second[x];
 }
@@ -163,6 +187,45 @@ static inline void scipix_area2x2_row(const uint8_t *a, const uint8_t *b, uint8_
 #endif
     for (; x < n; x++)
         dst[x] = (uint8_t)((a[2 * x] + a[2 * x + 1] + b[2 * x] + b[2 * x + 1] + 2u) >> 2);
+}
+
+/* 2x2 area average of rows a and b of packed pixels of `channels` values
+ * into n pixels: dst[x, c] = (a[2x, c] + a[2x+1, c] + b[2x, c] + b[2x+1, c] + 2) >> 2.
+ * A plain loop elsewhere. */
+static inline void scipix_area2x2_packed_row(const uint8_t *a, const uint8_t *b, uint8_t *dst,
+                                             ptrdiff_t n, ptrdiff_t channels)
+{
+    ptrdiff_t x = 0, c;
+#if defined(__SSSE3__) && !defined(SCIPIX_SCALAR_REFERENCE)
+    /* Two output pixels a step, from 16-byte loads of four input pixels:
+     * one shuffle puts each channel's horizontal neighbours side by side,
+     * vpmaddubsw adds them into 16-bit sums, and the rounded averages pack
+     * back to bytes.  Three channels store 8 bytes for 6, the last 2 over
+     * the next pixel (written later), so steps stop while a pixel remains
+     * after them; the loads stay inside the rows likewise. */
+    if (channels == 3 || channels == 4) {
+        const __m128i pairs = channels == 3
+            ? _mm_setr_epi8(0, 3, 1, 4, 2, 5, 6, 9, 7, 10, 8, 11, -1, -1, -1, -1)
+            : _mm_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
+        const __m128i ones = _mm_set1_epi8(1), two = _mm_set1_epi16(2);
+        const ptrdiff_t spare = channels == 3 ? 3 : 2;
+        for (; x + spare <= n; x += 2) {
+            __m128i top = _mm_loadu_si128((const __m128i *)(a + 2 * x * channels));
+            __m128i bottom = _mm_loadu_si128((const __m128i *)(b + 2 * x * channels));
+            __m128i sums = _mm_add_epi16(
+                _mm_maddubs_epi16(_mm_shuffle_epi8(top, pairs), ones),
+                _mm_maddubs_epi16(_mm_shuffle_epi8(bottom, pairs), ones));
+            __m128i mean = _mm_srli_epi16(_mm_add_epi16(sums, two), 2);
+            _mm_storel_epi64((__m128i *)(dst + x * channels), _mm_packus_epi16(mean, mean));
+        }
+    }
+#endif
+    for (; x < n; x++)
+        for (c = 0; c < channels; c++) {
+            const ptrdiff_t i = 2 * x * channels + c;
+            dst[x * channels + c] = (uint8_t)((a[i] + a[i + channels] + b[i] + b[i + channels]
+                                               + 2u) >> 2);
+        }
 }
 
 #endif

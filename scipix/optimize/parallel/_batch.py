@@ -1,21 +1,61 @@
-"""Fused batch preprocessing into a model's (N, 1, H, W) float32 input."""
+"""Fused batch preprocessing: images into a model's input tensor in one call."""
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .._dispatch import current_kernels
-from .._validate import output_array, positive_int, uint8_array
+from .._validate import output_array, pillow_order, positive_int, uint8_array
 from ..config import kernel_threads
 
-__all__ = ["preprocess_batch"]
+__all__ = ["preprocess_batch", "BatchResult"]
+
+_DTYPE_CODES = {np.dtype(np.float32): 0, np.dtype(np.float16): 1, np.dtype(np.uint8): 2}
+_COLORS = {"gray": 1, "rgb": 3, "bgr": 3}
+_ORDERS = ("rgb", "bgr")
+_RESIZES = ("stretch", "letterbox", "crop_center")
+_ANCHORS = ("center", "top_left")
+_NORMALIZE = ("standardize", "fixed", "none")
+_INTERPOLATIONS = ("auto", "bilinear")
+_LAYOUTS = ("nchw", "nhwc")
 
 
-def _as_pixels(image: ArrayLike, name: str) -> NDArray[np.uint8]:
+class BatchResult(NamedTuple):
+    """What ``preprocess_batch(..., return_transforms=True)`` returns.
+
+    Attributes
+    ----------
+    tensor : ndarray, shape (N, C, H, W) or (N, H, W, C)
+        The model input (``out`` when given).
+    transforms : float64 ndarray, shape (N, 4)
+        Per image ``(scale_x, scale_y, offset_x, offset_y)``: a point at
+        ``(x, y)`` in the image (pixel-edge coordinates: pixel ``(0, 0)``
+        covers ``[0, 1)``) is at ``(x * scale_x + offset_x,
+        y * scale_y + offset_y)`` in the tensor.  Map a box back with
+        :meth:`to_image`.
+    """
+
+    tensor: NDArray[Any]
+    transforms: NDArray[np.float64]
+
+    def to_image(self, index: int, points: ArrayLike) -> NDArray[np.float64]:
+        """Tensor coordinates ``points`` (..., 2) as ``(x, y)``, mapped back to
+        image ``index``'s pixel coordinates."""
+        scale_x, scale_y, offset_x, offset_y = self.transforms[index]
+        xy = np.asarray(points, np.float64)
+        mapped: NDArray[np.float64] = (xy - (offset_x, offset_y)) / (scale_x, scale_y)
+        return mapped
+
+
+def _as_pixels(image: ArrayLike, name: str, input_order: str) -> NDArray[np.uint8]:
     """A (rows, cols, channels) uint8 view of a gray, RGB or RGBA image."""
+    order = pillow_order(image, name)
+    if order is not None and order != input_order:
+        raise ValueError(f"{name} is a Pillow image, stored {order.upper()}, but "
+                         f"input_order is {input_order!r}")
     pixels = uint8_array(image, name)
     if pixels.ndim == 2:
         pixels = pixels[:, :, np.newaxis]
@@ -37,52 +77,175 @@ def _as_shape(shape: Any) -> tuple[int, int]:
     return positive_int(height, "shape[0]"), positive_int(width, "shape[1]")
 
 
-def _batch_output(out: NDArray[np.float32],
-                  expected: tuple[int, ...]) -> NDArray[np.float32]:
-    output_array(out, expected, np.float32)
-    if not out.flags.c_contiguous:
-        raise ValueError("out must be C-contiguous")
-    return out
+def _choice(value: Any, name: str, allowed: Sequence[str]) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, "
+                         f"got {value!r}")
+    return value
+
+
+def _per_channel(value: Any, name: str, channels: int) -> NDArray[np.float64]:
+    """A scalar or a sequence of ``channels`` finite numbers, as float64."""
+    try:
+        values = np.array(value, dtype=np.float64, ndmin=1)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number or a sequence of {channels} numbers, "
+                        f"got {value!r}") from None
+    if values.ndim != 1 or len(values) not in (1, channels):
+        raise ValueError(f"{name} must have 1 or {channels} values (one per output channel), "
+                         f"got {len(values) if values.ndim == 1 else values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return np.broadcast_to(values, (channels,)).copy()
+
+
+def _normalization(normalize: str | None, mean: Any, std: Any, scale: Any, channels: int,
+                   dtype: np.dtype) -> tuple[bool, NDArray[np.float32], NDArray[np.float32]]:
+    """(standardize, shift, factor): each channel becomes (v - shift) * factor."""
+    fixed_given = mean is not None or std is not None or scale is not None
+    if normalize is None:
+        normalize = "fixed" if fixed_given else "none" if dtype == np.uint8 else "standardize"
+    normalize = _choice(normalize, "normalize", _NORMALIZE)
+    if normalize != "fixed" and fixed_given:
+        raise ValueError(f"mean, std and scale apply to normalize='fixed', "
+                         f"not normalize={normalize!r}")
+    ones = np.ones(channels, np.float32)
+    if normalize == "standardize":
+        if dtype == np.uint8:
+            raise ValueError("dtype uint8 cannot take normalize='standardize' "
+                             "(values around 0); use float32 or float16")
+        return True, np.zeros(channels, np.float32), ones
+    if normalize == "none":
+        return False, np.zeros(channels, np.float32), ones
+    mean_values = _per_channel(0.0 if mean is None else mean, "mean", channels)
+    std_values = _per_channel(1.0 if std is None else std, "std", channels)
+    (factor_of_pixels,) = _per_channel(1.0 if scale is None else scale, "scale", 1)
+    if (std_values <= 0).any():
+        raise ValueError(f"std must be positive, got {std!r}")
+    if factor_of_pixels == 0:
+        raise ValueError("scale must be non-zero")
+    # (v * scale - mean) / std == (v - mean / scale) * (scale / std): OpenCV's
+    # (v - mean) * scalefactor, in the same float32 arithmetic.
+    return (False, (mean_values / factor_of_pixels).astype(np.float32),
+            (factor_of_pixels / std_values).astype(np.float32))
+
+
+def _placement(rows: int, cols: int, height: int, width: int, resize: str,
+               anchor: str) -> tuple[int, int, int, int]:
+    """(resized rows, resized cols, top, left) of one image, as OpenCV's
+    blobFromImagesWithParams sizes its letterbox and centre crop."""
+    if resize == "stretch":
+        return height, width, 0, 0
+    if resize == "letterbox":
+        factor = min(np.float32(width) / np.float32(cols), np.float32(height) / np.float32(rows))
+        fitted_rows = max(1, int(np.float32(rows) * factor))
+        fitted_cols = max(1, int(np.float32(cols) * factor))
+        if anchor == "top_left":
+            return fitted_rows, fitted_cols, 0, 0
+        return fitted_rows, fitted_cols, (height - fitted_rows) // 2, (width - fitted_cols) // 2
+    cover = float(max(np.float32(width) / np.float32(cols),
+                      np.float32(height) / np.float32(rows)))
+    covering_rows = max(height, round(rows * cover))
+    covering_cols = max(width, round(cols * cover))
+    return (covering_rows, covering_cols, -((covering_rows - height) // 2),
+            -((covering_cols - width) // 2))
 
 
 def preprocess_batch(images: Iterable[ArrayLike], shape: tuple[int, int], *,
-                     out: NDArray[np.float32] | None = None) -> NDArray[np.float32]:
-    """Grayscale, resize and normalize images into one float32 batch tensor.
+                     color: str = "gray", input_order: str = "rgb",
+                     mean: Any = None, std: Any = None, scale: Any = None,
+                     normalize: str | None = None, resize: str = "stretch",
+                     anchor: str = "center", pad_value: Any = 0,
+                     interpolation: str = "auto", layout: str = "nchw",
+                     dtype: DTypeLike = np.float32, out: NDArray[Any] | None = None,
+                     return_transforms: bool = False) -> NDArray[Any] | BatchResult:
+    """Resize, normalize and lay out images as one model input tensor.
 
-    For each image, in one pass per output row: BT.601 gray (as
-    :func:`~scipix.optimize.simd.simd_grayscale`), resized to ``shape`` by
-    area averaging when shrinking (as
-    :func:`~scipix.optimize.simd.fast_area_resize`) or bilinearly when
-    growing in either axis (as
-    :func:`~scipix.optimize.simd.simd_resize_bilinear`), then normalized to
-    zero mean and unit variance over the image (as
-    :func:`~scipix.optimize.simd.simd_normalize`).  The full-size gray
-    image is never stored: each thread converts the rows its resize reads.
+    For each image, in one call: converted to gray (BT.601, as
+    :func:`~scipix.optimize.simd.simd_grayscale`) when ``color="gray"``,
+    resized and placed (``resize``), normalized per channel and stored in
+    ``layout`` and ``dtype``.  The resize uses area averaging when
+    shrinking both axes (as :func:`~scipix.optimize.simd.fast_area_resize`)
+    and OpenCV's bilinear ``INTER_LINEAR`` otherwise (as
+    :func:`~scipix.optimize.simd.simd_resize_bilinear`), or bilinear
+    always with ``interpolation="bilinear"`` (what OpenCV's
+    ``blobFromImage`` does); it keeps the resized pixels in a buffer of the
+    output's size, never a full-size converted copy of the source.
+    The defaults give what earlier versions gave: ``(N, 1, H, W)`` float32
+    gray, standardized per image.
 
-    The resized uint8 pixels are bit-identical to those of the separate
-    kernels; the mean and std are computed exactly from integer sums, so
-    the output differs from ``simd_normalize`` on the same pixels only by
-    that function's float32 rounding of the statistics (within 1e-5
-    absolute plus 1e-5 of the value; tested).
+    Normalization, per output channel ``k`` of pixel value ``v`` in [0, 255]:
 
-    Images are spread over ``get_thread_count()`` OpenMP threads, whole
-    images per thread when there are at least as many images as threads,
-    row bands of each image otherwise.  The GIL is released throughout.
+    - ``"fixed"`` (the default when ``mean``, ``std`` or ``scale`` is
+      given): ``(v * scale - mean[k]) / std[k]``, computed as OpenCV does,
+      ``(v - mean[k] / scale) * (scale / std[k])`` in float32;
+    - ``"standardize"`` (the default otherwise): ``(v - m) / (s + 1e-8)``
+      with the mean ``m`` and population std ``s`` of the image's resized
+      colour values (all output channels together, alpha and padding left
+      out), as :func:`~scipix.optimize.simd.simd_normalize` computes them;
+    - ``"none"``: ``v`` itself (the default for ``dtype=uint8``).
 
     Parameters
     ----------
-    images : sequence of N uint8 arrays
-        Each (H_i, W_i, 4) RGBA, (H_i, W_i, 3) RGB or (H_i, W_i) gray;
-        sizes may differ; rows may be strided (crops), pixels packed.  A
-        4-D (N, H, W, C) array is taken as N images.
+    images : sequence of N uint8 arrays (or Pillow images in mode L, RGB, RGBA)
+        Each (H_i, W_i) gray, (H_i, W_i, 3) or (H_i, W_i, 4) colour; sizes
+        may differ; rows may be strided (crops, used without copies),
+        pixels packed.  A 4-D (N, H, W, C) array is taken as N images.
     shape : (height, width)
-        Output size of every image, positive ints.
-    out : float32 ndarray, shape (N, 1, height, width), C-contiguous, optional
-        Written in place and returned.
+        Output size, positive ints.
+    color : {"gray", "rgb", "bgr"}
+        Output channels: 1 gray, or 3 in that order.  Gray images give
+        three equal channels.
+    input_order : {"rgb", "bgr"}
+        How colour images are stored (``cv2.imread`` gives BGR, Pillow
+        RGB); alpha, if any, is ignored.  A Pillow RGB image with
+        ``input_order="bgr"`` raises.
+    mean, std : float or sequence of C floats, optional
+        Per output channel, in output order; ``std > 0``.
+    scale : float, optional
+        Multiplies the pixel values first, e.g. ``1 / 255``; non-zero.
+    normalize : {"standardize", "fixed", "none"}, optional
+    resize : {"stretch", "letterbox", "crop_center"}
+        ``"stretch"`` resizes to ``shape``; ``"letterbox"`` keeps the
+        aspect ratio, fits the image inside and pads the rest with
+        ``pad_value``; ``"crop_center"`` keeps the aspect ratio, covers the
+        output and crops the middle.  Sizes and offsets are OpenCV's
+        ``blobFromImagesWithParams`` ones (the covering size is rounded,
+        the fitted size truncated).
+    anchor : {"center", "top_left"}
+        Where a letterboxed image sits.
+    pad_value : float or sequence of C floats in [0, 255]
+        Padding, in pixel values (normalized as the pixels are).
+    interpolation : {"auto", "bilinear"}
+    layout : {"nchw", "nhwc"}
+    dtype : float32, float16 or uint8
+        float16 rounds to nearest even; uint8 rounds half to even and
+        clamps to [0, 255].
+    out : ndarray, optional
+        C-contiguous, of ``dtype`` and shape (N, C, H, W) or (N, H, W, C);
+        written in place and returned.  Nothing is written when an argument
+        is rejected.
+    return_transforms : bool
+        Also return where each image went (see :class:`BatchResult`).
 
     Returns
     -------
-    out : float32 ndarray, shape (N, 1, height, width)
+    out : ndarray, shape (N, C, height, width) or (N, height, width, C)
+        Or a :class:`BatchResult` with ``return_transforms=True``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the argument: wrong dtypes or shapes, ``mean`` / ``std`` /
+        ``pad_value`` of the wrong length or not finite, ``std <= 0``,
+        ``scale == 0``, a normalization the dtype cannot hold, a Pillow
+        image that is not pixel colours (mode P, 1, I;16, ...).
+
+    Notes
+    -----
+    Work is spread over ``get_thread_count()`` OpenMP threads, whole images
+    per thread when there are at least as many images as threads, row
+    bands of each image otherwise.  The GIL is released throughout.
     """
     try:
         images = list(images)
@@ -92,12 +255,43 @@ def preprocess_batch(images: Iterable[ArrayLike], shape: tuple[int, int], *,
     if not images:
         raise ValueError("images is empty")
     height, width = _as_shape(shape)
-    pixels = [_as_pixels(image, f"images[{i}]") for i, image in enumerate(images)]
-    expected = (len(pixels), 1, height, width)
+    color = _choice(color, "color", tuple(_COLORS))
+    input_order = _choice(input_order, "input_order", _ORDERS)
+    resize = _choice(resize, "resize", _RESIZES)
+    anchor = _choice(anchor, "anchor", _ANCHORS)
+    interpolation = _choice(interpolation, "interpolation", _INTERPOLATIONS)
+    layout = _choice(layout, "layout", _LAYOUTS)
+    try:
+        out_dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32, float16 or uint8, got {dtype!r}") from None
+    if out_dtype not in _DTYPE_CODES:
+        raise TypeError(f"dtype must be float32, float16 or uint8, got {out_dtype}")
+    channels = _COLORS[color]
+    standardize, shift, factor = _normalization(normalize, mean, std, scale, channels,
+                                                out_dtype)
+    pad = _per_channel(pad_value, "pad_value", channels)
+    if ((pad < 0) | (pad > 255)).any():
+        raise ValueError(f"pad_value must be in [0, 255] (pixel values), got {pad_value!r}")
+    pixels = [_as_pixels(image, f"images[{i}]", input_order) for i, image in enumerate(images)]
+    placement = np.array([_placement(p.shape[0], p.shape[1], height, width, resize, anchor)
+                          for p in pixels], dtype=np.int64).reshape(-1, 4)
+    expected = ((len(pixels), channels, height, width) if layout == "nchw"
+                else (len(pixels), height, width, channels))
     if out is None:
-        out = np.empty(expected, dtype=np.float32)
+        out = np.empty(expected, dtype=out_dtype)
     else:
-        out = _batch_output(out, expected)
+        output_array(out, expected, out_dtype)
+        if not out.flags.c_contiguous:
+            raise ValueError("out must be C-contiguous")
         pixels = [p.copy() if np.may_share_memory(p, out) else p for p in pixels]
-    current_kernels().image.preprocess_batch(pixels, out, kernel_threads())
-    return out
+    current_kernels().image.preprocess_batch(
+        pixels, out, placement, channels, layout == "nhwc", _DTYPE_CODES[out_dtype],
+        input_order == "bgr", color == "bgr", shift, factor, pad.astype(np.float32),
+        standardize, interpolation == "bilinear", kernel_threads())
+    if not return_transforms:
+        return out
+    sizes = np.array([p.shape[:2] for p in pixels], np.float64)
+    transforms = np.column_stack([placement[:, 1] / sizes[:, 1], placement[:, 0] / sizes[:, 0],
+                                  placement[:, 3], placement[:, 2]]).astype(np.float64)
+    return BatchResult(out, transforms)

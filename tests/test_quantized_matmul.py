@@ -8,60 +8,87 @@ from scipix.optimize.quantize import QuantizedLinear, QuantParams, quantized_mat
 F32 = np.float32
 
 
-def reference_qgemm(a, w, a_zeros, a_scales, w_zeros, w_scales, bias):
+def reference_qgemm(a, w, a_zeros, a_scales, w_zero, w_scales, bias):
     """The kernel's contract with the sum taken in int64 by NumPy."""
-    total = (a.astype(np.int64) - a_zeros[:, None]) @ (w.astype(np.int64) - w_zeros[:, None]).T
+    total = (a.astype(np.int64) - a_zeros[:, None]) @ (w.astype(np.int64) - w_zero).T
     out = total.astype(F32) * (a_scales[:, None] * w_scales[None, :])
     return out if bias is None else out + bias
 
 
-def kernel_case(rng, m, n, k, seven_bit):
+def kernel_case(rng, m, n, k, seven_bit, w_zero):
     a = rng.integers(0, 128 if seven_bit else 256, (m, k)).astype(np.uint8)
     w = rng.integers(-128, 128, (n, k)).astype(np.int8)
     return (a, w, rng.integers(0, 256, m).astype(np.int32), rng.uniform(1e-3, 1e-2, m).astype(F32),
-            rng.integers(-128, 128, n).astype(np.int32), rng.uniform(1e-3, 1e-2, n).astype(F32),
-            rng.standard_normal(n).astype(F32))
+            w_zero, rng.uniform(1e-3, 1e-2, n).astype(F32), rng.standard_normal(n).astype(F32))
 
 
-def run_kernel(kernels, a, w, a_zeros, a_scales, w_zeros, w_scales, bias, seven_bit, threads):
-    out = np.empty((a.shape[0], w.shape[0]), F32)
-    kernels.qgemm(a, w, out, a_zeros, a.sum(1, dtype=np.int64).astype(np.int32), a_scales,
-                  w_zeros, w.sum(1, dtype=np.int64).astype(np.int32), w_scales, bias, seven_bit,
-                  threads)
+def pack(kernels, w):
+    packed = np.empty(kernels.packed_size(*w.shape), np.int8)
+    sums = np.empty(w.shape[0], np.int32)
+    kernels.pack_weights(w, packed, sums)
+    return packed, sums
+
+
+def run_kernel(kernels, a, w, a_zeros, a_scales, w_zero, w_scales, bias, seven_bit, threads):
+    (m, k), n = a.shape, w.shape[0]
+    padded = np.zeros((m, -(-k // 4) * 4), np.uint8)
+    padded[:, :k] = a
+    corrections = (a.sum(1, dtype=np.int64) - k * a_zeros.astype(np.int64)).astype(np.int32)
+    packed, sums = pack(kernels, w)
+    np.testing.assert_array_equal(sums, w.sum(1, dtype=np.int64))
+    out = np.empty((m, n), F32)
+    kernels.qgemm(padded, k, packed, sums, out, a_zeros, corrections, a_scales, w_zero, w_scales,
+                  bias, seven_bit, threads)
     return out
 
 
-# m odd and even, n below, at and past the 4-row panel, k with tails after
-# 32- and 64-byte steps.
-SIZES = [(1, 1, 1), (2, 4, 64), (3, 5, 33), (7, 9, 100), (5, 13, 300), (64, 70, 1024)]
+# m = 1, below and past the 8-row block and the 64-row chunk; n below, at and
+# past the 32-column panel and its 16-column halves; k not a multiple of 4
+# or 64, and past the 1024-value K block.  The last two are large enough to
+# run on two threads (split by rows, then by panels).
+SIZES = [(1, 1, 1), (1, 32, 64), (2, 4, 64), (3, 5, 33), (7, 9, 100), (9, 47, 1030),
+         (5, 13, 300), (64, 70, 1024), (130, 65, 2051), (70, 300, 1027)]
 
 
 @pytest.mark.parametrize("seven_bit", [True, False])
 @pytest.mark.parametrize("m, n, k", SIZES)
 def test_kernel_exact_on_every_variant(quantize_kernels, rng, m, n, k, seven_bit):
-    case = kernel_case(rng, m, n, k, seven_bit)
-    for bias in (case[-1], None):
-        expected = reference_qgemm(*case[:-1], bias)
-        for threads in (1, 2):
-            got = run_kernel(quantize_kernels, *case[:-1], bias, seven_bit, threads)
-            np.testing.assert_array_equal(got, expected)
+    for w_zero in (0, -37):
+        case = kernel_case(rng, m, n, k, seven_bit, w_zero)
+        for bias in (case[-1], None):
+            expected = reference_qgemm(*case[:-1], bias)
+            for threads in (1, 2):
+                got = run_kernel(quantize_kernels, *case[:-1], bias, seven_bit, threads)
+                np.testing.assert_array_equal(got, expected)
 
 
 @pytest.mark.parametrize("seven_bit", [True, False])
-def test_kernel_extremes_do_not_saturate(quantize_kernels, seven_bit):
+@pytest.mark.parametrize("w_zero", [0, 127])
+def test_kernel_extremes_do_not_saturate(quantize_kernels, seven_bit, w_zero):
     # Every product at its largest: 127 (or 255) x -128 and x 127, where
-    # vpmaddubsw's int16 pair sums would saturate for 8-bit activations.
+    # vpmaddubsw's int16 pair sums would saturate for 8-bit activations;
+    # with a weight zero point the sum leaves int32 (255 * 255 * 65536).
     k = 65536
     a = np.full((2, k), 127 if seven_bit else 255, np.uint8)
     w = np.empty((4, k), np.int8)
     w[0], w[1], w[2], w[3] = -128, 127, 0, -128
     w[3, 1::2] = 127
     zeros, ones = np.zeros(2, np.int32), np.ones(2, F32)
-    got = run_kernel(quantize_kernels, a, w, zeros, ones, np.zeros(4, np.int32), np.ones(4, F32),
-                     None, seven_bit, 2)
-    expected = reference_qgemm(a, w, zeros, ones, np.zeros(4, np.int32), np.ones(4, F32), None)
+    got = run_kernel(quantize_kernels, a, w, zeros, ones, w_zero, np.ones(4, F32), None,
+                     seven_bit, 2)
+    expected = reference_qgemm(a, w, zeros, ones, w_zero, np.ones(4, F32), None)
     np.testing.assert_array_equal(got, expected)
-    assert got[0, 0] == -float(a[0, 0]) * 128 * k
+    assert got[0, 0] == float(np.float32(-float(a[0, 0]) * (128 + w_zero) * k))
+
+
+def test_pack_round_trip(quantize_kernels, rng):
+    w = rng.integers(-128, 128, (45, 77)).astype(np.int8)
+    packed, _ = pack(quantize_kernels, w)
+    back = np.empty_like(w)
+    quantize_kernels.unpack_weights(packed, back)
+    np.testing.assert_array_equal(back, w)
+    # A transposed view packs as its copy does.
+    np.testing.assert_array_equal(pack(quantize_kernels, w.T.copy().T)[0], packed)
 
 
 def test_quantized_matmul_matches_integer_reference(rng):
@@ -94,8 +121,8 @@ def test_linear_layer_is_its_integer_formula(quantize_kernels, rng):
         np.testing.assert_array_equal(layer.weight_scales, w_scales)
         np.testing.assert_array_equal(
             layer.weight_q, np.clip(np.rint(weight * (F32(1) / w_scales[:, None])), -127, 127))
-        expected = reference_qgemm(activations, layer.weight_q, zero_points, scales,
-                                   np.zeros(37, np.int32), w_scales, bias)
+        expected = reference_qgemm(activations, layer.weight_q, zero_points, scales, 0,
+                                   w_scales, bias)
         np.testing.assert_array_equal(layer(x), expected)
         np.testing.assert_array_equal(layer(x[2]), expected[2])
 
@@ -113,7 +140,7 @@ def test_linear_layer_accuracy(rng, reduce_range):
     # Gaussian weights give 1024 logits whose top two are often closer than
     # int8 weights alone can resolve (those alone agree on ~98.8 %).
     assert np.mean(got.argmax(1) == exact.argmax(1)) >= 0.96
-    assert layer.size_bytes() == 1024 * 1024 + 2 * 4 * 1024
+    assert layer.size_bytes() == 1024 * 1024 + 3 * 4 * 1024
 
 
 @pytest.mark.parametrize("call, error, match", [

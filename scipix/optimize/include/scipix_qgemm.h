@@ -195,7 +195,7 @@ SCIPIX_QINLINE void scipix_qgemm_zmm(SCIPIX_QGEMM_KERNEL_ARGS, const int mr)
 #if defined(__AVXVNNI__)
 #define SCIPIX_QGEMM_DOT "vpdpbusd-ymm"
 /* acc + sum of 4 u8 x s8 products per lane; `high` (a >> 7) is unused. */
-#define SCIPIX_QGEMM_YMM_DOT(acc, low, high, w) _mm256_dpbusd_avx_epi32(acc, low, w)
+#define SCIPIX_QGEMM_YMM_DOT(acc, low, high, w) ((void)(high), _mm256_dpbusd_avx_epi32(acc, low, w))
 #define SCIPIX_QGEMM_YMM_SPLIT 0
 #else
 #define SCIPIX_QGEMM_DOT "vpmaddubsw"
@@ -216,64 +216,80 @@ SCIPIX_QINLINE __m256i scipix_qgemm_madd(__m256i acc, __m256i low, __m256i high,
 }
 #endif
 
+#define SCIPIX_YMM_ROWS(X) X(0) X(1) X(2) X(3)
+#define SCIPIX_YMM_DECLARE(i) __m256i c##i##0, c##i##1;
+#define SCIPIX_YMM_START(i) if (i < mr) { \
+        c##i##0 = first ? _mm256_setzero_si256() \
+            : _mm256_loadu_si256((const __m256i *)(partial + i * SCIPIX_QGEMM_NR)); \
+        c##i##1 = first ? _mm256_setzero_si256() \
+            : _mm256_loadu_si256((const __m256i *)(partial + i * SCIPIX_QGEMM_NR + 8)); }
+#define SCIPIX_YMM_STEP(i) if (i < mr) { \
+        __m256i low = _mm256_set1_epi32(scipix_load4(a + i * lda + 4 * g)), high = low; \
+        if (SCIPIX_QGEMM_YMM_SPLIT && !seven_bit) { \
+            high = _mm256_and_si256(_mm256_srli_epi16(low, 7), _mm256_set1_epi8(1)); \
+            low = _mm256_and_si256(low, _mm256_set1_epi8(127)); \
+        } \
+        c##i##0 = SCIPIX_QGEMM_YMM_DOT(c##i##0, low, high, b0); \
+        c##i##1 = SCIPIX_QGEMM_YMM_DOT(c##i##1, low, high, b1); }
+#define SCIPIX_YMM_SAVE(i) if (i < mr) { \
+        _mm256_storeu_si256((__m256i *)(partial + i * SCIPIX_QGEMM_NR), c##i##0); \
+        _mm256_storeu_si256((__m256i *)(partial + i * SCIPIX_QGEMM_NR + 8), c##i##1); }
+#define SCIPIX_YMM_STORE(i) if (i < mr) { \
+        scipix_qgemm_ymm_store(job, row0 + i, col0, c##i##0); \
+        scipix_qgemm_ymm_store(job, row0 + i, col0 + 8, c##i##1); }
+
+/* The fused epilogue of 8 columns of one row (see the top of the file). */
+SCIPIX_QINLINE void scipix_qgemm_ymm_store(const scipix_qgemm_job *job, ptrdiff_t row,
+                                           ptrdiff_t col, __m256i acc)
+{
+    const __m256i sums = _mm256_loadu_si256((const __m256i *)(job->col_sums + col));
+    const __m256i total = _mm256_sub_epi32(
+        acc, _mm256_mullo_epi32(_mm256_set1_epi32(job->a_zeros[row]), sums));
+    __m256 y = _mm256_mul_ps(_mm256_cvtepi32_ps(total),
+                             _mm256_mul_ps(_mm256_set1_ps(job->a_scales[row]),
+                                           _mm256_loadu_ps(job->w_scales + col)));
+    if (job->bias != NULL)
+        y = _mm256_add_ps(y, _mm256_loadu_ps(job->bias + col));
+    _mm256_storeu_ps(job->out + row * job->ldo + col, y);
+}
+
 SCIPIX_QINLINE void scipix_qgemm_ymm(SCIPIX_QGEMM_KERNEL_ARGS, const int mr, const int seven_bit)
 {
-    __m256i acc[SCIPIX_QGEMM_KMR][2];
+    SCIPIX_YMM_ROWS(SCIPIX_YMM_DECLARE)
     const ptrdiff_t lda = job->lda;
+    const int first = phase & SCIPIX_QGEMM_FIRST;
     ptrdiff_t g;
-    int i, v;
     (void)seven_bit;
-    for (i = 0; i < mr; i++)
-        for (v = 0; v < 2; v++)
-            acc[i][v] = (phase & SCIPIX_QGEMM_FIRST)
-                ? _mm256_setzero_si256()
-                : _mm256_loadu_si256((const __m256i *)(partial + i * SCIPIX_QGEMM_NR + 8 * v));
+    SCIPIX_YMM_ROWS(SCIPIX_YMM_START)
     for (g = 0; g < groups; g++) {
         const __m256i b0 = _mm256_loadu_si256((const __m256i *)(b + g * 4 * SCIPIX_QGEMM_NR));
         const __m256i b1 = _mm256_loadu_si256((const __m256i *)(b + g * 4 * SCIPIX_QGEMM_NR + 32));
-        for (i = 0; i < mr; i++) {
-            __m256i low = _mm256_set1_epi32(scipix_load4(a + i * lda + 4 * g)), high = low;
-#if SCIPIX_QGEMM_YMM_SPLIT
-            if (!seven_bit) {
-                high = _mm256_and_si256(_mm256_srli_epi16(low, 7), _mm256_set1_epi8(1));
-                low = _mm256_and_si256(low, _mm256_set1_epi8(127));
-            }
-#endif
-            acc[i][0] = SCIPIX_QGEMM_YMM_DOT(acc[i][0], low, high, b0);
-            acc[i][1] = SCIPIX_QGEMM_YMM_DOT(acc[i][1], low, high, b1);
-        }
+        SCIPIX_YMM_ROWS(SCIPIX_YMM_STEP)
     }
     /* Full-width tiles take the epilogue in registers; the last panel's
      * narrower one, and nonzero weight zero points, go through partial. */
     if (!(phase & SCIPIX_QGEMM_LAST) || job->w_zero != 0 || cols < SCIPIX_QGEMM_KNR) {
-        for (i = 0; i < mr; i++)
-            for (v = 0; v < 2; v++)
-                _mm256_storeu_si256((__m256i *)(partial + i * SCIPIX_QGEMM_NR + 8 * v), acc[i][v]);
+        SCIPIX_YMM_ROWS(SCIPIX_YMM_SAVE)
         if (phase & SCIPIX_QGEMM_LAST)
             scipix_qgemm_store_partial(job, partial, row0, mr, col0,
                                        cols < SCIPIX_QGEMM_KNR ? cols : SCIPIX_QGEMM_KNR);
         return;
     }
-    for (v = 0; v < 2; v++) {
-        const ptrdiff_t col = col0 + 8 * v;
-        const __m256i sums = _mm256_loadu_si256((const __m256i *)(job->col_sums + col));
-        const __m256 scales = _mm256_loadu_ps(job->w_scales + col);
-        for (i = 0; i < mr; i++) {
-            const __m256i total = _mm256_sub_epi32(
-                acc[i][v], _mm256_mullo_epi32(_mm256_set1_epi32(job->a_zeros[row0 + i]), sums));
-            __m256 y = _mm256_mul_ps(_mm256_cvtepi32_ps(total),
-                                     _mm256_mul_ps(_mm256_set1_ps(job->a_scales[row0 + i]), scales));
-            if (job->bias != NULL)
-                y = _mm256_add_ps(y, _mm256_loadu_ps(job->bias + col));
-            _mm256_storeu_ps(job->out + (row0 + i) * job->ldo + col, y);
-        }
-    }
+    SCIPIX_YMM_ROWS(SCIPIX_YMM_STORE)
 }
+/* 8-bit activations on vpmaddubsw need two more vectors per row (a >> 7,
+ * and its constants): they go 2 rows at a time to stay in 16 registers. */
 #define SCIPIX_QGEMM_BODY(MR) do { \
-        if (job->seven_bit) \
+        if (job->seven_bit || !SCIPIX_QGEMM_YMM_SPLIT) { \
             scipix_qgemm_ymm(job, a, b, groups, partial, phase, row0, col0, cols, MR, 1); \
-        else \
-            scipix_qgemm_ymm(job, a, b, groups, partial, phase, row0, col0, cols, MR, 0); \
+        } else { \
+            scipix_qgemm_ymm(job, a, b, groups, partial, phase, row0, col0, cols, \
+                             MR < 2 ? MR : 2, 0); \
+            if (MR > 2) \
+                scipix_qgemm_ymm(job, a + 2 * job->lda, b, groups, \
+                                 partial + 2 * SCIPIX_QGEMM_NR, phase, row0 + 2, col0, cols, \
+                                 MR - 2, 0); \
+        } \
     } while (0)
 
 #else

@@ -1,9 +1,12 @@
 """INT8 matmul: exact integer sums on every variant, and the layer built on it."""
+import pickle
+
 import numpy as np
 import pytest
 
 from scipix.optimize import OptLevel, opt_level
 from scipix.optimize.quantize import QuantizedLinear, QuantParams, quantized_matmul
+from scipix.optimize.quantize._params import _minmax_params
 
 F32 = np.float32
 
@@ -167,3 +170,76 @@ def test_linear_layer_accuracy(rng, reduce_range):
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def reference_activations(x, q_max):
+    """Per-row MinMaxObserver params from NumPy's formula and the levels."""
+    scales, zero_points = _minmax_params(x.min(1), x.max(1), 0, q_max)
+    levels = np.clip(np.rint(x * (F32(1) / scales[:, None])) + zero_points[:, None], 0, q_max)
+    return scales, zero_points, levels.astype(np.uint8)
+
+
+@pytest.mark.parametrize("q_max", [127, 255])
+def test_row_params_are_the_observer_formula(quantize_kernels, rng, q_max):
+    x = rng.standard_normal((9, 77)).astype(F32) * rng.uniform(1e-6, 1e6, (9, 1)).astype(F32)
+    x[1] = np.abs(x[1])       # all positive: the range starts at 0
+    x[2] = -np.abs(x[2])      # all negative
+    x[3] = 0                  # scale eps
+    x[4, :] = 1e-30           # below eps
+    scales, zero_points = np.empty(9, F32), np.empty(9, np.int32)
+    quantize_kernels.row_params(x, scales, zero_points, q_max)
+    expected = reference_activations(x, q_max)
+    np.testing.assert_array_equal(scales, expected[0])
+    np.testing.assert_array_equal(zero_points, expected[1])
+
+
+@pytest.mark.parametrize("m, n, k", [(1, 1, 1), (1, 33, 70), (8, 32, 1024), (13, 47, 1030),
+                                     (70, 65, 3)])
+@pytest.mark.parametrize("q_max", [127, 255])
+def test_linear_kernel_is_its_integer_formula(quantize_kernels, rng, m, n, k, q_max):
+    x = (rng.standard_normal((m, k)) * rng.uniform(0.1, 10, (m, 1))).astype(F32)
+    w = rng.integers(-127, 128, (n, k)).astype(np.int8)
+    w_scales = rng.uniform(1e-3, 1e-2, n).astype(F32)
+    bias = rng.standard_normal(n).astype(F32)
+    packed, sums = pack(quantize_kernels, w)
+    scales, zero_points, levels = reference_activations(x, q_max)
+    for b in (bias, None):
+        out = np.empty((m, n), F32)
+        quantize_kernels.linear(x, packed, sums, w_scales, b, out, q_max, 2)
+        np.testing.assert_array_equal(
+            out, reference_qgemm(levels, w, zero_points, scales, 0, w_scales, b))
+
+
+def test_linear_kernel_rejects_nan_and_infinity(quantize_kernels):
+    packed, sums = pack(quantize_kernels, np.ones((2, 3), np.int8))
+    for bad, match in ((np.nan, "NaN"), (np.inf, "finite"), (-np.inf, "finite")):
+        x = np.zeros((70, 3), F32)
+        x[69, 1] = bad
+        with pytest.raises(ValueError, match=match):
+            quantize_kernels.linear(x, packed, sums, np.ones(2, F32), None,
+                                    np.empty((70, 2), F32), 255, 2)
+
+
+def test_layer_pickles_with_its_packed_weights(rng):
+    weight = rng.standard_normal((45, 70)).astype(F32)
+    x = rng.standard_normal((3, 70)).astype(F32)
+    for bias in (rng.standard_normal(45).astype(F32), None):
+        layer = QuantizedLinear(weight, bias, reduce_range=False)
+        restored = pickle.loads(pickle.dumps(layer))
+        np.testing.assert_array_equal(restored(x), layer(x))
+        np.testing.assert_array_equal(restored.weight_q, layer.weight_q)
+        assert repr(restored) == repr(layer)
+
+
+def test_layer_single_row_and_extremes(rng):
+    # One row (M = 1); the widest int8 sums: activations at 0 and 255 against
+    # weights at +-127 over a long K.
+    weight = np.where(rng.random((33, 4099)) < 0.5, -1.0, 1.0).astype(F32)
+    x = np.where(rng.random(4099) < 0.5, -5.0, 5.0).astype(F32)
+    layer = QuantizedLinear(weight, reduce_range=False)
+    scales, zero_points, levels = reference_activations(x[None], 255)
+    assert set(np.unique(levels)) == {0, 255} and set(np.unique(layer.weight_q)) == {-127, 127}
+    expected = reference_qgemm(levels, layer.weight_q, zero_points, scales, 0,
+                               layer.weight_scales, None)
+    np.testing.assert_array_equal(layer(x), expected[0])
+    assert layer(x).shape == (33,)

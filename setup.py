@@ -54,6 +54,8 @@ X86_VARIANTS = {
     "baseline": ["-O3", "-march=x86-64"],
     "sse42": ["-O3", "-march=x86-64-v2"],
     "avx2": ["-O3", "-march=x86-64-v3"],
+    # AVX2 plus the VEX-encoded vpdpbusd (CPUs with AVX-VNNI but no AVX-512).
+    "avxvnni": ["-O3", "-march=x86-64-v3", "-mavxvnni"],
     # gcc keeps 256-bit vectors for x86-64-v4 unless told to prefer 512.
     "avx512": ["-O3", "-march=x86-64-v4", "-mavx512vnni", "-mprefer-vector-width=512"],
 }

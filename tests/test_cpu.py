@@ -40,7 +40,8 @@ def test_x86_features_match_linux():
              "popcnt": "popcnt", "avx": "avx", "avx2": "avx2", "fma": "fma",
              "bmi1": "bmi1", "bmi2": "bmi2", "f16c": "f16c", "movbe": "movbe",
              "avx512f": "avx512f", "avx512bw": "avx512bw", "avx512dq": "avx512dq",
-             "avx512vl": "avx512vl", "avx512cd": "avx512cd", "avx512vnni": "avx512_vnni"}
+             "avx512vl": "avx512vl", "avx512cd": "avx512cd", "avx512vnni": "avx512_vnni",
+             "avx_vnni": "avx_vnni"}
     for field, flag in pairs.items():
         assert getattr(features, field) == (flag in flags), field
     assert not features.neon

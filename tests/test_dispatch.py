@@ -1,6 +1,7 @@
 import importlib.util
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -38,7 +39,7 @@ def test_active_is_best_runnable():
 
 @pytest.mark.skipif(not X86, reason="x86-64 variants")
 def test_all_x86_variants_built():
-    assert built_variants() == ["avx512", "avx2", "sse42", "baseline"]
+    assert built_variants() == ["avx512", "avxvnni", "avx2", "sse42", "baseline"]
 
 
 def test_runnable_variants_have_their_features():
@@ -50,6 +51,7 @@ def test_each_variant_was_compiled_for_its_target():
     # Guards against one variant's flags leaking into another at build time.
     expected = {"baseline": set(), "sse42": {"__SSE4_2__"},
                 "avx2": {"__SSE4_2__", "__AVX2__", "__FMA__"},
+                "avxvnni": {"__SSE4_2__", "__AVX2__", "__FMA__", "__AVXVNNI__"},
                 "avx512": {"__SSE4_2__", "__AVX2__", "__FMA__", "__AVX512F__",
                            "__AVX512BW__", "__AVX512VNNI__"},
                 "neon": {"__ARM_NEON"}, "scalar": set()}
@@ -59,8 +61,9 @@ def test_each_variant_was_compiled_for_its_target():
 
 
 @pytest.mark.skipif(not (X86 and shutil.which("objdump")), reason="needs x86-64 objdump")
-@pytest.mark.parametrize("variant, register", [("avx512", "zmm"), ("avx2", "ymm"),
-                                               ("sse42", "xmm"), ("baseline", "xmm")])
+@pytest.mark.parametrize("variant, register", [("avx512", "zmm"), ("avxvnni", "ymm"),
+                                               ("avx2", "ymm"), ("sse42", "xmm"),
+                                               ("baseline", "xmm")])
 @pytest.mark.parametrize("family", ["image", "quantize"])
 def test_disassembly_uses_vector_registers(variant, register, family):
     # Read the machine code without importing it: works for variants this
@@ -145,3 +148,62 @@ def test_show_runtime(capsys):
     assert f"active_variant    : {active_variant()}" in printed
     for variant in built_variants():
         assert variant in printed
+
+
+def _functions(code, prefix):
+    """``{name: body}`` of the functions in an objdump listing named ``prefix...``."""
+    bodies, name = {}, None
+    for line in code.splitlines():
+        if line.endswith(">:"):
+            symbol = line.split("<", 1)[1][:-2]
+            name = symbol if symbol.startswith(prefix) else None
+            if name:
+                bodies[name] = []
+        elif name and line.strip():
+            bodies[name].append(line)
+    return bodies
+
+
+# A vector register stored to the stack frame.
+SPILL = re.compile(r"%[xyz]mm\d+,[^,\s]*\(%(rsp|rbp)")
+
+# The int8 matrix product's instruction in each variant's micro-kernels, as
+# objdump spells it (the VEX form of AVX-VNNI is marked {vex}), and the
+# name each module reports.
+DOT_PRODUCTS = {"avx512": ("vpdpbusd", "%zmm", "vpdpbusd-zmm"),
+                "avxvnni": ("{vex} vpdpbusd", "%ymm", "vpdpbusd-ymm"),
+                "avx2": ("vpmaddubsw", "%ymm", "vpmaddubsw")}
+
+
+@pytest.mark.skipif(not (X86 and shutil.which("objdump")), reason="needs x86-64 objdump")
+@pytest.mark.parametrize("variant", list(DOT_PRODUCTS))
+def test_qgemm_micro_kernels_keep_their_sums_in_registers(variant):
+    # Read without importing: covers variants this CPU cannot run (avxvnni
+    # here).  A spill is a vector register stored to the stack frame.
+    if variant not in built_variants():
+        pytest.skip(f"{variant} was not built")
+    mnemonic, register, _ = DOT_PRODUCTS[variant]
+    kernels = _functions(disassembly(_dispatch.module_names(variant)["quantize"]),
+                         "scipix_qgemm_kernel_")
+    assert len(kernels) >= 4, sorted(kernels)
+    for name, body in kernels.items():
+        assert any(f"\t{mnemonic} " in line and register in line for line in body), name
+        spills = [line for line in body if SPILL.search(line)]
+        assert not spills, (name, spills[:3])
+
+
+def test_variants_report_their_dot_product():
+    for variant in runnable_variants() + [_dispatch.REFERENCE]:
+        reported = _dispatch.load_variant(variant).quantize.dot_product()
+        assert reported == DOT_PRODUCTS.get(variant, (None, None, "plain"))[2], variant
+
+
+def test_layer_asks_the_running_variant_for_its_activation_bits():
+    # A forced avx2 on a VNNI CPU must take the 7-bit path that its
+    # vpmaddubsw kernel runs fast, whatever the CPU's features say.
+    code = ("import numpy as np; from scipix.optimize.quantize import QuantizedLinear; "
+            "print(QuantizedLinear(np.ones((2, 3), np.float32)).reduce_range)")
+    for variant in runnable_variants():
+        result = _run(code, SCIPIX_FORCE_VARIANT=variant)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == str(variant == "avx2"), variant

@@ -15,6 +15,7 @@ typedef struct {
     int sse2, sse3, ssse3, sse4_1, sse4_2, popcnt, cx16, lahf;
     int avx, avx2, fma, f16c, bmi1, bmi2, lzcnt, movbe, osxsave;
     int avx512f, avx512bw, avx512cd, avx512dq, avx512vl, avx512vnni;
+    int avx_vnni;  /* VEX-encoded VNNI on 256-bit vectors (Alder Lake, Zen 5) */
     int neon, asimddp;
 } scipix_cpu_features;
 
@@ -73,6 +74,10 @@ static void scipix_detect_cpu(scipix_cpu_features *f)
             f->avx512bw = (ebx >> 30) & 1;
             f->avx512vl = (ebx >> 31) & 1;
             f->avx512vnni = (ecx >> 11) & 1;
+        }
+        if (eax >= 1) {  /* eax: the highest subleaf of leaf 7 */
+            __cpuid_count(7, 1, eax, ebx, ecx, edx);
+            f->avx_vnni = os_avx && ((eax >> 4) & 1);
         }
     }
 

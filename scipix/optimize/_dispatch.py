@@ -53,12 +53,13 @@ _FAMILY_MODULES = {"image": f"{__package__}._image",
                    "quantize": f"{__package__}.quantize._kernels"}
 
 # Best first; each with the CPU features its compiler flags let gcc use
-# (-march=x86-64-v2 / -v3 / -v4 + VNNI, armv8-a).
+# (-march=x86-64-v2 / -v3 (+ AVX-VNNI) / -v4 + VNNI, armv8-a).
 _X86_64_V2 = ("sse3", "ssse3", "sse4_1", "sse4_2", "popcnt", "cx16", "lahf")
 _X86_64_V3 = _X86_64_V2 + ("avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "lzcnt", "movbe")
 VARIANTS = {
     "avx512": _X86_64_V3 + ("avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl",
                             "avx512vnni"),
+    "avxvnni": _X86_64_V3 + ("avx_vnni",),
     "avx2": _X86_64_V3,
     "sse42": _X86_64_V2,
     "neon": ("neon",),
@@ -69,8 +70,8 @@ REFERENCE = "scalar"
 
 _FEATURE_NAMES = {f.name for f in fields(CpuFeatures)}
 _ARCH_VARIANTS = {
-    "x86_64": ("avx512", "avx2", "sse42", "baseline"),
-    "amd64": ("avx512", "avx2", "sse42", "baseline"),
+    "x86_64": ("avx512", "avxvnni", "avx2", "sse42", "baseline"),
+    "amd64": ("avx512", "avxvnni", "avx2", "sse42", "baseline"),
     "aarch64": ("neon",),
     "arm64": ("neon",),
 }

@@ -39,6 +39,7 @@ class CpuFeatures:
     avx512dq: bool = False
     avx512vl: bool = False
     avx512vnni: bool = False
+    avx_vnni: bool = False
     neon: bool = False
     asimddp: bool = False
 

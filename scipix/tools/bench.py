@@ -10,8 +10,10 @@ times the pipeline and asyncio executor per item on no-op work, and the
 ``memory`` table pools, the arena and memory-mapped models against plain
 allocation, the ``batching`` table the batchers' overhead and the
 adaptive batcher's p95 latency across a step change in load, and the
-``quantize`` table INT8 quantization against NumPy, and the ``model``
-table model inputs against OpenCV and RapidOCR (:mod:`.bench_model`).
+``quantize`` table INT8 quantization against NumPy, the ``gemm`` tables
+the INT8 linear layer and weight quantizer against PyTorch and ONNX Runtime,
+and the ``model`` table model inputs against OpenCV and RapidOCR
+(:mod:`.bench_model`).
 """
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +29,7 @@ import numpy as np
 
 from .. import optimize
 from .baselines import numpy_dequantize, numpy_quantize, opencv_preprocess_batch
+from .bench_gemm import gemm_tables
 from .batch_load import echo_throughput, open_loop_p95, sleeping_processor
 from .bench_model import model_table
 from .soak import resident_bytes
@@ -119,7 +122,7 @@ def run_bench(sizes, repeat, kernels=None, batch=64):
           f"median of {repeat}; OpenCV "
           f"{cv2.__version__ + ' on 1 thread' if cv2 else 'not installed'}")
     if not kernels or set(kernels) - {"batch", "scaling", "overhead", "memory", "batching",
-                                      "quantize", "model"}:
+                                      "quantize", "gemm", "model"}:
         _kernel_table(sizes, repeat, kernels, threads)
     if not kernels or "batch" in kernels:
         _batch_table(batch, repeat, threads)
@@ -133,6 +136,8 @@ def run_bench(sizes, repeat, kernels=None, batch=64):
         asyncio.run(_batching_table())
     if not kernels or "quantize" in kernels:
         _quantize_table(repeat, threads)
+    if not kernels or "gemm" in kernels:
+        gemm_tables(repeat)
     if not kernels or "model" in kernels:
         model_table(repeat)
 

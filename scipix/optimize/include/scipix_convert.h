@@ -3,6 +3,9 @@
 #ifndef SCIPIX_CONVERT_H
 #define SCIPIX_CONVERT_H
 
+#include <float.h>
+#include <math.h>
+
 #include "scipix_vector.h"
 
 /* out[i] = ((float)x[i] - shift) * factor for 8-bit x, signed or not.
@@ -157,5 +160,85 @@ static inline int scipix_quantize_block(const float *x, int8_t *q, ptrdiff_t n,
     return nan;
 }
 
+
+/* The smallest and largest of x[0..n) into *low, *high (+inf and -inf when
+ * empty); returns 1 if x holds NaN (the bounds are then those of the other
+ * values), else 0.
+ * One read of the data: AVX2 keeps 4 pairs of running bounds and an
+ * unordered-compare flag, prefetching as the quantize loop does. */
+static inline int scipix_minmax(const float *x, ptrdiff_t n, float *low, float *high)
+{
+    float lo = INFINITY, hi = -INFINITY;
+    ptrdiff_t i = 0;
+    int nan = 0;
+#if defined(__AVX2__) && !defined(SCIPIX_SCALAR_REFERENCE)
+    if (n >= 32) {
+        __m256 lows[4], highs[4], unordered = _mm256_setzero_ps();
+        int k;
+        for (k = 0; k < 4; k++) {
+            lows[k] = _mm256_set1_ps(INFINITY);
+            highs[k] = _mm256_set1_ps(-INFINITY);
+        }
+        for (; i + 32 <= n; i += 32) {
+            for (k = 0; k < 4; k++) {
+                __m256 values = _mm256_loadu_ps(x + i + 8 * k);
+                if (k % 2 == 0)
+                    _mm_prefetch((const char *)(x + i + 8 * k + SCIPIX_QUANTIZE_PREFETCH),
+                                 _MM_HINT_T0);
+                unordered = _mm256_or_ps(unordered, _mm256_cmp_ps(values, values, _CMP_UNORD_Q));
+                /* min/max return their second operand when one is NaN:
+                 * the running bound, so NaN never enters it. */
+                lows[k] = _mm256_min_ps(values, lows[k]);
+                highs[k] = _mm256_max_ps(values, highs[k]);
+            }
+        }
+        {
+            float lanes[8];
+            __m256 l = _mm256_min_ps(_mm256_min_ps(lows[0], lows[1]), _mm256_min_ps(lows[2], lows[3]));
+            __m256 h = _mm256_max_ps(_mm256_max_ps(highs[0], highs[1]),
+                                     _mm256_max_ps(highs[2], highs[3]));
+            _mm256_storeu_ps(lanes, l);
+            for (k = 0; k < 8; k++)
+                lo = lanes[k] < lo ? lanes[k] : lo;
+            _mm256_storeu_ps(lanes, h);
+            for (k = 0; k < 8; k++)
+                hi = lanes[k] > hi ? lanes[k] : hi;
+        }
+        nan = _mm256_movemask_ps(unordered) != 0;
+    }
+#endif
+    for (; i < n; i++) {
+        float v = x[i];
+        nan |= v != v;
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+    }
+    *low = lo;
+    *high = hi;
+    return nan;
+}
+
+/* PyTorch's MinMaxObserver params for levels [qmin, qmax] from finite
+ * bounds, in float32 steps, as quantize._params._minmax_params: the range
+ * widened to include 0, scale = max((high - low) / (qmax - qmin), eps) (the
+ * width taken in double when it overflows float32), zero point
+ * qmin - rint(low / scale) clamped to the levels. */
+static inline void scipix_minmax_params(float low, float high, int32_t qmin, int32_t qmax,
+                                        float *scale, int32_t *zero_point)
+{
+    float span, step, level;
+    int32_t zero;
+    low = low < 0.0f ? low : 0.0f;
+    high = high > 0.0f ? high : 0.0f;
+    span = high - low;
+    if (isinf(span))
+        step = (float)(((double)high - (double)low) / (double)(qmax - qmin));
+    else
+        step = span / (float)(qmax - qmin);
+    *scale = step > FLT_EPSILON ? step : FLT_EPSILON;
+    level = rintf(low / *scale);
+    zero = qmin - (int32_t)level;
+    *zero_point = zero < qmin ? qmin : zero > qmax ? qmax : zero;
+}
 
 #endif

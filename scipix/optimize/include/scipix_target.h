@@ -22,6 +22,9 @@ static const char *scipix_target_macros[] = {
 #ifdef __AVX512VNNI__
     "__AVX512VNNI__",
 #endif
+#ifdef __AVXVNNI__
+    "__AVXVNNI__",
+#endif
 #ifdef __ARM_NEON
     "__ARM_NEON",
 #endif

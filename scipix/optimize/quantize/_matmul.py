@@ -12,8 +12,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .. import _dispatch
 from ..config import kernel_threads
-from ..cpu import get_features
-from ._params import _EPS, QuantParams, _as_float32, _check_params, _row_params
+from ._params import _EPS, QuantParams, _as_float32, _check_params
 
 MAX_INNER = 65536  # 255 * 128 * MAX_INNER < 2**31: int32 sums cannot overflow
 
@@ -35,9 +34,14 @@ def _check_inner(inner: int, name: str) -> None:
         raise ValueError(f"{name} must be at most {MAX_INNER} for exact int32 sums, got {inner}")
 
 
-def _row_sums(matrix: NDArray[np.int8]) -> NDArray[np.int32]:
-    sums: NDArray[np.int32] = matrix.sum(axis=1, dtype=np.int64).astype(np.int32)
-    return sums
+def _packed(weights: NDArray[np.int8]) -> tuple[NDArray[np.int8], NDArray[np.int32]]:
+    """``(packed, column sums)`` of an (n, k) int8 view: the micro-kernel's
+    layout (the same on every variant, so it pickles across machines)."""
+    kernels = _dispatch.current_kernels().quantize
+    packed = np.empty(kernels.packed_size(*weights.shape), np.int8)
+    sums = np.empty(weights.shape[0], np.int32)
+    kernels.pack_weights(weights, packed, sums)
+    return packed, sums
 
 
 def quantized_matmul(a_q: NDArray[np.int8], a_params: QuantParams, b_q: NDArray[np.int8],
@@ -48,8 +52,7 @@ def quantized_matmul(a_q: NDArray[np.int8], a_params: QuantParams, b_q: NDArray[
     ----------
     a_q : int8 ndarray, shape (m, k)
     a_params : QuantParams of ``a_q``
-    b_q : int8 ndarray, shape (k, n); a transposed view of a C-contiguous
-        (n, k) array is used as is, any other layout is copied once
+    b_q : int8 ndarray, shape (k, n), any layout (packed once per call)
     b_params : QuantParams of ``b_q``
 
     Returns
@@ -65,15 +68,18 @@ def quantized_matmul(a_q: NDArray[np.int8], a_params: QuantParams, b_q: NDArray[
     if b_q.shape[0] != k:
         raise ValueError(f"inner dimensions differ: a_q is {a_q.shape}, b_q is {b_q.shape}")
     _check_inner(k, "the inner dimension")
-    # a + 128 as uint8 (zero point + 128): the kernel's unsigned operand.
-    a_u = np.bitwise_xor(a_q.view(np.uint8), np.uint8(0x80), order="C")
-    weights = np.ascontiguousarray(b_q.T)
+    # a + 128 as uint8 (zero point + 128): the kernel's unsigned operand,
+    # rows padded with zeros to whole groups of 4.
+    activations = np.zeros((m, -(-k // 4) * 4), np.uint8)
+    np.bitwise_xor(a_q.view(np.uint8), np.uint8(0x80), out=activations[:, :k])
+    a_zero = a_params.zero_point + 128
+    corrections = (activations.sum(axis=1, dtype=np.int64) - k * a_zero).astype(np.int32)
+    packed, sums = _packed(b_q.T)
     out = np.empty((m, n), np.float32)
-    kernels = _dispatch.current_kernels().quantize
-    kernels.qgemm(a_u, weights, out, np.full(m, a_params.zero_point + 128, np.int32),
-                  _row_sums(a_u), np.full(m, a_params.scale, np.float32),
-                  np.full(n, b_params.zero_point, np.int32), _row_sums(weights),
-                  np.full(n, b_params.scale, np.float32), None, False, kernel_threads())
+    _dispatch.current_kernels().quantize.qgemm(
+        activations, k, packed, sums, out, np.full(m, a_zero, np.int32), corrections,
+        np.full(m, a_params.scale, np.float32), b_params.zero_point,
+        np.full(n, b_params.scale, np.float32), None, False, kernel_threads())
     return out
 
 
@@ -81,28 +87,32 @@ class QuantizedLinear:
     """A linear layer ``y = x @ weight.T + bias`` on int8 weights.
 
     Weights are quantized once, per output channel and symmetric (zero point
-    0, ``scale = max|w| / 127``, values in [-127, 127]).  Each call quantizes
-    its input dynamically to unsigned 8 bits, one scale and zero point per
-    row (per token, as torchao's int8 dynamic quantization; PyTorch's
+    0, ``scale = max|w| / 127``, values in [-127, 127]), and packed into the
+    matrix kernel's layout with their column sums.  Each call quantizes its
+    input dynamically to unsigned 8 bits, one scale and zero point per row
+    (per token, as torchao's int8 dynamic quantization; PyTorch's
     ``quantize_dynamic`` uses one per tensor, which loses accuracy when rows
-    differ in range), with ``MinMaxObserver(quint8)``'s formulas; it then
-    multiplies in int8 with exact int32 sums and rescales to float32.
+    differ in range), with ``MinMaxObserver(quint8)``'s formulas, straight
+    into the kernel's operand; it then multiplies in int8 with exact int32
+    sums and rescales to float32 in the same pass.  A layer pickles (for
+    worker processes) with its packed weights.
 
     Parameters
     ----------
     weight : float32 array, shape (out_features, in_features), finite
     bias : float32 array, shape (out_features,), or None
     reduce_range : bool or None
-        Quantize activations to 7 bits ([0, 127]).  On CPUs without VNNI the
-        fast ``vpmaddubsw`` sums pairs into int16, exact only for 7-bit
-        activations (oneDNN and ONNX Runtime make the same choice); without
-        it the kernel widens to int16 and runs at about half speed.  None
-        (default): True unless the CPU has AVX-512 VNNI, so results may
-        differ between machines; pass a bool to pin them.
+        Quantize activations to 7 bits ([0, 127]).  The AVX2 kernel's fast
+        ``vpmaddubsw`` sums pairs into int16, exact only for 7-bit
+        activations (oneDNN and ONNX Runtime make the same choice); 8-bit
+        ones take a split path there at about half the speed.  None
+        (default): True when the running variant's dot product is
+        ``vpmaddubsw`` (``scipix.optimize.show_runtime`` names the variant),
+        so results may differ between machines; pass a bool to pin them.
 
     Attributes
     ----------
-    weight_q : int8 ndarray, (out_features, in_features)
+    weight_q : int8 ndarray, (out_features, in_features) (unpacked on access)
     weight_scales : float32 ndarray, (out_features,)
     bias : float32 ndarray, (out_features,), or None
     """
@@ -122,13 +132,11 @@ class QuantizedLinear:
         self.out_features, self.in_features = weight.shape
         abs_max = np.abs(weight).max(axis=1)
         self.weight_scales = np.maximum(abs_max / np.float32(127), _EPS).astype(np.float32)
-        self.weight_q = np.empty(weight.shape, np.int8)
-        zeros = np.zeros(self.out_features, np.int32)
+        weight_q = np.empty(weight.shape, np.int8)
         kernels = _dispatch.current_kernels().quantize
-        kernels.quantize_rows(weight, self.weight_q, np.float32(1) / self.weight_scales, zeros,
-                              -127, 127, kernel_threads())
-        self._zero_points = zeros
-        self._weight_sums = _row_sums(self.weight_q)
+        kernels.quantize_rows(weight, weight_q, np.float32(1) / self.weight_scales,
+                              np.zeros(self.out_features, np.int32), -127, 127, kernel_threads())
+        self._packed, self._column_sums = _packed(weight_q)
         if bias is not None:
             bias_values = np.ascontiguousarray(_as_float32(bias, "bias"))
             if bias_values.shape != (self.out_features,):
@@ -136,49 +144,56 @@ class QuantizedLinear:
                                  f"got {bias_values.shape}")
         self.bias = None if bias is None else bias_values
         if reduce_range is None:
-            reduce_range = not get_features().avx512vnni
+            # The variant the process runs (not OptLevel.NONE's reference),
+            # so that the choice does not depend on the level at construction.
+            reduce_range = _dispatch.KERNELS.quantize.dot_product() == "vpmaddubsw"
         self.reduce_range = bool(reduce_range)
+
+    @property
+    def weight_q(self) -> NDArray[np.int8]:
+        weights = np.empty((self.out_features, self.in_features), np.int8)
+        _dispatch.current_kernels().quantize.unpack_weights(self._packed, weights)
+        return weights
 
     @property
     def _activation_max(self) -> int:
         return 127 if self.reduce_range else 255
 
-    def activation_params(self, rows: NDArray[np.float32]
+    def _rows(self, x: ArrayLike, name: str) -> NDArray[np.float32]:
+        values = _as_float32(x, name)
+        if values.ndim not in (1, 2) or values.shape[-1] != self.in_features:
+            raise ValueError(f"{name} must have shape (batch, {self.in_features}) or "
+                             f"({self.in_features},), got {values.shape}")
+        return np.ascontiguousarray(values.reshape(-1, self.in_features))
+
+    def activation_params(self, rows: ArrayLike
                           ) -> tuple[NDArray[np.float32], NDArray[np.int32]]:
         """``(scales, zero_points)``, float32 and int32 of shape (batch,): per
         row of ``rows`` (float32, (batch, in_features)), PyTorch's
         ``MinMaxObserver(quint8)`` over [0, 255], or [0, 127] with
-        ``reduce_range``, in float32 steps."""
-        return _row_params(rows, "x", 0, self._activation_max)
+        ``reduce_range``, in float32 steps: what a call quantizes with."""
+        values = self._rows(rows, "rows")
+        scales = np.empty(values.shape[0], np.float32)
+        zero_points = np.empty(values.shape[0], np.int32)
+        _dispatch.current_kernels().quantize.row_params(values, scales, zero_points,
+                                                        self._activation_max)
+        return scales, zero_points
 
     def __call__(self, x: ArrayLike) -> NDArray[np.float32]:
         """``x``: float32 (batch, in_features) or (in_features,); returns
         float32 (batch, out_features) or (out_features,)."""
-        values = _as_float32(x, "x")
-        if values.ndim not in (1, 2) or values.shape[-1] != self.in_features:
-            raise ValueError(f"x must have shape (batch, {self.in_features}) or "
-                             f"({self.in_features},), got {values.shape}")
-        rows = np.ascontiguousarray(values.reshape(-1, self.in_features))
-        if rows.shape[0] == 0:
-            return np.empty(values.shape[:-1] + (self.out_features,), np.float32)
-        scales, zero_points = self.activation_params(rows)
-        kernels = _dispatch.current_kernels().quantize
-        activations = np.empty(rows.shape, np.uint8)
-        kernels.quantize_rows(rows, activations.view(np.int8), np.float32(1) / scales,
-                              zero_points, 0, self._activation_max,
-                              kernel_threads())
+        rows = self._rows(x, "x")
         out = np.empty((rows.shape[0], self.out_features), np.float32)
-        # Weight zero points are 0, so the activations' row sums drop out.
-        kernels.qgemm(activations, self.weight_q, out, zero_points,
-                      np.zeros(rows.shape[0], np.int32), scales, self._zero_points,
-                      self._weight_sums, self.weight_scales, self.bias, self.reduce_range,
-                      kernel_threads())
-        return out.reshape(values.shape[:-1] + (self.out_features,))
+        _dispatch.current_kernels().quantize.linear(
+            rows, self._packed, self._column_sums, self.weight_scales, self.bias, out,
+            self._activation_max, kernel_threads())
+        return out.reshape(np.shape(x)[:-1] + (self.out_features,))
 
     def size_bytes(self) -> int:
-        """Bytes of int8 weights, their scales and the bias."""
+        """Bytes of the packed int8 weights, their column sums and scales, and the bias."""
         bias = 0 if self.bias is None else self.bias.nbytes
-        return int(self.weight_q.nbytes + self.weight_scales.nbytes + bias)
+        return int(self._packed.nbytes + self._column_sums.nbytes + self.weight_scales.nbytes
+                   + bias)
 
     def __repr__(self) -> str:
         return (f"QuantizedLinear(in_features={self.in_features}, "

@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .. import _dispatch
 from .._validate import integer, real_number
+from ..config import kernel_threads
 
 QMIN, QMAX = -128, 127
 _EPS = np.finfo(np.float32).eps
@@ -79,8 +81,10 @@ class QuantParams:
         values = _as_float32(data, "data")
         if values.size == 0:
             return cls.from_range(0.0, 0.0)
-        low, high = float(values.min()), float(values.max())
-        if math.isnan(low) or math.isnan(high):
+        # One read of the data (NumPy's min and max make two), on the kernel threads.
+        low, high, has_nan = _dispatch.current_kernels().quantize.minmax(
+            np.ravel(values, order="K"), kernel_threads())
+        if has_nan:
             raise ValueError("data contains NaN")
         if math.isinf(low) or math.isinf(high):
             raise ValueError("data contains infinity, which has no min-max range; quantize "

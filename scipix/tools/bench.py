@@ -98,7 +98,7 @@ def run_bench(sizes, repeat, kernels=None, batch=64):
           f"median of {repeat}; OpenCV "
           f"{cv2.__version__ + ' on 1 thread' if cv2 else 'not installed'}")
     if not kernels or set(kernels) - {"batch", "scaling", "overhead", "memory", "batching",
-                                      "quantize"}:
+                                      "quantize", "ocr"}:
         _kernel_table(sizes, repeat, kernels, threads)
     if not kernels or "batch" in kernels:
         _batch_table(batch, repeat, threads)
@@ -112,6 +112,9 @@ def run_bench(sizes, repeat, kernels=None, batch=64):
         asyncio.run(_batching_table())
     if not kernels or "quantize" in kernels:
         _quantize_table(repeat, threads)
+    if kernels and "ocr" in kernels:  # minutes: only when asked for
+        from .bench_ocr import ocr_tables
+        ocr_tables(repeat)
 
 
 def _level_timings(fn, repeat, levels=(OptLevel.NONE, OptLevel.SIMD, OptLevel.FULL)):

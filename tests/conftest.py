@@ -14,6 +14,7 @@ settings.load_profile("default")
 
 IMAGE_MODULES = family_modules("image")
 QUANTIZE_MODULES = family_modules("quantize")
+WARP_MODULES = family_modules("warp")
 
 
 @pytest.fixture(params=IMAGE_MODULES, ids=names(IMAGE_MODULES))
@@ -25,6 +26,12 @@ def image_kernels(request):
 @pytest.fixture(params=QUANTIZE_MODULES, ids=names(QUANTIZE_MODULES))
 def quantize_kernels(request):
     """Each variant's INT8 kernel module in turn (called directly)."""
+    return request.param[1]
+
+
+@pytest.fixture(params=WARP_MODULES, ids=names(WARP_MODULES))
+def warp_kernels(request):
+    """Each variant's warp kernel module in turn (called directly)."""
     return request.param[1]
 
 

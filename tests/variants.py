@@ -11,7 +11,7 @@ EVERY = RUNNABLE + [(_dispatch.REFERENCE, REFERENCE)]
 
 
 def family_modules(family, variants=EVERY):
-    """``(name, module)`` of kernel ``family`` ("image", "quantize") in each variant."""
+    """``(name, module)`` of kernel ``family`` ("image", "quantize", "warp") in each variant."""
     return [(name, getattr(kernels, family)) for name, kernels in variants]
 
 

@@ -1,8 +1,8 @@
 """Choose which compiled variant of the SIMD kernels this process runs.
 
 Each kernel family is built once per instruction set (``_image_<variant>``,
-``quantize._kernels_<variant>``); a variant is the set of its families'
-modules, :class:`Kernels`.  A variant's modules may execute its
+``quantize._kernels_<variant>``, ``_warp_<variant>``); a variant is the set
+of its families' modules, :class:`Kernels`.  A variant's modules may execute its
 instructions as soon as they are imported, so they are imported only after
 the CPU is known to support them.  This is the one module that knows
 variants exist.
@@ -31,6 +31,7 @@ from .cpu import CpuFeatures, get_features
 
 if TYPE_CHECKING:
     from ._image import ImageKernels
+    from ._warp import WarpKernels
     from .quantize._kernels import QuantizeKernels
 
 __all__ = ["VARIANTS", "REFERENCE", "KERNELS", "REFERENCE_KERNELS", "Kernels", "built_variants",
@@ -46,11 +47,13 @@ class Kernels:
 
     image: ImageKernels
     quantize: QuantizeKernels
+    warp: WarpKernels
 
 
 # Family -> module name prefix (setup.py's KERNEL_FAMILIES builds each).
 _FAMILY_MODULES = {"image": f"{__package__}._image",
-                   "quantize": f"{__package__}.quantize._kernels"}
+                   "quantize": f"{__package__}.quantize._kernels",
+                   "warp": f"{__package__}._warp"}
 
 # Best first; each with the CPU features its compiler flags let gcc use
 # (-march=x86-64-v2 / -v3 (+ AVX-VNNI) / -v4 + VNNI, armv8-a).
@@ -124,7 +127,8 @@ def load_variant(name: str) -> Kernels:
     modules = {family: importlib.import_module(module)
                for family, module in module_names(name).items()}
     return Kernels(image=cast("ImageKernels", modules["image"]),
-                   quantize=cast("QuantizeKernels", modules["quantize"]))
+                   quantize=cast("QuantizeKernels", modules["quantize"]),
+                   warp=cast("WarpKernels", modules["warp"]))
 
 
 def _parse_names(value: str, env_name: str) -> list[str]:

@@ -122,7 +122,7 @@ def run_bench(sizes, repeat, kernels=None, batch=64):
           f"median of {repeat}; OpenCV "
           f"{cv2.__version__ + ' on 1 thread' if cv2 else 'not installed'}")
     if not kernels or set(kernels) - {"batch", "scaling", "overhead", "memory", "batching",
-                                      "quantize", "gemm", "model"}:
+                                      "quantize", "gemm", "model", "ocr"}:
         _kernel_table(sizes, repeat, kernels, threads)
     if not kernels or "batch" in kernels:
         _batch_table(batch, repeat, threads)
@@ -140,6 +140,9 @@ def run_bench(sizes, repeat, kernels=None, batch=64):
         gemm_tables(repeat)
     if not kernels or "model" in kernels:
         model_table(repeat)
+    if kernels and "ocr" in kernels:  # minutes: only when asked for
+        from .bench_ocr import ocr_tables
+        ocr_tables(repeat)
 
 
 def _level_timings(fn, repeat, levels=(OptLevel.NONE, OptLevel.SIMD, OptLevel.FULL)):

@@ -1,0 +1,284 @@
+"""PP-OCRv4 text detection and recognition with ONNX Runtime, the CPU side with scipix.
+
+    python examples/ocr_pipeline.py [--models DIR] [--threads N] --json IMAGE...
+
+prints one JSON object per image, ``{"path": ..., "lines": [{"text": ...,
+"box": [[x, y] x 4], "score": ...}]}``, and pages per second on stderr.
+``--models`` defaults to the models inside an installed
+``rapidocr-onnxruntime`` wheel (PP-OCRv4 detection and recognition);
+nothing is downloaded.
+
+Steps, per page (the models, thresholds and box rules are RapidOCR 1.4.4's):
+
+1. detector input: the BGR page resized so both sides are multiples of 32
+   (RapidOCR's sizing), ``(x / 255 - 0.5) / 0.5`` per channel, NCHW float32,
+   into a reused buffer;
+2. detector (ONNX Runtime) -> probability map -> bitmap (``> 0.3``);
+3. boxes: DB post-processing with RapidOCR's own code (OpenCV contours and
+   minimum-area rectangles, pyclipper unclipping, its box ordering);
+4. ``crop_quads``: every line cut by its quadrilateral, turned upright,
+   resized to height 48 and normalized straight into a recognizer batch;
+   lines are grouped by width through ``DynamicBatcher(group_key=...)`` so
+   little padding is computed, each width bucket with its own reused buffer;
+5. recognizer (ONNX Runtime) -> CTC greedy decoding.
+
+Pages overlap in a two-stage ``Pipeline``: the detector works on one page
+while the recognizer works on the one before, so both cores stay busy.
+Both ONNX Runtime sessions keep the CPU memory arena on (RapidOCR turns it
+off).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+from rapidocr_onnxruntime.ch_ppocr_det.text_detect import TextDetector
+from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess
+from rapidocr_onnxruntime.main import RapidOCR
+
+from scipix.optimize.batch import BatchConfig, DynamicBatcher
+from scipix.optimize.parallel import Pipeline, crop_quads, crop_widths
+
+DET_MODEL = "ch_PP-OCRv4_det_infer.onnx"
+REC_MODEL = "ch_PP-OCRv4_rec_infer.onnx"
+# RapidOCR 1.4.4's defaults (config.yaml).
+MAX_SIDE = 2000          # pages larger than this are shrunk for detection
+MIN_SIDE = 736           # detector input's short side at least this
+SIDE_MULTIPLE = 32
+DET_THRESHOLD = 0.3
+LINE_HEIGHT = 48
+TEXT_SCORE = 0.5         # lines recognized with a lower mean score are dropped
+# Width buckets of the recognizer batches: the model reads 8 columns a step.
+BUCKET = 32
+MAX_BATCH = 16
+
+
+def default_models() -> str:
+    """The models directory of an installed rapidocr_onnxruntime."""
+    import rapidocr_onnxruntime
+    return os.path.join(os.path.dirname(rapidocr_onnxruntime.__file__), "models")
+
+
+try:  # preprocess_batch's model-input options (issue 18); older scipix lacks them
+    from scipix.optimize.parallel import detector_size as _detector_size
+    from scipix.optimize.parallel import preprocess_batch
+except ImportError:
+    _detector_size = None
+
+
+def detector_size(rows: int, cols: int) -> Tuple[int, int]:
+    """(height, width) of the detector input, RapidOCR's rule: a page longer
+    than MAX_SIDE shrunk to it, else the short side at least MIN_SIDE; each
+    side rounded to a multiple of 32."""
+    if max(rows, cols) > MAX_SIDE:
+        limit, kind = MAX_SIDE, "max"
+    else:
+        limit, kind = MIN_SIDE, "min"
+    if _detector_size is not None:
+        return _detector_size(rows, cols, limit_side=limit, limit_type=kind,
+                              multiple=SIDE_MULTIPLE)
+    if kind == "max":
+        ratio = limit / max(rows, cols)
+    else:
+        ratio = limit / min(rows, cols) if min(rows, cols) < limit else 1.0
+    return tuple(max(SIDE_MULTIPLE, round(int(side * ratio) / SIDE_MULTIPLE) * SIDE_MULTIPLE)
+                 for side in (rows, cols))
+
+
+def detector_input(page: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """The BGR page into ``out`` (1, 3, H, W): resized (bilinear, as
+    ``cv2.resize``), ``(x / 255 - 0.5) / 0.5`` per channel."""
+    if _detector_size is not None:
+        return preprocess_batch([page], out.shape[2:], color="bgr", input_order="bgr",
+                                mean=0.5, std=0.5, scale=1 / 255, interpolation="bilinear",
+                                out=out)
+    height, width = out.shape[2:]
+    resized = cv2.resize(page, (width, height))
+    np.multiply(resized.transpose(2, 0, 1), np.float32(2 / 255), out=out[0])
+    out -= np.float32(1.0)
+    return out
+
+
+def make_session(path: str, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.enable_cpu_mem_arena = True
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+@dataclass
+class Page:
+    """One page on its way through the pipeline."""
+
+    path: str
+    image: np.ndarray                      # BGR uint8
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4, 2), np.float32))
+    lines: List[dict] = field(default_factory=list)
+
+
+class CtcDecoder:
+    """Greedy CTC decoding as RapidOCR's CTCLabelDecode: best class per
+    step, repeats merged, blanks (class 0) dropped, score the mean
+    probability of the kept steps."""
+
+    def __init__(self, characters: Sequence[str]) -> None:
+        self.characters = ["blank", *characters, " "]
+
+    def __call__(self, probabilities: np.ndarray) -> List[Tuple[str, float]]:
+        best = probabilities.argmax(axis=2)
+        best_p = np.take_along_axis(probabilities, best[..., None], axis=2)[..., 0]
+        results = []
+        for classes, p in zip(best, best_p):
+            keep = classes != 0
+            keep[1:] &= classes[1:] != classes[:-1]
+            text = "".join(self.characters[c] for c in classes[keep])
+            results.append((text, float(p[keep].mean()) if keep.any() else 0.0))
+        return results
+
+
+class OcrPipeline:
+    """Detection and recognition of pages, the CPU side with scipix.
+
+    Parameters
+    ----------
+    models : str
+        Directory with the PP-OCRv4 detection and recognition ONNX models.
+    det_threads, rec_threads : int
+        ONNX Runtime intra-op threads of each model.
+    """
+
+    def __init__(self, models: str, det_threads: int = 1, rec_threads: int = 1) -> None:
+        self.det = make_session(os.path.join(models, DET_MODEL), det_threads)
+        self.rec = make_session(os.path.join(models, REC_MODEL), rec_threads)
+        characters = self.rec.get_modelmeta().custom_metadata_map["character"].splitlines()
+        self.decode = CtcDecoder(characters)
+        self.post = DBPostProcess(thresh=DET_THRESHOLD, box_thresh=0.5, max_candidates=1000,
+                                  unclip_ratio=1.6, score_mode="fast", use_dilation=True)
+        self.box_rules = TextDetector.__new__(TextDetector)  # its box helpers use no state
+        self._det_buffers: Dict[Tuple[int, int], np.ndarray] = {}
+        self._rec_buffers: Dict[int, np.ndarray] = {}
+        self.stage_seconds: Dict[str, float] = {}
+
+    def _timed(self, stage: str, start: float) -> float:
+        now = time.perf_counter()
+        self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + now - start
+        return now
+
+    # ----------------------------------------------------------- detection
+
+    def detect(self, page: Page) -> Page:
+        """Page -> text-line quads in page pixels, in reading order."""
+        start = time.perf_counter()
+        rows, cols = page.image.shape[:2]
+        shape = detector_size(rows, cols)
+        batch = self._det_buffers.get(shape)
+        if batch is None:
+            batch = self._det_buffers[shape] = np.empty((1, 3) + shape, np.float32)
+        detector_input(page.image, batch)
+        start = self._timed("det_pre", start)
+        probability = self.det.run(None, {self.det.get_inputs()[0].name: batch})[0][0, 0]
+        start = self._timed("det_infer", start)
+        bitmap = (probability > DET_THRESHOLD).astype(np.uint8)
+        mask = cv2.dilate(bitmap, self.post.dilation_kernel.astype(np.uint8))
+        boxes, _ = self.post.boxes_from_bitmap(probability, mask, cols, rows)
+        boxes = self.box_rules.filter_tag_det_res(boxes, (rows, cols))
+        if len(boxes):
+            page.boxes = np.array(RapidOCR.sorted_boxes(boxes), np.float32)
+        self._timed("det_post", start)
+        return page
+
+    # --------------------------------------------------------- recognition
+
+    def recognize(self, page: Page) -> Page:
+        """Quads -> text: width-bucketed batches through a DynamicBatcher."""
+        if len(page.boxes):
+            results = asyncio.run(self._recognize_lines(page))
+            for box, (text, score) in zip(page.boxes, results):
+                if score >= TEXT_SCORE:
+                    page.lines.append({"text": text, "box": box.tolist(), "score": score})
+        return page
+
+    async def _recognize_lines(self, page: Page) -> List[Tuple[str, float]]:
+        widths = crop_widths(page.boxes, LINE_HEIGHT)
+        config = BatchConfig(max_batch_size=MAX_BATCH, max_wait_ms=1, preferred_batch_size=1)
+        batcher: DynamicBatcher[int, Tuple[str, float]] = DynamicBatcher(
+            config, lambda lines: self._recognize_batch(page, lines),
+            group_key=lambda line: -(-int(widths[line]) // BUCKET))
+        runner = asyncio.ensure_future(batcher.run())
+        try:
+            return list(await asyncio.gather(*(batcher.add(i) for i in range(len(widths)))))
+        finally:
+            await batcher.shutdown()
+            await runner
+
+    def _recognize_batch(self, page: Page, lines: List[int]) -> List[Tuple[str, float]]:
+        start = time.perf_counter()
+        quads = page.boxes[lines]
+        bucket_width = -(-int(crop_widths(quads, LINE_HEIGHT).max()) // BUCKET) * BUCKET
+        buffer = self._rec_buffers.get(bucket_width)
+        if buffer is None:
+            buffer = self._rec_buffers[bucket_width] = np.empty(
+                (MAX_BATCH, 3, LINE_HEIGHT, bucket_width), np.float32)
+        batch, _ = crop_quads(page.image, quads, LINE_HEIGHT, mean=0.5, std=0.5,
+                              input_order="bgr", color="bgr", out=buffer[:len(lines)])
+        start = self._timed("rec_pre", start)
+        probabilities = self.rec.run(None, {self.rec.get_inputs()[0].name: batch})[0]
+        start = self._timed("rec_infer", start)
+        results = self.decode(probabilities)
+        self._timed("rec_post", start)
+        return results
+
+    # ------------------------------------------------------------- driving
+
+    def run(self, pages: Iterable[Page]) -> Iterator[Page]:
+        """Pages in, recognized pages out (input order), two pages in flight."""
+        return Pipeline(self.detect, self.recognize, queue_size=1).stream(pages)
+
+
+def load_pages(paths: Iterable[str]) -> Iterator[Page]:
+    for path in paths:
+        image = cv2.imread(path, cv2.IMREAD_COLOR)
+        if image is None:
+            raise SystemExit(f"cannot read image {path!r}")
+        yield Page(path, image)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("images", nargs="+", metavar="IMAGE")
+    parser.add_argument("--models", default=None,
+                        help="directory of the ONNX models (default: rapidocr_onnxruntime's)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per image")
+    parser.add_argument("--det-threads", type=int, default=1)
+    parser.add_argument("--rec-threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    pipeline = OcrPipeline(args.models or default_models(), args.det_threads, args.rec_threads)
+    start = time.perf_counter()
+    count = 0
+    for page in pipeline.run(load_pages(args.images)):
+        count += 1
+        if args.json:
+            print(json.dumps({"path": page.path, "lines": page.lines}, ensure_ascii=False))
+        else:
+            print(page.path)
+            for line in page.lines:
+                print(f"  {line['score']:.3f}  {line['text']}")
+    elapsed = time.perf_counter() - start
+    print(f"{count} pages in {elapsed:.2f} s: {count / elapsed:.3f} pages/s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

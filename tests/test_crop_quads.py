@@ -1,0 +1,320 @@
+"""crop_quads: against a float64 NumPy oracle of its definition, against
+OpenCV's two steps (perspective warp, then resize), bit-exact across variants,
+and its argument checks."""
+import math
+
+import numpy as np
+import pytest
+
+from scipix.optimize import set_thread_count, get_thread_count
+from scipix.optimize.parallel import crop_quads
+from scipix.optimize.parallel import _crops
+
+from variants import REFERENCE
+
+cv2 = pytest.importorskip("cv2", reason="opencv-python-headless is a test dependency")
+
+# Fused sampling against OpenCV's warp + resize on rendered text lines, in
+# gray levels: the mean |difference| over one line, and over all lines.
+# (Measured on 200 random rotated lines: worst line 5.5 bilinear / 8.1
+# cubic, all lines 2.1 / 2.5; single pixels differ by up to ~100 at glyph
+# edges, where OpenCV interpolates already interpolated, rounded pixels.)
+TWO_STEP_LINE_MEAN = 10.0
+TWO_STEP_MEAN = 3.5
+# The oracle differs by the float32 weights and sums only.
+ORACLE_ATOL = 2e-3
+
+
+def text_page(rng, size=(260, 420), angle=3.0):
+    """A BGR page of rendered text lines, rotated a little."""
+    pil = pytest.importorskip("PIL.Image")
+    draw_mod = pytest.importorskip("PIL.ImageDraw")
+    font_mod = pytest.importorskip("PIL.ImageFont")
+    try:
+        font = font_mod.truetype("DejaVuSans.ttf", 20)
+    except OSError:
+        font = font_mod.load_default()
+    page = pil.new("RGB", size[::-1], (250, 248, 240))
+    draw = draw_mod.Draw(page)
+    for i in range(size[0] // 40):
+        draw.text((12, 10 + 40 * i), "Sphinx of black quartz 0123", fill=(20, 30, 60), font=font)
+    page = page.rotate(angle, resample=pil.BICUBIC, fillcolor=(250, 248, 240))
+    pixels = np.asarray(page)[:, :, ::-1].copy()
+    noise = rng.normal(0, 4, pixels.shape)
+    return np.clip(pixels + noise, 0, 255).astype(np.uint8)
+
+
+def random_quads(rng, n, page_shape, tall=False):
+    """Rotated rectangles with integer corners, some partly outside the page."""
+    quads = []
+    for _ in range(n):
+        w, h = rng.uniform(30, 380), rng.uniform(10, 60)
+        if tall:
+            w, h = h, w
+        angle = rng.uniform(-0.3, 0.3)
+        c, s = math.cos(angle), math.sin(angle)
+        corners = np.array([[0, 0], [w, 0], [w, h], [0, h]]) @ np.array([[c, s], [-s, c]])
+        origin = [rng.uniform(-20, page_shape[1] - 60), rng.uniform(-10, page_shape[0] - 20)]
+        quads.append(np.round(corners + origin))
+    return np.array(quads, np.float32)
+
+
+def crop_size(quad):
+    """get_rotate_crop_image's crop size (RapidOCR 1.4.4)."""
+    width = int(max(np.linalg.norm(quad[0] - quad[1]), np.linalg.norm(quad[2] - quad[3])))
+    height = int(max(np.linalg.norm(quad[0] - quad[3]), np.linalg.norm(quad[1] - quad[2])))
+    return width, height
+
+
+def two_step(image, quad, height, flag):
+    """OpenCV's warp (RapidOCR's get_rotate_crop_image) then resize, float32 CHW."""
+    width, crop_h = crop_size(quad)
+    corners = np.float32([[0, 0], [width, 0], [width, crop_h], [0, crop_h]])
+    matrix = cv2.getPerspectiveTransform(quad.astype(np.float32), corners)
+    crop = cv2.warpPerspective(image, matrix, (width, crop_h), flags=flag,
+                               borderMode=cv2.BORDER_REPLICATE)
+    if crop.shape[0] / crop.shape[1] >= 1.5:
+        crop = np.rot90(crop)
+    resized_w = math.ceil(height * (crop.shape[1] / crop.shape[0]))
+    resized = cv2.resize(np.ascontiguousarray(crop), (resized_w, height))
+    return resized.reshape(height, resized_w, -1).astype(np.float32).transpose(2, 0, 1)
+
+
+def cubic_weights(t):
+    a = -0.75
+    def near(x):
+        return ((a + 2) * x - (a + 3)) * x * x + 1
+    def far(x):
+        return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return np.stack([far(t + 1), near(t), near(1 - t), far(2 - t)], axis=-1)
+
+
+def oracle(image, quad, height, cubic=False, upright=True):
+    """crop_quads' definition in float64, gray levels, shape (C, height, width)."""
+    pixels = image.reshape(image.shape[0], image.shape[1], -1).astype(np.float64)
+    crop_w, crop_h = crop_size(quad)
+    corners = np.float32([[0, 0], [crop_w, 0], [crop_w, crop_h], [0, crop_h]])
+    to_crop = cv2.getPerspectiveTransform(quad.astype(np.float32), corners)
+    to_page = np.linalg.inv(to_crop)
+    turned = upright and crop_h / crop_w >= 1.5
+    up_w, up_h = (crop_h, crop_w) if turned else (crop_w, crop_h)
+    width = math.ceil(height * (up_w / up_h))
+    u = np.clip((np.arange(width) + 0.5) * (up_w / width) - 0.5, 0, up_w - 1)
+    v = np.clip((np.arange(height) + 0.5) * (up_h / height) - 0.5, 0, up_h - 1)
+    u, v = np.meshgrid(u, v)
+    x, y = (crop_w - 1 - v, u) if turned else (u, v)
+    page = np.einsum("ij,jhw->ihw", to_page, np.stack([x, y, np.ones_like(x)]))
+    sx = np.clip(page[0] / page[2], -4, pixels.shape[1] + 3)
+    sy = np.clip(page[1] / page[2], -4, pixels.shape[0] + 3)
+    x0, y0 = np.floor(sx), np.floor(sy)
+    fx, fy = sx - x0, sy - y0
+    if cubic:
+        offsets, wx, wy = np.arange(-1, 3), cubic_weights(fx), cubic_weights(fy)
+    else:
+        offsets = np.arange(2)
+        wx, wy = np.stack([1 - fx, fx], axis=-1), np.stack([1 - fy, fy], axis=-1)
+    total = 0.0
+    for j, dy in enumerate(offsets):
+        rows = np.clip(y0 + dy, 0, pixels.shape[0] - 1).astype(int)
+        for i, dx in enumerate(offsets):
+            cols = np.clip(x0 + dx, 0, pixels.shape[1] - 1).astype(int)
+            total = total + pixels[rows, cols] * (wx[..., i] * wy[..., j])[..., None]
+    if cubic:
+        total = np.clip(total, 0, 255)
+    return total.transpose(2, 0, 1)
+
+
+@pytest.fixture
+def page(rng):
+    return text_page(rng)
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "cubic"])
+def test_matches_oracle(rng, page, interpolation):
+    quads = np.concatenate([random_quads(rng, 12, page.shape),
+                            random_quads(rng, 4, page.shape, tall=True)])
+    out, widths = crop_quads(page, quads, 48, interpolation=interpolation, scale=1.0)
+    for i, quad in enumerate(quads):
+        expected = oracle(page, quad, 48, cubic=interpolation == "cubic")
+        assert widths[i] == expected.shape[2]
+        np.testing.assert_allclose(out[i, :, :, :widths[i]], expected, rtol=0,
+                                   atol=ORACLE_ATOL, err_msg=f"line {i}")
+        assert not out[i, :, :, widths[i]:].any()
+
+
+@pytest.mark.parametrize("interpolation, flag", [("bilinear", cv2.INTER_LINEAR),
+                                                 ("cubic", cv2.INTER_CUBIC)])
+def test_within_stated_bound_of_opencv_two_steps(rng, page, interpolation, flag):
+    quads = np.concatenate([random_quads(rng, 30, page.shape),
+                            random_quads(rng, 6, page.shape, tall=True)])
+    out, widths = crop_quads(page, quads, 48, interpolation=interpolation, scale=1.0)
+    means = []
+    for i, quad in enumerate(quads):
+        expected = two_step(page, quad, 48, flag)
+        assert widths[i] == expected.shape[2]
+        means.append(np.abs(out[i, :, :, :widths[i]] - expected).mean())
+    assert max(means) <= TWO_STEP_LINE_MEAN
+    assert np.mean(means) <= TWO_STEP_MEAN
+
+
+def test_pp_ocr_normalization_and_channel_order(rng, page):
+    quads = random_quads(rng, 5, page.shape)
+    plain, _ = crop_quads(page, quads, 48, scale=1.0)
+    normalized, _ = crop_quads(page, quads, 48, mean=0.5, std=0.5)
+    widths = crop_quads(page, quads, 48)[1]
+    for i, w in enumerate(widths):
+        np.testing.assert_allclose(normalized[i, :, :, :w], (plain[i, :, :, :w] / 255 - 0.5) / 0.5,
+                                   rtol=1e-6, atol=1e-6)
+    swapped, _ = crop_quads(page, quads, 48, scale=1.0, input_order="bgr", color="rgb")
+    np.testing.assert_array_equal(swapped, plain[:, ::-1])
+    gray, _ = crop_quads(page, quads, 48, scale=1.0, input_order="bgr", color="gray")
+    luma = 0.114 * plain[:, 0] + 0.587 * plain[:, 1] + 0.299 * plain[:, 2]
+    np.testing.assert_allclose(gray[:, 0], luma, atol=1e-3)
+    single, _ = crop_quads(np.ascontiguousarray(page[:, :, 1]), quads, 48, scale=1.0)
+    np.testing.assert_array_equal(single, np.repeat(plain[:, 1:2], 3, axis=1))
+    per_channel, _ = crop_quads(page, quads, 48, mean=[0.1, 0.2, 0.3], std=[0.5, 1.0, 2.0])
+    for c, (m, s) in enumerate([(0.1, 0.5), (0.2, 1.0), (0.3, 2.0)]):
+        np.testing.assert_allclose(per_channel[0, c, :, :widths[0]],
+                                   (plain[0, c, :, :widths[0]] / 255 - m) / s, atol=1e-5)
+
+
+def test_orientation_and_upright(page):
+    box = np.array([[40, 20], [300, 20], [300, 60], [40, 60]], np.float32)
+    upright, _ = crop_quads(page, [box], 48, scale=1.0)
+    # The same box from its bottom-right corner: the crop upside down (the
+    # quad's far corners are at pixel w, h, so shifted by one pixel).
+    flipped, widths = crop_quads(page, [box[[2, 3, 0, 1]]], 48, scale=1.0)
+    np.testing.assert_allclose(flipped[0], oracle(page, box[[2, 3, 0, 1]], 48), atol=2e-3)
+    assert np.abs(flipped[0, :, 2:-2, 2:-2] - upright[0, :, ::-1, ::-1][:, 2:-2, 2:-2]).mean() < 20
+    # A tall box is turned: top-right, bottom-right, bottom-left, top-left
+    # order walks the text upwards, so the turned crop reads as the line.
+    tall = np.array([[60, 30], [100, 30], [100, 230], [60, 230]], np.float32)
+    turned, widths = crop_quads(page, [tall], 48, scale=1.0)
+    kept, kept_widths = crop_quads(page, [tall], 48, scale=1.0, upright=False)
+    assert widths[0] == math.ceil(48 * 200 / 40) and kept_widths[0] == math.ceil(48 * 40 / 200)
+    np.testing.assert_allclose(turned[0, :, :, :widths[0]], oracle(page, tall, 48), atol=2e-3)
+    np.testing.assert_allclose(kept[0, :, :, :kept_widths[0]],
+                               oracle(page, tall, 48, upright=False), atol=2e-3)
+
+
+def test_quads_outside_the_page_replicate_the_border(page):
+    beyond = np.array([[-50, -30], [200, -30], [200, 20], [-50, 20]], np.float32)
+    out, widths = crop_quads(page, [beyond], 32, scale=1.0)
+    np.testing.assert_allclose(out[0, :, :, :widths[0]], oracle(page, beyond, 32), atol=2e-3)
+    far = np.array([[5000, 5000], [5100, 5000], [5100, 5020], [5000, 5020]], np.float32)
+    out, _ = crop_quads(page, [far], 16, scale=1.0)
+    np.testing.assert_allclose(out[0], np.broadcast_to(page[-1, -1].astype(np.float32)[:, None, None],
+                                                       out[0].shape), atol=1e-3)
+
+
+def test_bit_exact_across_variants_and_threads(warp_kernels, rng, page):
+    quads = np.concatenate([random_quads(rng, 20, page.shape),
+                            random_quads(rng, 5, page.shape, tall=True)])
+    image = page[3:-5, 7:]  # strided rows
+    for interpolation in ("bilinear", "cubic"):
+        expected, _ = crop_quads(image, quads, 48, interpolation=interpolation,
+                                 mean=0.5, std=0.5)
+        args = _kernel_args(image, quads, 48, mean=0.5, std=0.5)
+        for n_threads in (1, 2, 3):
+            reference = np.full_like(expected, np.nan)
+            REFERENCE.warp.crop_quads(*args, interpolation == "cubic", reference, n_threads)
+            result = np.full_like(expected, np.nan)
+            warp_kernels.crop_quads(*args, interpolation == "cubic", result, n_threads)
+            np.testing.assert_array_equal(result, reference)
+            np.testing.assert_array_equal(result, expected)
+
+
+def _kernel_args(image, quads, height, mean, std):
+    """The kernel's (image, maps, widths, mix, bias) as the facade builds them."""
+    points = _crops._as_quads(quads)
+    crop_w, crop_h = _crops._crop_sizes(points)
+    turned = crop_h / crop_w >= _crops.UPRIGHT_RATIO
+    up_w, up_h = np.where(turned, crop_h, crop_w), np.where(turned, crop_w, crop_h)
+    widths = np.ceil(height * (up_w / up_h)).astype(np.int64)
+    maps = _crops._line_maps(_crops._homographies(points, crop_w, crop_h), crop_w, crop_h,
+                             turned, height, widths)
+    mix = (np.eye(3) / 255 / std).astype(np.float32)
+    bias = np.full(3, -mean / std, np.float32)
+    return image, maps, widths.astype(np.int32), mix, bias
+
+
+def test_thread_count_does_not_change_the_result(rng, page):
+    quads = random_quads(rng, 9, page.shape)
+    before = get_thread_count()
+    try:
+        set_thread_count(1)
+        one, _ = crop_quads(page, quads, 48)
+        set_thread_count(2)
+        two, _ = crop_quads(page, quads, 48)
+    finally:
+        set_thread_count(before)
+    np.testing.assert_array_equal(one, two)
+
+
+def test_out_and_max_width(rng, page):
+    quads = random_quads(rng, 6, page.shape)
+    fresh, widths = crop_quads(page, quads, 48)
+    out = np.full((6, 3, 48, int(widths.max()) + 40), np.nan, np.float32)
+    result, same_widths = crop_quads(page, quads, 48, out=out)
+    assert result is out
+    np.testing.assert_array_equal(same_widths, widths)
+    np.testing.assert_array_equal(out[..., :fresh.shape[3]], fresh)
+    assert not out[..., fresh.shape[3]:].any()
+    capped, capped_widths = crop_quads(page, quads, 48, max_width=100)
+    assert capped.shape == (6, 3, 48, 100)
+    np.testing.assert_array_equal(capped_widths, np.minimum(widths, 100))
+    empty, no_widths = crop_quads(page, np.zeros((0, 4, 2)), 48, max_width=64)
+    assert empty.shape == (0, 3, 48, 64) and no_widths.shape == (0,)
+
+
+BOX = [[10, 10], [110, 10], [110, 40], [10, 40]]
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"quads": [[[0, 0], [1, 0], [1, 1]]]}, ValueError, "quads must have shape"),
+    ({"quads": BOX}, ValueError, "wrap a single quad"),
+    ({"quads": [BOX[:2] + [[np.nan, 1], [0, 1]]]}, ValueError, "non-finite"),
+    ({"quads": [BOX, [[5, 5], [50, 5], [50, 5], [5, 5]]]}, ValueError, r"quads\[1\] is degenerate"),
+    ({"quads": [BOX, [[5, 5], [5, 5], [5, 5], [5, 5]]]}, ValueError, r"quads\[1\] is degenerate"),
+    ({"quads": [[[10, 10], [110, 40], [110, 10], [30, 45]]]}, ValueError, "not a convex"),
+    ({"quads": [[[0, 0], [100, 0], [50, 0.001], [0, 40]]]}, ValueError, "not a convex"),
+    ({"quads": "abc"}, TypeError, "quads"),
+    ({"height": 0}, ValueError, "height"),
+    ({"height": 2.5}, TypeError, "height"),
+    ({"max_width": 0}, ValueError, "max_width"),
+    ({"mean": [0.5, 0.5]}, ValueError, "mean must be"),
+    ({"std": [0.5, 0.5, 0.5, 0.5]}, ValueError, "std must be"),
+    ({"std": 0.0}, ValueError, "std must be positive"),
+    ({"std": [0.5, -1, 0.5]}, ValueError, "std must be positive"),
+    ({"mean": np.inf}, ValueError, "mean must be finite"),
+    ({"scale": 0.0}, ValueError, "scale"),
+    ({"scale": "x"}, TypeError, "scale"),
+    ({"interpolation": "nearest"}, ValueError, "interpolation"),
+    ({"color": "rgba"}, ValueError, "color"),
+    ({"input_order": "gbr"}, ValueError, "input_order"),
+    ({"image": np.zeros((20, 20, 2), np.uint8)}, ValueError, "image"),
+    ({"image": np.zeros((20, 20, 3), np.float32)}, TypeError, "image"),
+])
+def test_bad_input_names_the_argument_and_writes_nothing(page, kwargs, error, match):
+    arguments = {"image": page, "quads": [BOX], "height": 32}
+    arguments.update(kwargs)
+    out = np.full((1, 3, 32, 200), 7.0, np.float32)
+    with pytest.raises(error, match=match):
+        crop_quads(arguments.pop("image"), arguments.pop("quads"), arguments.pop("height"),
+                   out=out, **arguments)
+    assert np.all(out == 7.0)
+
+
+@pytest.mark.parametrize("out, match", [
+    (np.zeros((1, 3, 32, 10), np.float32), "line 0 is 107 wide"),
+    (np.zeros((1, 3, 32, 200), np.float64), "dtype float32"),
+    (np.zeros((2, 3, 32, 200), np.float32), "shape"),
+    (np.zeros((1, 1, 32, 200), np.float32), "shape"),
+    (np.zeros((3, 32, 200), np.float32), "4-D"),
+    (np.zeros((1, 3, 32, 400), np.float32)[..., ::2], "C-contiguous"),
+])
+def test_bad_out(page, out, match):
+    before = out.copy()
+    with pytest.raises((TypeError, ValueError), match=match):
+        crop_quads(page, [BOX], 32, out=out)
+    np.testing.assert_array_equal(out, before)

@@ -1,5 +1,6 @@
 """Every ```python block of the README runs as written, each on its own in a
-fresh interpreter and an empty folder (blocks may write files)."""
+fresh interpreter and an empty folder (blocks may write files).  Excerpts of
+files that other tests run (examples/) are marked ```py and not run here."""
 import pathlib
 import re
 import subprocess

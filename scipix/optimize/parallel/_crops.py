@@ -270,7 +270,7 @@ def crop_quads(image: ArrayLike, quads: ArrayLike, height: int, *,
         area) or not convex, ``height`` 0, ``mean`` / ``std`` of the wrong
         length, a zero or negative ``std``, a line wider than ``out``.
     """
-    pixels = _as_pixels(image, "image")
+    pixels = _as_pixels(image, "image", input_order)
     points = _as_quads(quads)
     height = positive_int(height, "height")
     if max_width is not None:

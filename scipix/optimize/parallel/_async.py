@@ -34,14 +34,17 @@ class AsyncParallelExecutor:
     async def execute(self, tasks: Iterable[T], fn: Callable[[T], Awaitable[R]]) -> list[R]:
         """Results of ``await fn(task)`` in task order.
 
-        The first exception cancels the tasks still running and is raised.
+        The first exception cancels the tasks still running and is raised;
+        a ``CancelledError`` raised by ``fn`` counts as one (as for
+        ``asyncio.gather``).
         """
         return await self._run(tasks, fn, capture=False)
 
     async def execute_result(self, tasks: Iterable[T], fn: Callable[[T], Awaitable[R]]
-                             ) -> list[Union[R, Exception]]:
-        """As :meth:`execute`, but each task's exception is returned in its
-        slot instead of raised; the other tasks go on."""
+                             ) -> list[Union[R, BaseException]]:
+        """As :meth:`execute`, but each task's exception (a ``CancelledError``
+        raised by ``fn`` included) is returned in its slot instead of
+        raised; the other tasks go on."""
         return await self._run(tasks, fn, capture=True)
 
     async def _run(self, tasks: Iterable[T], fn: Callable[[T], Awaitable[R]],
@@ -53,6 +56,7 @@ class AsyncParallelExecutor:
         if not items:
             return results
         indices = iter(range(len(items)))  # shared: each worker takes the next index
+        stopping = False  # set before the workers are cancelled
 
         async def call(index: int) -> R:
             awaitable = fn(items[index])
@@ -62,27 +66,45 @@ class AsyncParallelExecutor:
 
         async def worker() -> None:
             for index in indices:
-                if capture:
-                    try:
-                        results[index] = await call(index)
-                    except Exception as exc:
-                        results[index] = exc
-                else:
+                try:
                     results[index] = await call(index)
+                except asyncio.CancelledError as exc:
+                    if stopping:
+                        raise
+                    # fn's own cancellation: a task that ends cancelled would
+                    # not count as failed, so it travels wrapped.
+                    if not capture:
+                        raise _FnCancelled(exc) from None
+                    results[index] = exc
+                except Exception as exc:
+                    if not capture:
+                        raise
+                    results[index] = exc
 
         limit = self.max_concurrent if parallel_enabled() else 1
         workers = [asyncio.ensure_future(worker()) for _ in range(min(limit, len(items)))]
         try:
             done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
         finally:  # a failure, or the caller cancelled us: no worker outlives the call
+            stopping = True
             for task in workers:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
         for task in done:
             error = None if task.cancelled() else task.exception()
+            if isinstance(error, _FnCancelled):
+                raise error.cancelled
             if error is not None:
                 raise error
         return results
 
     def __repr__(self) -> str:
         return f"AsyncParallelExecutor(max_concurrent={self.max_concurrent})"
+
+
+class _FnCancelled(Exception):
+    """A worker's wrapper for a ``CancelledError`` that ``fn`` raised."""
+
+    def __init__(self, cancelled: asyncio.CancelledError) -> None:
+        super().__init__(cancelled)
+        self.cancelled = cancelled

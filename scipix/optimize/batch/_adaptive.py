@@ -1,43 +1,38 @@
 """A batcher that sizes its batches to meet a latency target."""
 from __future__ import annotations
 
-import collections
-import dataclasses
 from collections.abc import Callable, Hashable
-from typing import Any, Deque, Optional, Tuple
+from typing import Any
 
-import numpy as np
-
-from ._config import BatchConfig
-from ._dynamic import DynamicBatcher, Processor, R, T, _Pending
+from ._config import BatchConfig, positive_finite
+from ._dynamic import DynamicBatcher, Processor, R, T
+from ._policy import LatencyPolicy
 
 __all__ = ["AdaptiveBatcher"]
-
-# Batches the cost model is fitted on: recent enough to follow a change.
-COST_WINDOW = 64
-# Send a group once its oldest item's wait plus the batch's predicted cost
-# reaches this share of the target: the rest absorbs a busy processor.
-BUDGET_SHARE = 0.9
 
 
 class AdaptiveBatcher(DynamicBatcher[T, R]):
     """A :class:`DynamicBatcher` whose batch size follows a latency target.
 
-    The processor's cost is fitted online as ``t(n) = a * n + b`` (least
-    squares over the last 64 batches, as BentoML's dispatcher does).  From
-    it:
+    The processor's cost is estimated online as ``t(n) = a * n + b`` from
+    the last 64 batches, robustly (a median fit that needs batches of
+    different sizes before it trusts the slope: see
+    :class:`~scipix.optimize.batch._cost.CostEstimator`).  From it:
 
     * the batch size in use (``current_config().max_batch_size``) is the
       largest ``n`` in [1, ``max_batch_size``] with ``t(n) <= target / 2``,
-      so that a batch queued behind a full one still meets the target;
-    * a group is sent when ``n`` reaches that size, or when its oldest
-      item's wait plus ``t(n)`` reaches 90 % of the target (``max_wait_ms``
-      still caps the wait), so under light load items wait for company
-      only as long as the target allows.
+      so that a batch queued behind a full one still meets the target; it
+      grows at most to twice the largest batch seen so far;
+    * a group of ``preferred_batch_size`` (at most the size in use) is sent
+      as soon as the processor is free, as by a :class:`DynamicBatcher`;
+    * a smaller group is sent when its oldest item's wait plus ``t(n)``
+      reaches 90 % of the target (``max_wait_ms`` still caps the wait), so
+      under light load items wait for company only as long as the target
+      allows.
 
-    Before its first batch it behaves as a :class:`DynamicBatcher` with
-    ``config``; while all batches seen had one size, the whole cost is
-    taken as per item.
+    ``current_config()`` reports that rule: the size in use, the preferred
+    size honoured and the longest wait.  Before its first batch it behaves
+    as a :class:`DynamicBatcher` with ``config``.
 
     Parameters
     ----------
@@ -53,51 +48,10 @@ class AdaptiveBatcher(DynamicBatcher[T, R]):
         super().__init__(config, processor, group_key=group_key)
         if hasattr(target_latency, "total_seconds"):
             target_latency = target_latency.total_seconds()
-        if isinstance(target_latency, bool) or not isinstance(target_latency, (int, float)):
-            raise TypeError(f"target_latency must be seconds, got {type(target_latency).__name__}")
-        if not 0 < target_latency < float("inf"):
-            raise ValueError(f"target_latency must be positive, got {target_latency}")
-        self.target_latency = float(target_latency)
-        self._costs: Deque[Tuple[int, float]] = collections.deque(maxlen=COST_WINDOW)
-        self._model: Optional[Tuple[float, float]] = None  # (a, b) seconds per item and per batch
-        self._size = config.max_batch_size
-
-    def current_config(self) -> BatchConfig:
-        """The :class:`BatchConfig` the dispatcher uses now (adapted size)."""
-        return dataclasses.replace(
-            self.config, max_batch_size=self._size,
-            preferred_batch_size=min(self.config.preferred_batch_size, self._size))
+        self.target_latency = positive_finite(target_latency, "target_latency")
+        self._latency = LatencyPolicy(config, self.target_latency)
+        self._policy = self._latency
 
     def cost_model(self) -> tuple[float, float] | None:
-        """``(a, b)``: fitted seconds per item and per batch, or None yet."""
-        return self._model
-
-    def _limit(self) -> int:
-        return self._size
-
-    def _predicted(self, model: tuple[float, float], size: int) -> float:
-        per_item, per_batch = model
-        return per_item * size + per_batch
-
-    def _ready_at(self, queue: Deque[_Pending], now: float) -> float:
-        if self._model is None:
-            return super()._ready_at(queue, now)
-        size = len(queue)
-        if size >= self._size:
-            return now
-        budget = BUDGET_SHARE * self.target_latency - self._predicted(self._model, size)
-        return queue[0].enqueued + min(max(budget, 0.0), self.config.max_wait_ms / 1e3)
-
-    def _observe(self, size: int, seconds: float) -> None:
-        self._costs.append((size, seconds))
-        sizes = np.array([c[0] for c in self._costs], dtype=float)
-        times = np.array([c[1] for c in self._costs])
-        if np.ptp(sizes) == 0:
-            # One size seen so far: all cost per item, exact at that size.
-            per_item, per_batch = times.mean() / sizes[0], 0.0
-        else:
-            per_item, per_batch = np.polyfit(sizes, times, 1)
-        per_item, per_batch = max(float(per_item), 1e-9), max(float(per_batch), 0.0)
-        self._model = (per_item, per_batch)
-        fits = int((self.target_latency / 2 - per_batch) / per_item)
-        self._size = int(min(max(fits, 1), self.config.max_batch_size))
+        """``(a, b)``: estimated seconds per item and per batch, or None yet."""
+        return self._latency.estimator.model

@@ -1,11 +1,25 @@
 """Batching parameters."""
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
+from typing import Any
 
 from .._validate import positive_int
 
-__all__ = ["BatchConfig"]
+__all__ = ["BatchConfig", "positive_finite"]
+
+
+def positive_finite(value: Any, name: str) -> float:
+    """``value`` (a real number, not a bool) as a positive finite float, or a
+    TypeError / ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    number = float(value)
+    if not 0 < number < math.inf:
+        raise ValueError(f"{name} must be positive and finite, got {value!r}")
+    return number
 
 
 @dataclass(frozen=True)
@@ -39,11 +53,7 @@ class BatchConfig:
             object.__setattr__(self, "preferred_batch_size", preferred)
         for name in ("max_batch_size", "max_queue_size", "preferred_batch_size"):
             positive_int(getattr(self, name), name)
-        wait = self.max_wait_ms
-        if isinstance(wait, bool) or not isinstance(wait, (int, float)):
-            raise TypeError(f"max_wait_ms must be a number, got {type(wait).__name__}")
-        if not wait > 0 or wait == float("inf"):
-            raise ValueError(f"max_wait_ms must be positive and finite, got {wait}")
+        positive_finite(self.max_wait_ms, "max_wait_ms")
         if preferred > self.max_batch_size:
             raise ValueError(f"preferred_batch_size ({self.preferred_batch_size}) must be <= "
                              f"max_batch_size ({self.max_batch_size})")

@@ -4,15 +4,19 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import copy
+import functools
 import inspect
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Deque, Dict, Generic, List, Optional, TypeVar, Union
+from typing import Any, Deque, Dict, Generic, List, Optional, Tuple, TypeVar, Union
 
 import numpy as np
 
-from ._config import BatchConfig
+from ._config import BatchConfig, positive_finite
 from ._errors import BatcherClosed, ProcessingFailed, QueueFull, Timeout
+from ._policy import FixedPolicy
+from ._worker import ProcessorThread
 
 __all__ = ["DynamicBatcher", "BatchStats"]
 
@@ -20,9 +24,13 @@ T = TypeVar("T")
 R = TypeVar("R")
 # A processor maps a batch of items to their results, directly or awaited.
 Processor = Callable[[List[T]], Union[Sequence[R], Awaitable[Sequence[R]]]]
+# How a batch ended: the processor's return value, or what it raised.
+Outcome = Tuple[Any, Optional[BaseException]]
 
 # Latencies kept for the percentiles in stats().
 LATENCY_WINDOW = 10_000
+# A batch's outcome when shutdown or the loop's death failed it first.
+_ABANDONED: Any = object()
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,7 @@ class BatchStats:
 class _Pending:
     """One caller's item on its way through the batcher."""
 
-    __slots__ = ("item", "future", "enqueued", "key", "timer", "started")
+    __slots__ = ("item", "future", "enqueued", "key", "timer")
 
     def __init__(self, item: Any, future: asyncio.Future[Any], enqueued: float,
                  key: Hashable) -> None:
@@ -53,7 +61,14 @@ class _Pending:
         self.enqueued = enqueued
         self.key = key
         self.timer: Optional[asyncio.TimerHandle] = None
-        self.started = False
+
+
+
+def runs_on_loop(processor: Callable[..., Any]) -> bool:
+    """Whether ``processor`` is a coroutine function, or an object whose
+    ``__call__`` is one (``inspect.iscoroutinefunction`` misses those)."""
+    return (inspect.iscoroutinefunction(processor)
+            or inspect.iscoroutinefunction(getattr(processor, "__call__", None)))
 
 
 class DynamicBatcher(Generic[T, R]):
@@ -73,9 +88,11 @@ class DynamicBatcher(Generic[T, R]):
     ----------
     config : BatchConfig
     processor : callable, list -> list of the same length
-        A plain function runs in a worker thread (the event loop stays
-        responsive; scipix kernels release the GIL), a coroutine function
-        on the loop.  A result that is an exception fails only its item.
+        A coroutine function (or an object whose ``__call__`` is one) runs
+        on the loop.  Any other callable runs in a worker thread (the event
+        loop stays responsive; scipix kernels release the GIL); if it
+        returns an awaitable, such as a coroutine, that is awaited on the
+        loop.  A result that is an exception fails only its item.
     group_key : callable, item -> hashable, optional
         Only items with equal keys share a batch (e.g. image size buckets).
 
@@ -85,7 +102,9 @@ class DynamicBatcher(Generic[T, R]):
     any number of coroutines (or :meth:`submit` from other threads), and
     ``await shutdown()`` to stop.  A caller cancelled before its batch
     starts is removed and its item never processed.  Every error a caller
-    sees is a :class:`BatchError`.
+    sees is a :class:`BatchError`; no caller is left waiting, whatever the
+    processor does (raise, hang, cancel itself) and whatever happens to
+    ``run()``.
     """
 
     def __init__(self, config: BatchConfig, processor: Processor[T, R], *,
@@ -97,17 +116,23 @@ class DynamicBatcher(Generic[T, R]):
         if group_key is not None and not callable(group_key):
             raise TypeError(f"group_key must be callable, got {type(group_key).__name__}")
         self.config = config
+        self._policy = FixedPolicy(config)
         self._processor = processor
-        self._is_coroutine = inspect.iscoroutinefunction(processor)
+        self._on_loop = runs_on_loop(processor)
         self._group_key = group_key
-        self._groups: Dict[Hashable, Deque[_Pending]] = {}  # key -> deque of _Pending, oldest first
+        # key -> the group's items, oldest first; a dict, so that a cancelled
+        # caller leaves it in O(1).
+        self._groups: Dict[Hashable, collections.OrderedDict[_Pending, None]] = {}
         self._waiting = 0
         self._state = "idle"  # -> running -> stopping -> stopped; or dead
         self._death: Optional[BaseException] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._wakeup: Optional[asyncio.Event] = None
         self._stopped: Optional[asyncio.Event] = None
+        self._start_checked = False  # a check that run() starts is scheduled
         self._in_flight: List[_Pending] = []
+        self._batch_done: Optional[asyncio.Future[Outcome]] = None
+        self._processor_task: Optional[asyncio.Future[Any]] = None
         self._batches = self._items = self._failed = 0
         self._batch_seconds = 0.0
         self._latencies: Deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
@@ -116,6 +141,11 @@ class DynamicBatcher(Generic[T, R]):
 
     async def add(self, item: T, *, timeout: float | None = None) -> R:
         """Enqueue ``item`` and wait for its own result.
+
+        Start :meth:`run` first (creating its task just before is enough):
+        an item added while ``run()`` has not started by the loop's next
+        iteration fails with :class:`BatcherClosed`, rather than wait for
+        a dispatcher that may never come.
 
         Parameters
         ----------
@@ -130,12 +160,13 @@ class DynamicBatcher(Generic[T, R]):
             ``max_queue_size`` items are waiting; nothing was enqueued.
         ProcessingFailed, Timeout, BatcherClosed
         """
-        if timeout is not None and not timeout > 0:
-            raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
+        if timeout is not None:
+            timeout = positive_finite(timeout, "timeout")
         self._check_open()
         if self._waiting >= self.config.max_queue_size:
             raise QueueFull(f"{self._waiting} items are waiting (max_queue_size "
-                            f"{self.config.max_queue_size})")
+                            f"{self.config.max_queue_size})", queue_size=self._waiting,
+                            max_queue_size=self.config.max_queue_size)
         key: Hashable = None
         if self._group_key is not None:
             try:
@@ -145,11 +176,14 @@ class DynamicBatcher(Generic[T, R]):
                 raise ProcessingFailed(f"group_key failed on the item: {exc!r}") from exc
         loop = asyncio.get_running_loop()
         wakeup = self._bind(loop)
+        if self._state == "idle" and not self._start_checked:
+            self._start_checked = True
+            loop.call_soon(self._check_started)
         pending = _Pending(item, loop.create_future(), loop.time(), key)
-        queue = self._groups.get(key)
-        if queue is None:
-            queue = self._groups[key] = collections.deque()
-        queue.append(pending)
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = collections.OrderedDict()
+        group[pending] = None
         self._waiting += 1
         if timeout is not None:
             pending.timer = loop.call_later(timeout, self._expire, pending, timeout)
@@ -175,9 +209,18 @@ class DynamicBatcher(Generic[T, R]):
         """Items waiting for a batch."""
         return self._waiting
 
+    def current_config(self) -> BatchConfig:
+        """The :class:`BatchConfig` the dispatcher uses now.
+
+        ``config`` itself for a :class:`DynamicBatcher`; the adapted rule
+        for an :class:`AdaptiveBatcher`.
+        """
+        return self._policy.current_config()
+
     def stats(self) -> BatchStats:
         """A :class:`BatchStats` snapshot."""
-        oldest = min((q[0].enqueued for q in self._groups.values()), default=None)
+        oldest = min((next(iter(group)).enqueued for group in self._groups.values()),
+                     default=None)
         now = self._loop.time() if self._loop is not None else 0.0
         latencies = np.asarray(self._latencies) * 1e3
         p50, p95, p99 = (np.percentile(latencies, [50, 95, 99]) if latencies.size
@@ -193,7 +236,13 @@ class DynamicBatcher(Generic[T, R]):
     # ------------------------------------------------------------ lifecycle
 
     async def run(self) -> None:
-        """Dispatch batches until :meth:`shutdown`; then return."""
+        """Dispatch batches until :meth:`shutdown`; then return.
+
+        If ``run()`` is cancelled, or the processor raises an exception that
+        is not an ``Exception`` (``KeyboardInterrupt``, ``SystemExit``), every
+        accepted item fails with :class:`BatcherClosed` (``__cause__`` says
+        why) and ``run()`` raises it on.
+        """
         if self._state in ("running", "stopping"):
             raise RuntimeError("run() is already running")
         if self._state != "idle":
@@ -202,75 +251,84 @@ class DynamicBatcher(Generic[T, R]):
         self._bind(loop)
         self._state = "running"
         stopped = self._stopped = asyncio.Event()
-        executor = None if self._is_coroutine else concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="scipix-batch")
+        thread = None if self._on_loop else ProcessorThread(self._processor, "scipix-batch")
         try:
             while True:
                 batch = await self._next_batch(loop)
                 if batch is None:
                     break
-                await self._execute(batch, loop, executor)
+                await self._execute(batch, loop, thread)
             self._state = "stopped"
         except BaseException as exc:  # our own bug, or run() cancelled: fail, never hang
             self._state = "dead"
             self._death = exc
-            error = BatcherClosed(f"the dispatch loop stopped: {exc!r}")
-            for pending in self._in_flight:
-                self._fail(pending, error, exc)
-            self._fail_waiting(error, exc)
+            self._abandon(BatcherClosed(f"the dispatch loop stopped: {exc!r}"), exc)
             raise
         finally:
-            if executor is not None:
-                executor.shutdown(wait=False)
+            if thread is not None:
+                thread.close()
             stopped.set()
 
-    async def shutdown(self, drain: bool = True) -> None:
+    async def shutdown(self, drain: bool = True, timeout: float | None = None) -> None:
         """Stop intake; finish every accepted item, then ``run()`` returns.
 
-        With ``drain=False`` the items not yet in a batch fail with
-        :class:`BatcherClosed` instead.  Returns when ``run()`` has.
+        Returns when ``run()`` has; concurrent calls all wait for that.
+
+        Parameters
+        ----------
+        drain : bool
+            False: fail every accepted item with :class:`BatcherClosed` now,
+            the batch in flight included, without waiting for the processor.
+        timeout : float seconds, optional
+            Drain for at most this long, then as ``drain=False``.
+
+        Notes
+        -----
+        A processor abandoned in flight is not interrupted: a coroutine's
+        task is cancelled, a plain function finishes in its daemon thread
+        (which never keeps the interpreter from exiting) and its results
+        are dropped.
         """
+        if timeout is not None:
+            timeout = positive_finite(timeout, "timeout")
+        if self._state == "idle":
+            self._state = "stopped"
+            self._fail_waiting(BatcherClosed("shut down before run() was started"))
+            return
         if self._state in ("stopped", "dead"):
             return
-        was_running = self._state == "running"
+        assert self._loop is not None and self._wakeup is not None and self._stopped is not None
         self._state = "stopping"
-        if not drain or not was_running:
-            reason = ("shut down before run() was started" if not was_running
-                      else "shut down with drain=False before the item was processed")
-            self._fail_waiting(BatcherClosed(reason))
-        if not was_running:
-            self._state = "stopped"
-            return
-        if self._wakeup is not None and self._stopped is not None:  # set by run()
-            self._wakeup.set()
+        if not drain:
+            self._abandon(BatcherClosed("shut down with drain=False before the item was "
+                                        "processed"))
+        self._wakeup.set()
+        timer = None if timeout is None else self._loop.call_later(
+            timeout, self._abandon,
+            BatcherClosed(f"shut down: not processed within the shutdown timeout ({timeout} s)"))
+        try:
             await self._stopped.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     # ------------------------------------------------------------ dispatch
 
-    def _limit(self) -> int:
-        """Largest batch to send now."""
-        return self.config.max_batch_size
-
-    def _ready_at(self, queue: Deque[_Pending], now: float) -> float:
-        """When the group in ``queue`` must be sent (<= now: send it)."""
-        size = len(queue)
-        if size >= min(self.config.preferred_batch_size, self._limit()):
-            return now
-        return queue[0].enqueued + self.config.max_wait_ms / 1e3
-
     async def _next_batch(self, loop: asyncio.AbstractEventLoop) -> List[_Pending] | None:
-        """The next batch to run, waiting as the rule says; None to stop."""
+        """The next batch to run, waiting as the policy says; None to stop."""
         wakeup = self._bind(loop)
         while True:
             now = loop.time()
+            stopping = self._state == "stopping"
             chosen: Hashable = None
             oldest: float | None = None
             wake_at: float | None = None  # keys may be None: test oldest
-            for key, queue in self._groups.items():
-                ready_at = now if self._state == "stopping" else self._ready_at(queue, now)
+            for key, group in self._groups.items():
+                first = next(iter(group)).enqueued
+                ready_at = now if stopping else self._policy.ready_at(len(group), first, now)
                 if ready_at <= now:
-                    if oldest is None or queue[0].enqueued < oldest:
-                        chosen, oldest = key, queue[0].enqueued
+                    if oldest is None or first < oldest:
+                        chosen, oldest = key, first
                 elif wake_at is None or ready_at < wake_at:
                     wake_at = ready_at
             if oldest is not None:
@@ -278,69 +336,101 @@ class DynamicBatcher(Generic[T, R]):
                 if batch:
                     return batch
                 continue
-            if self._state == "stopping" and self._waiting == 0:
+            if stopping and self._waiting == 0:
                 return None
+            # A plain wait and a timer, not asyncio.wait_for: before Python
+            # 3.12 wait_for drops a cancellation that arrives with a wake-up.
             wakeup.clear()
+            timer = None if wake_at is None else loop.call_at(wake_at, wakeup.set)
             try:
-                timeout = None if wake_at is None else max(wake_at - loop.time(), 0.0)
-                await asyncio.wait_for(wakeup.wait(), timeout)
-            except asyncio.TimeoutError:
-                pass
+                await wakeup.wait()
+            finally:
+                if timer is not None:
+                    timer.cancel()
 
     def _take(self, key: Hashable) -> List[_Pending]:
-        """Up to ``_limit()`` live items of group ``key``, oldest first."""
-        queue = self._groups[key]
+        """Up to the policy's limit of live items of group ``key``, oldest first."""
+        group = self._groups[key]
         batch: List[_Pending] = []
-        limit = self._limit()
-        while queue and len(batch) < limit:
-            pending = queue.popleft()
+        limit = self._policy.limit()
+        while group and len(batch) < limit:
+            pending, _ = group.popitem(last=False)
             self._waiting -= 1
-            if not pending.future.done():  # cancelled or timed out: dropped
-                pending.started = True
+            if not pending.future.done():  # cancelled, not yet withdrawn: dropped
                 batch.append(pending)
-        if not queue:
+        if not group:
             del self._groups[key]
         return batch
 
     async def _execute(self, batch: List[_Pending], loop: asyncio.AbstractEventLoop,
-                       executor: concurrent.futures.Executor | None) -> None:
+                       thread: ProcessorThread | None) -> None:
+        # Callers are answered from `batch`, never from the list the
+        # processor was given: it may change that list.
         items = [pending.item for pending in batch]
         self._in_flight = batch
+        done = self._batch_done = loop.create_future()
         start = loop.time()
-        try:
-            if self._is_coroutine:
-                results: Any = await self._processor(items)  # type: ignore[misc]
+        if thread is None:
+            try:
+                result = self._processor(items)
+            except BaseException as exc:
+                self._follow(done, None, exc)
             else:
-                results = await loop.run_in_executor(executor, self._processor, items)
-        except Exception as exc:
-            error = ProcessingFailed(f"the processor raised on a batch of {len(items)}: {exc!r}")
-            for pending in batch:
-                self._fail(pending, error, exc)
+                self._follow(done, result, None)
         else:
-            if not isinstance(results, (list, tuple)) or len(results) != len(items):
-                got = (f"{len(results)} results" if isinstance(results, (list, tuple))
-                       else type(results).__name__)
-                error = ProcessingFailed(f"the processor must return a list of {len(items)} "
-                                         f"results, got {got}")
-                for pending in batch:
-                    self._fail(pending, error, None)
-            else:
-                for pending, result in zip(batch, results):
-                    if isinstance(result, BaseException):
-                        self._fail(pending, ProcessingFailed(
-                            f"the processor's result for this item is {result!r}"), result)
-                    else:
-                        self._finish(pending, result)
-        finally:
-            self._in_flight = []
+            thread.call(items, loop, functools.partial(self._follow, done))
+        outcome = await done  # run() cancelled here: its handler fails the batch
         elapsed = loop.time() - start
+        self._in_flight, self._batch_done, self._processor_task = [], None, None
+        if outcome is _ABANDONED:
+            return
+        results, error = outcome
+        self._settle(batch, results, error)
         self._batches += 1
         self._items += len(batch)
         self._batch_seconds += elapsed
-        self._observe(len(batch), elapsed)
+        if error is None:
+            self._policy.observe(len(batch), elapsed)
+        elif not isinstance(error, (Exception, asyncio.CancelledError)):
+            raise error  # KeyboardInterrupt, SystemExit: the loop stops with it
 
-    def _observe(self, size: int, seconds: float) -> None:
-        """A batch of ``size`` took ``seconds`` (AdaptiveBatcher learns from it)."""
+    def _follow(self, done: asyncio.Future[Outcome], result: Any,
+                error: BaseException | None) -> None:
+        """Resolve ``done`` with the processor's outcome, awaiting it on the
+        loop first if the processor returned an awaitable."""
+        if done.done():  # abandoned meanwhile
+            if inspect.iscoroutine(result):
+                result.close()
+            return
+        if error is None and inspect.isawaitable(result):
+            task = self._processor_task = asyncio.ensure_future(result)
+            task.add_done_callback(functools.partial(_resolve_from_task, done))
+        else:
+            done.set_result((result, error))
+
+    def _settle(self, batch: List[_Pending], results: Any, error: BaseException | None) -> None:
+        """Answer every caller of ``batch`` from the processor's outcome."""
+        size = len(batch)
+        if error is not None:
+            failure = ProcessingFailed(f"the processor raised on a batch of {size}: {error!r}",
+                                       batch_size=size)
+            for pending in batch:
+                self._fail(pending, failure, error)
+        elif not isinstance(results, (list, tuple)) or len(results) != size:
+            got = (f"{len(results)} results" if isinstance(results, (list, tuple))
+                   else type(results).__name__)
+            failure = ProcessingFailed(f"the processor must return a list of {size} results, "
+                                       f"got {got}", batch_size=size)
+            for pending in batch:
+                self._fail(pending, failure, None)
+        else:
+            for pending, result in zip(batch, results):
+                if isinstance(result, BaseException):
+                    self._fail(pending, ProcessingFailed(
+                        f"the processor's result for this item is {result!r}",
+                        batch_size=size), result)
+                else:
+                    self._finish(pending, result)
 
     # ------------------------------------------------------------ futures
 
@@ -359,6 +449,14 @@ class DynamicBatcher(Generic[T, R]):
         if self._state in ("stopping", "stopped"):
             raise BatcherClosed("the batcher is shut down")
 
+    def _check_started(self) -> None:
+        """One loop iteration after an ``add`` before ``run()``: it must run by now."""
+        self._start_checked = False
+        if self._state == "idle":
+            self._fail_waiting(BatcherClosed(
+                "run() was not started: start it before add(), e.g. "
+                "asyncio.create_task(batcher.run())"))
+
     def _finish(self, pending: _Pending, result: Any) -> None:
         if pending.future.done():  # cancelled or timed out meanwhile
             return
@@ -373,7 +471,7 @@ class DynamicBatcher(Generic[T, R]):
         if pending.timer is not None:
             pending.timer.cancel()
         # One exception object per caller: tracebacks must not pile up.
-        failure = type(error)(*error.args)
+        failure = copy.copy(error)
         failure.__cause__ = cause
         pending.future.set_exception(failure)
         self._failed += 1
@@ -381,26 +479,46 @@ class DynamicBatcher(Generic[T, R]):
     def _fail_waiting(self, error: BaseException, cause: BaseException | None = None) -> None:
         groups = self._groups
         self._groups, self._waiting = {}, 0
-        for queue in groups.values():
-            for pending in queue:
+        for group in groups.values():
+            for pending in group:
                 self._fail(pending, error, cause)
 
+    def _abandon(self, error: BaseException, cause: BaseException | None = None) -> None:
+        """Fail every accepted item now, the batch in flight included, and
+        stop waiting for the processor."""
+        for pending in self._in_flight:
+            self._fail(pending, error, cause)
+        if self._batch_done is not None and not self._batch_done.done():
+            self._batch_done.set_result(_ABANDONED)
+        if self._processor_task is not None:
+            self._processor_task.cancel()
+        self._fail_waiting(error, cause)
+
     def _withdraw(self, pending: _Pending) -> None:
-        """Take a cancelled caller's item out of its queue if not yet started."""
+        """Take a cancelled caller's item out of its group if not yet started."""
         if pending.timer is not None:
             pending.timer.cancel()
-        if pending.started:
-            return
-        queue = self._groups.get(pending.key)
-        if queue is not None and pending in queue:
-            queue.remove(pending)
+        group = self._groups.get(pending.key)
+        if group is not None and pending in group:
+            del group[pending]
             self._waiting -= 1
-            if not queue:
+            if not group:
                 del self._groups[pending.key]
 
     def _expire(self, pending: _Pending, timeout: float) -> None:
         if pending.future.done():
             return
         self._withdraw(pending)
-        pending.future.set_exception(Timeout(f"no result within {timeout} s"))
+        pending.future.set_exception(Timeout(f"no result within {timeout} s", timeout=timeout))
         self._failed += 1
+
+
+def _resolve_from_task(done: asyncio.Future[Outcome], task: asyncio.Future[Any]) -> None:
+    """Resolve ``done`` with how the processor's task ended."""
+    if done.done():
+        return
+    if task.cancelled():  # by the processor itself: run() cancels it only after `done`
+        done.set_result((None, asyncio.CancelledError("the processor's task was cancelled")))
+    else:
+        error = task.exception()
+        done.set_result((None, error) if error is not None else (task.result(), None))

@@ -349,8 +349,7 @@ async def _batching_table():
         figures = []
         for rate in (300, 3000, 300):
             p95 = await open_loop_p95(batcher, rate, 3.0)
-            size = (batcher.current_config().max_batch_size
-                    if isinstance(batcher, batch.AdaptiveBatcher) else config.max_batch_size)
+            size = batcher.current_config().max_batch_size
             figures.append(f"{rate}/s: p95 {p95 * 1e3:.1f} ms (size {size})")
         await batcher.shutdown()
         await task

@@ -251,8 +251,10 @@ class DynamicBatcher(Generic[T, R]):
         self._bind(loop)
         self._state = "running"
         stopped = self._stopped = asyncio.Event()
-        thread = None if self._on_loop else ProcessorThread(self._processor, "scipix-batch")
+        thread = None
         try:
+            if not self._on_loop:
+                thread = ProcessorThread(self._processor, "scipix-batch")
             while True:
                 batch = await self._next_batch(loop)
                 if batch is None:
@@ -514,11 +516,13 @@ class DynamicBatcher(Generic[T, R]):
 
 
 def _resolve_from_task(done: asyncio.Future[Outcome], task: asyncio.Future[Any]) -> None:
-    """Resolve ``done`` with how the processor's task ended."""
-    if done.done():
-        return
+    """Resolve ``done`` with how the processor's task ended (its exception
+    is read even when nobody waits any more, so that asyncio logs nothing)."""
+    outcome: Outcome
     if task.cancelled():  # by the processor itself: run() cancels it only after `done`
-        done.set_result((None, asyncio.CancelledError("the processor's task was cancelled")))
+        outcome = (None, asyncio.CancelledError("the processor's task was cancelled"))
     else:
         error = task.exception()
-        done.set_result((None, error) if error is not None else (task.result(), None))
+        outcome = (None, error) if error is not None else (task.result(), None)
+    if not done.done():
+        done.set_result(outcome)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Generic, TypeVar, Union
+from typing import Any, TypeVar, Union
 
 from .._validate import positive_int
 from ..config import parallel_enabled

@@ -83,11 +83,15 @@ static inline void scipix_warp_positions(const scipix_line_map *map, const scipi
     }
 }
 
-/* Bilinear value of every source channel at (ix + fx, iy + fy). */
-static inline void scipix_sample_bilinear(const scipix_warp_image *src, int32_t ix, int32_t iy,
-                                          float fx, float fy, float *value)
+/* Inlined into each specialized row below, so that loops over a constant
+ * channel count unroll. */
+#define SCIPIX_WARP_INLINE static inline __attribute__((always_inline))
+
+/* Bilinear value of the c_n source channels at (ix + fx, iy + fy). */
+SCIPIX_WARP_INLINE void scipix_sample_bilinear(const scipix_warp_image *src, int32_t ix,
+                                               int32_t iy, float fx, float fy, float *value,
+                                               const ptrdiff_t c_n)
 {
-    const ptrdiff_t c_n = src->channels;
     const uint8_t *top = src->data + scipix_clamp_i(iy, src->rows - 1) * src->stride;
     const uint8_t *bottom = src->data + scipix_clamp_i((ptrdiff_t)iy + 1, src->rows - 1) * src->stride;
     const ptrdiff_t left = scipix_clamp_i(ix, src->cols - 1) * c_n;
@@ -112,12 +116,11 @@ static inline void scipix_cubic_weights(float t, float *w)
     w[3] = 1.0f - w[0] - w[1] - w[2];
 }
 
-/* Bicubic value of every source channel, clamped to [0, 255] as OpenCV's
- * 8-bit output saturates. */
-static inline void scipix_sample_cubic(const scipix_warp_image *src, int32_t ix, int32_t iy,
-                                       float fx, float fy, float *value)
+/* Bicubic value of the c_n source channels, clamped to [0, 255] as
+ * OpenCV's 8-bit output saturates. */
+SCIPIX_WARP_INLINE void scipix_sample_cubic(const scipix_warp_image *src, int32_t ix, int32_t iy,
+                                            float fx, float fy, float *value, const ptrdiff_t c_n)
 {
-    const ptrdiff_t c_n = src->channels;
     float wx[4], wy[4];
     ptrdiff_t column[4], j, i, c;
     const uint8_t *row[4];
@@ -140,34 +143,57 @@ static inline void scipix_sample_cubic(const scipix_warp_image *src, int32_t ix,
     }
 }
 
+/* One output row's n sampled pixels: c_n source channels mixed into k_n
+ * output planes `plane` floats apart. */
+SCIPIX_WARP_INLINE void scipix_warp_row(const scipix_warp_image *src,
+                                        const scipix_channel_map *channels, const int cubic,
+                                        const int32_t *ix, const int32_t *iy, const float *fx,
+                                        const float *fy, float *out, ptrdiff_t plane, ptrdiff_t n,
+                                        const ptrdiff_t c_n, const ptrdiff_t k_n)
+{
+    ptrdiff_t x, k, c;
+    float value[SCIPIX_WARP_MAX_CHANNELS];
+    for (x = 0; x < n; x++) {
+        if (cubic)
+            scipix_sample_cubic(src, ix[x], iy[x], fx[x], fy[x], value, c_n);
+        else
+            scipix_sample_bilinear(src, ix[x], iy[x], fx[x], fy[x], value, c_n);
+        for (k = 0; k < k_n; k++) {
+            float total = channels->bias[k];
+            for (c = 0; c < c_n; c++)
+                total = total + channels->mix[k][c] * value[c];
+            out[k * plane + x] = total;
+        }
+    }
+}
+
 /* One text line into its (out_channels, rows, width) block of the batch:
  * `line_width` sampled pixels per row, zeros to `width`.  Scratch holds
- * 2 * width int32 and 2 * width float. */
+ * 2 * width int32 and 2 * width float.  The common channel layouts get
+ * rows specialized for their constant counts; every specialization runs
+ * the same float operations in the same order as the general row. */
 static inline void scipix_warp_line(const scipix_warp_image *src, const scipix_line_map *map,
                                     const scipix_channel_map *channels, int cubic, float *out,
                                     ptrdiff_t rows, ptrdiff_t width, ptrdiff_t line_width,
                                     int32_t *ix, int32_t *iy, float *fx, float *fy)
 {
-    const ptrdiff_t plane = rows * width, c_n = src->channels;
-    ptrdiff_t y, x, k, c;
-    float value[SCIPIX_WARP_MAX_CHANNELS];
+    const ptrdiff_t plane = rows * width, c_n = src->channels, k_n = channels->out_channels;
+    ptrdiff_t y, x, k;
     for (y = 0; y < rows; y++) {
+        float *row = out + y * width;
         scipix_warp_positions(map, src, y, (int32_t)line_width, ix, iy, fx, fy);
-        for (x = 0; x < line_width; x++) {
-            if (cubic)
-                scipix_sample_cubic(src, ix[x], iy[x], fx[x], fy[x], value);
-            else
-                scipix_sample_bilinear(src, ix[x], iy[x], fx[x], fy[x], value);
-            for (k = 0; k < channels->out_channels; k++) {
-                float total = channels->bias[k];
-                for (c = 0; c < c_n; c++)
-                    total = total + channels->mix[k][c] * value[c];
-                out[k * plane + y * width + x] = total;
-            }
-        }
-        for (k = 0; k < channels->out_channels; k++)
+        if (!cubic && c_n == 3 && k_n == 3)
+            scipix_warp_row(src, channels, 0, ix, iy, fx, fy, row, plane, line_width, 3, 3);
+        else if (!cubic && c_n == 1 && k_n == 1)
+            scipix_warp_row(src, channels, 0, ix, iy, fx, fy, row, plane, line_width, 1, 1);
+        else if (cubic && c_n == 3 && k_n == 3)
+            scipix_warp_row(src, channels, 1, ix, iy, fx, fy, row, plane, line_width, 3, 3);
+        else
+            scipix_warp_row(src, channels, cubic, ix, iy, fx, fy, row, plane, line_width, c_n,
+                            k_n);
+        for (k = 0; k < k_n; k++)
             for (x = line_width; x < width; x++)
-                out[k * plane + y * width + x] = 0.0f;
+                row[k * plane + x] = 0.0f;
     }
 }
 

@@ -3,7 +3,6 @@ the text (character error rate against the rendered truth), and each
 preprocessing step's tensor against the stock step's.  Needs the ``ocr``
 extra; skips cleanly without it."""
 import json
-import os
 import subprocess
 import sys
 

@@ -10,17 +10,19 @@ nothing is downloaded.
 
 Steps, per page (the models, thresholds and box rules are RapidOCR 1.4.4's):
 
-1. detector input: the BGR page resized so both sides are multiples of 32
-   (RapidOCR's sizing), ``(x / 255 - 0.5) / 0.5`` per channel, NCHW float32,
-   into a reused buffer;
-2. detector (ONNX Runtime) -> probability map -> bitmap (``> 0.3``);
+1. detector input: ``preprocess_batch`` of the BGR page, resized so both
+   sides are multiples of 32 (``detector_size``, RapidOCR's rule),
+   ``(x / 255 - 0.5) / 0.5`` per channel, NCHW float32, into a reused buffer;
+2. detector (ONNX Runtime) -> probability map -> bitmap (``simd_threshold``
+   on the float32 map, ``> 0.3``);
 3. boxes: DB post-processing with RapidOCR's own code (OpenCV contours and
    minimum-area rectangles, pyclipper unclipping, its box ordering);
 4. ``crop_quads``: every line cut by its quadrilateral, turned upright,
    resized to height 48 and normalized straight into a recognizer batch;
    lines are grouped by width through ``DynamicBatcher(group_key=...)`` so
    little padding is computed, each width bucket with its own reused buffer;
-5. recognizer (ONNX Runtime) -> CTC greedy decoding.
+5. recognizer (ONNX Runtime) -> CTC greedy decoding (``argmax_last``: the
+   best class and its probability in one pass).
 
 Pages overlap in a two-stage ``Pipeline``: the detector works on one page
 while the recognizer works on the one before, so both cores stay busy.
@@ -46,7 +48,9 @@ from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess
 from rapidocr_onnxruntime.main import RapidOCR
 
 from scipix.optimize.batch import BatchConfig, DynamicBatcher
-from scipix.optimize.parallel import Pipeline, crop_quads, crop_widths
+from scipix.optimize.parallel import (Pipeline, crop_quads, crop_widths, detector_size,
+                                      preprocess_batch)
+from scipix.optimize.simd import argmax_last, simd_threshold
 
 DET_MODEL = "ch_PP-OCRv4_det_infer.onnx"
 REC_MODEL = "ch_PP-OCRv4_rec_infer.onnx"
@@ -68,44 +72,22 @@ def default_models() -> str:
     return os.path.join(os.path.dirname(rapidocr_onnxruntime.__file__), "models")
 
 
-try:  # preprocess_batch's model-input options (issue 18); older scipix lacks them
-    from scipix.optimize.parallel import detector_size as _detector_size
-    from scipix.optimize.parallel import preprocess_batch
-except ImportError:
-    _detector_size = None
-
-
-def detector_size(rows: int, cols: int) -> Tuple[int, int]:
+def detector_input_size(rows: int, cols: int) -> Tuple[int, int]:
     """(height, width) of the detector input, RapidOCR's rule: a page longer
     than MAX_SIDE shrunk to it, else the short side at least MIN_SIDE; each
     side rounded to a multiple of 32."""
     if max(rows, cols) > MAX_SIDE:
-        limit, kind = MAX_SIDE, "max"
-    else:
-        limit, kind = MIN_SIDE, "min"
-    if _detector_size is not None:
-        return _detector_size(rows, cols, limit_side=limit, limit_type=kind,
-                              multiple=SIDE_MULTIPLE)
-    if kind == "max":
-        ratio = limit / max(rows, cols)
-    else:
-        ratio = limit / min(rows, cols) if min(rows, cols) < limit else 1.0
-    return tuple(max(SIDE_MULTIPLE, round(int(side * ratio) / SIDE_MULTIPLE) * SIDE_MULTIPLE)
-                 for side in (rows, cols))
+        return detector_size(rows, cols, limit_side=MAX_SIDE, limit_type="max",
+                             multiple=SIDE_MULTIPLE)
+    return detector_size(rows, cols, limit_side=MIN_SIDE, limit_type="min",
+                         multiple=SIDE_MULTIPLE)
 
 
 def detector_input(page: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """The BGR page into ``out`` (1, 3, H, W): resized (bilinear, as
+    """The BGR page into ``out`` (1, 3, H, W): resized bilinearly (as
     ``cv2.resize``), ``(x / 255 - 0.5) / 0.5`` per channel."""
-    if _detector_size is not None:
-        return preprocess_batch([page], out.shape[2:], color="bgr", input_order="bgr",
-                                mean=0.5, std=0.5, scale=1 / 255, interpolation="bilinear",
-                                out=out)
-    height, width = out.shape[2:]
-    resized = cv2.resize(page, (width, height))
-    np.multiply(resized.transpose(2, 0, 1), np.float32(2 / 255), out=out[0])
-    out -= np.float32(1.0)
-    return out
+    return preprocess_batch([page], out.shape[2:], color="bgr", input_order="bgr", mean=0.5,
+                            std=0.5, scale=1 / 255, interpolation="bilinear", out=out)
 
 
 def make_session(path: str, threads: int) -> ort.InferenceSession:
@@ -137,8 +119,7 @@ class CtcDecoder:
         self.characters = ["blank", *characters, " "]
 
     def __call__(self, probabilities: np.ndarray) -> List[Tuple[str, float]]:
-        best = probabilities.argmax(axis=2)
-        best_p = np.take_along_axis(probabilities, best[..., None], axis=2)[..., 0]
+        best, best_p = argmax_last(probabilities)
         results = []
         for classes, p in zip(best, best_p):
             keep = classes != 0
@@ -182,7 +163,7 @@ class OcrPipeline:
         """Page -> text-line quads in page pixels, in reading order."""
         start = time.perf_counter()
         rows, cols = page.image.shape[:2]
-        shape = detector_size(rows, cols)
+        shape = detector_input_size(rows, cols)
         batch = self._det_buffers.get(shape)
         if batch is None:
             batch = self._det_buffers[shape] = np.empty((1, 3) + shape, np.float32)
@@ -190,8 +171,9 @@ class OcrPipeline:
         start = self._timed("det_pre", start)
         probability = self.det.run(None, {self.det.get_inputs()[0].name: batch})[0][0, 0]
         start = self._timed("det_infer", start)
-        bitmap = (probability > DET_THRESHOLD).astype(np.uint8)
+        bitmap = simd_threshold(probability, DET_THRESHOLD)  # 255 where > 0.3
         mask = cv2.dilate(bitmap, self.post.dilation_kernel.astype(np.uint8))
+        np.bitwise_and(mask, 1, out=mask)  # RapidOCR's boxes_from_bitmap takes 0 / 1
         boxes, _ = self.post.boxes_from_bitmap(probability, mask, cols, rows)
         boxes = self.box_rules.filter_tag_det_res(boxes, (rows, cols))
         if len(boxes):

@@ -26,12 +26,10 @@ import cv2  # noqa: E402
 # of 27-30 pixel crops upscaled to 48 rows differ most.
 LINE_MEAN_BOUND = 12 * 2 / 255
 PAGE_MEAN_BOUND = 9 * 2 / 255
-# The detector input: scipix's bilinear resize is within one level of
-# cv2.resize (2 / 255 normalized), the float32 arithmetic within 1e-6 of
-# RapidOCR's float64 (where preprocess_batch lacks the model-input options
-# the example resizes with OpenCV: then only the arithmetic differs).
-LEVEL = 2 / 255
-FLOAT_BOUND = 1e-6
+# The detector input: preprocess_batch's bilinear resize is within one
+# level of cv2.resize (2 / 255 normalized), its float32 arithmetic within
+# 1e-6 of RapidOCR's float64.
+DET_INPUT_BOUND = 2 / 255 + 1e-6
 # The example may not read worse than stock by more than this.
 CER_MARGIN = 0.005
 LINES = 12
@@ -82,11 +80,10 @@ def test_text_agrees_with_stock(pages, pipeline, stock, example):
 def test_detector_input_matches_stock(pages, example, stock):
     for page, _ in pages:
         expected = stock.text_det.get_preprocess(max(page.shape[:2]))(page)
-        shape = example.detector_size(*page.shape[:2])
+        shape = example.detector_input_size(*page.shape[:2])
         ours = example.detector_input(page, np.empty((1, 3) + shape, np.float32))
         assert ours.shape == expected.shape
-        bound = FLOAT_BOUND if example._detector_size is None else LEVEL + FLOAT_BOUND
-        np.testing.assert_allclose(ours, expected, rtol=0, atol=bound)
+        np.testing.assert_allclose(ours, expected, rtol=0, atol=DET_INPUT_BOUND)
 
 
 def test_boxes_match_stock(pages, example, pipeline, stock):

@@ -14,9 +14,14 @@ ray = pytest.importorskip("ray")
 @pytest.fixture(scope="module")
 def ray_pages():
     recipe = example("ray_pages")
-    recipe.start_ray(2)
-    yield recipe
-    ray.shutdown()
+    with pytest.MonkeyPatch.context() as patch:
+        # Ray sets OMP_NUM_THREADS per task only where its workers did not
+        # inherit one (a Dask LocalCluster leaves it at 1 in this process).
+        patch.setenv("OMP_NUM_THREADS", "1")
+        patch.delenv("OMP_NUM_THREADS")
+        recipe.start_ray(2)
+        yield recipe
+        ray.shutdown()
 
 
 def test_thread_count_follows_num_cpus_in_a_reused_worker(ray_pages):

@@ -7,7 +7,8 @@ local run, and that scipix's thread count follows each task's ``num_cpus``.
     python examples/ray_pages.py --pages 256 --workers 2
 
 Thread rules: Ray sets ``OMP_NUM_THREADS`` to a task's or actor's
-``num_cpus`` (1 when unset) in the worker process that runs it, and tasks
+``num_cpus`` (1 when unset) in the worker process that runs it, unless the
+workers inherited the variable from the driver's environment; tasks
 run in the worker's main thread; scipix follows a new value of
 ``OMP_NUM_THREADS``, so its kernels use ``num_cpus`` threads, also in a
 worker process reused from a task with another ``num_cpus``.

@@ -41,6 +41,7 @@ def test_thread_count_follows_num_cpus_in_a_reused_worker(ray_pages):
 def test_page_recipe(ray_pages, tmp_path):
     report = ray_pages.run(pages=32, workers=2, folder=str(tmp_path))
     assert report["tasks_equal"] and report["actor_pool_equal"]
+    assert report["by_reference_equal"]
     assert report["threads_by_num_cpus"] == {1: [1], 2: [2]}
     assert set(report["loads_per_process"].values()) == {1}
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Union
 
 import numpy as np
 
@@ -67,6 +68,15 @@ def make_model(folder: str | os.PathLike[str], seed: int = 1) -> str:
     return str(folder)
 
 
+ModelLike = Union[str, memory.MmapModel]
+
+
+def _folder(model: ModelLike) -> str:
+    """The folder of ``model``: a folder ``make_model`` wrote, or its weight
+    file mapped (an ``MmapModel``, e.g. one that came through ``ray.put``)."""
+    return str(Path(model.path).parent) if isinstance(model, memory.MmapModel) else model
+
+
 class PageClassifier:
     """The model of one process: the weight file mapped with ``MmapModel``,
     quantized into a ``QuantizedLinear``, and an ONNX Runtime session when
@@ -75,13 +85,21 @@ class PageClassifier:
     Calling it on page paths returns, for each page, ``(path, scipix_logits,
     onnx_logits or None)`` with float32 logits of shape (CLASSES,).  Ray
     Data's ``map_batches`` and Ray actors use the class directly.
+
+    Parameters
+    ----------
+    model : str or MmapModel
+        The folder :func:`make_model` wrote, or its weight file already
+        mapped (a pickled ``MmapModel`` maps its file again where it lands).
     """
 
-    def __init__(self, model_dir: str) -> None:
-        self.model = memory.MmapModel.from_file(Path(model_dir) / WEIGHT_FILE)
+    def __init__(self, model: ModelLike) -> None:
+        folder = Path(_folder(model))
+        self.model = (model if isinstance(model, memory.MmapModel)
+                      else memory.MmapModel.from_file(folder / WEIGHT_FILE))
         self.layer = quantize.QuantizedLinear(self.model.tensor(Path(WEIGHT_FILE).stem),
                                               reduce_range=True)
-        self.session = _onnx_session(Path(model_dir) / ONNX_FILE)
+        self.session = _onnx_session(folder / ONNX_FILE)
 
     def logits(self, pages: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """Logits of a list of RGBA pages from both engines, (N, CLASSES) float32."""
@@ -115,19 +133,21 @@ def _onnx_session(path: Path) -> object | None:
 
 
 _classifiers: dict[str, PageClassifier] = {}
-LOADS = []  # (pid, model_dir) of every PageClassifier this process made
+LOADS = []  # (pid, model folder) of every PageClassifier this process made
 
 
-def classifier(model_dir: str) -> PageClassifier:
-    """This process's :class:`PageClassifier` for ``model_dir``, made on first use."""
-    if model_dir not in _classifiers:
-        _classifiers[model_dir] = PageClassifier(model_dir)
-        LOADS.append((os.getpid(), model_dir))
-    return _classifiers[model_dir]
+def classifier(model: ModelLike) -> PageClassifier:
+    """This process's :class:`PageClassifier` for ``model``'s folder, made on first use."""
+    folder = _folder(model)
+    if folder not in _classifiers:
+        _classifiers[folder] = PageClassifier(model)
+        LOADS.append((os.getpid(), folder))
+    return _classifiers[folder]
 
 
-def classify_pages(paths: list[str], model_dir: str) -> list[dict[str, object]]:
-    """Classify a partition of page files with this process's model.
+def classify_pages(paths: list[str], model: ModelLike) -> list[dict[str, object]]:
+    """Classify a partition of page files with this process's model of
+    ``model`` (a folder, or its weight file as an ``MmapModel``).
 
     Returns
     -------
@@ -137,8 +157,8 @@ def classify_pages(paths: list[str], model_dir: str) -> list[dict[str, object]]:
         (times this process has loaded this model) and ``threads`` (the
         OpenMP threads scipix's kernels used).
     """
-    results = classifier(model_dir)(list(paths))
-    where = {"pid": os.getpid(), "loads": LOADS.count((os.getpid(), model_dir)),
+    results = classifier(model)(list(paths))
+    where = {"pid": os.getpid(), "loads": LOADS.count((os.getpid(), _folder(model))),
              "threads": kernel_threads()}
     return [dict(path=path, logits=ours, onnx_logits=theirs, **where)
             for path, ours, theirs in results]

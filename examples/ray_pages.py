@@ -1,13 +1,16 @@
 """Classify page files with Ray: the work of ``page_recipe.classify_pages``
-as Ray tasks, on an actor pool, and with Ray Data's ``map_batches`` and a
-callable class (when ``ray[data]`` is installed); checks that each equals a
-local run, and that scipix's thread count follows each task's ``num_cpus``.
+as Ray tasks (given the model's folder, or the mapped model by reference
+through ``ray.put``), on an actor pool, and with Ray Data's ``map_batches``
+and a callable class (when ``ray[data]`` is installed); checks that each
+equals a local run, and that scipix's thread count follows each task's
+``num_cpus``.
 
     pip install "scipix[ray]"
     python examples/ray_pages.py --pages 256 --workers 2
 
 Thread rules: Ray sets ``OMP_NUM_THREADS`` to a task's or actor's
-``num_cpus`` (1 when unset) in the worker process that runs it, and tasks
+``num_cpus`` (1 when unset) in the worker process that runs it, unless the
+workers inherited the variable from the driver's environment; tasks
 run in the worker's main thread; scipix follows a new value of
 ``OMP_NUM_THREADS``, so its kernels use ``num_cpus`` threads, also in a
 worker process reused from a task with another ``num_cpus``.
@@ -26,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import ray  # noqa: E402
 from ray.util import ActorPool  # noqa: E402
+from scipix.optimize import memory  # noqa: E402
 
 import page_recipe  # noqa: E402
 
@@ -70,6 +74,17 @@ def with_tasks(paths: list[str], model_dir: str, partitions: int,
     """Each partition as a Ray task of ``num_cpus`` CPUs."""
     refs = [classify_task.options(num_cpus=num_cpus).remote(chunk, model_dir)
             for chunk in _chunks(paths, partitions)]
+    return [result for part in ray.get(refs) for result in part]
+
+
+def with_model_reference(paths: list[str], model_dir: str,
+                         partitions: int) -> list[dict[str, object]]:
+    """Each partition as a Ray task given the model mapped in the driver,
+    by reference: ``ray.put`` stores the ``MmapModel`` once (it pickles as
+    its path and a check that the file is the same) and each worker maps the
+    file again, all mappings sharing the page cache's one copy."""
+    model = ray.put(memory.MmapModel.from_file(Path(model_dir) / page_recipe.WEIGHT_FILE))
+    refs = [classify_task.remote(chunk, model) for chunk in _chunks(paths, partitions)]
     return [result for part in ray.get(refs) for result in part]
 
 
@@ -122,7 +137,9 @@ def run(pages: int, workers: int, folder: str) -> dict[str, Any]:
         threads = {n: sorted({r["threads"] for r in with_tasks(paths, model_dir, 1, n)})
                    for n in range(1, workers + 1)}
         pool = with_actor_pool(paths, model_dir, partitions, workers)
+        by_reference = with_model_reference(paths, model_dir, partitions)
         report = {"tasks_equal": page_recipe.same_results(local, tasks),
+                  "by_reference_equal": page_recipe.same_results(local, by_reference),
                   "actor_pool_equal": page_recipe.same_results(local, pool),
                   "pages_per_second": len(tasks) / seconds,
                   "threads_by_num_cpus": threads,
@@ -147,7 +164,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         report = run(args.pages, args.workers, folder)
     print(report)
-    if False in (report["tasks_equal"], report["actor_pool_equal"], report["ray_data_equal"]):
+    if False in (report["tasks_equal"], report["by_reference_equal"],
+                 report["actor_pool_equal"], report["ray_data_equal"]):
         sys.exit("results differ from the local run")
 
 

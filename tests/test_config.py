@@ -324,6 +324,13 @@ def test_threadpool_limits_in_another_thread_sets_that_thread_only():
     assert kernel_threads() == 3
 
 
+def test_threadpoolctl_versions_with_third_party_controllers():
+    from scipix.optimize import _threadpoolctl
+    # 3.2 has register() but takes every module named _openmp_helpers for scipix's.
+    assert [_threadpoolctl._supported(v) for v in ("3.1.0", "3.2.0", "3.3.0", "3.10.1", "4.0")] \
+        == [False, False, True, True, True]
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs dlopen of a .so")
 def test_threadpoolctl_ignores_other_packages_openmp_helpers(tmp_path):
     # scikit-learn also has a module named _openmp_helpers: only scipix's

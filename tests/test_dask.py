@@ -88,8 +88,12 @@ def test_page_recipe_on_the_threaded_scheduler(tmp_path):
     assert report["onnx"] == _has_onnxruntime()
 
 
-def test_page_recipe_on_a_local_cluster_of_processes(tmp_path):
+def test_page_recipe_on_a_local_cluster_of_processes(tmp_path, monkeypatch):
     pytest.importorskip("distributed")
+    # Dask's nanny sets OMP_NUM_THREADS=1 in this process before it spawns
+    # the workers, and leaves it: undone after the test.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.delenv("OMP_NUM_THREADS")
     report = example("dask_pages").run(pages=24, workers=2, threads=False, folder=str(tmp_path))
     assert report["equal"] and report["pages"] == 24
     assert report["threads"] == [1]

@@ -14,9 +14,14 @@ ray = pytest.importorskip("ray")
 @pytest.fixture(scope="module")
 def ray_pages():
     recipe = example("ray_pages")
-    recipe.start_ray(2)
-    yield recipe
-    ray.shutdown()
+    with pytest.MonkeyPatch.context() as patch:
+        # Ray sets OMP_NUM_THREADS per task only where its workers did not
+        # inherit one (a Dask LocalCluster leaves it at 1 in this process).
+        patch.setenv("OMP_NUM_THREADS", "1")
+        patch.delenv("OMP_NUM_THREADS")
+        recipe.start_ray(2)
+        yield recipe
+        ray.shutdown()
 
 
 def test_thread_count_follows_num_cpus_in_a_reused_worker(ray_pages):
@@ -36,6 +41,7 @@ def test_thread_count_follows_num_cpus_in_a_reused_worker(ray_pages):
 def test_page_recipe(ray_pages, tmp_path):
     report = ray_pages.run(pages=32, workers=2, folder=str(tmp_path))
     assert report["tasks_equal"] and report["actor_pool_equal"]
+    assert report["by_reference_equal"]
     assert report["threads_by_num_cpus"] == {1: [1], 2: [2]}
     assert set(report["loads_per_process"].values()) == {1}
     try:

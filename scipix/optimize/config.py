@@ -155,8 +155,6 @@ def max_thread_count() -> int:
 def _checked_count(n: object, name: str) -> int:
     """``n`` as a thread count in ``[1, max_thread_count()]``, or a
     TypeError / ValueError naming ``name``; NumPy integers pass, bools do not."""
-    if isinstance(n, bool):
-        raise TypeError(f"{name} must be an int, got bool")
     count = positive_int(n, name)
     if count > _MAX_THREADS:
         raise ValueError(f"{name} must be at most {_MAX_THREADS} (max_thread_count(): "

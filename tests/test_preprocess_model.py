@@ -323,3 +323,17 @@ def test_tiny_images_in_aspect_modes(rng):
     result = preprocess_batch([strip], (10, 10), color="rgb", resize="crop_center",
                               return_transforms=True)
     assert np.isfinite(result.tensor).all()
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_same_size_reads_crops_and_flipped_images_in_place(rng, layout):
+    # No resize: the kernel reads the source rows themselves (row strides
+    # larger than the row, or negative).
+    images = [strided_crop(rng, (30, 40), 3), rng.integers(0, 256, (30, 40, 4), np.uint8)[::-1],
+              strided_crop(rng, (30, 40))]
+    shift, factor = fixed(0.5, 0.25, 1 / 255)
+    got = preprocess_batch(images, (30, 40), color="bgr", input_order="bgr", mean=0.5,
+                           std=0.25, scale=1 / 255, layout=layout)
+    np.testing.assert_array_equal(got, blob_reference(images, (30, 40), color="bgr",
+                                                      input_order="bgr", shift=shift,
+                                                      factor=factor, layout=layout))

@@ -1250,12 +1250,18 @@ cdef int _preprocess_one(const Image* src, const int64_t* place, const Blob* blo
     resized.channels = 1 if blob.channels == 1 else src.channels
     resized.stride = resized.cols * resized.channels
     resized.data = scratch
-    if blob.bilinear or resized.rows > src.rows or resized.cols > src.cols:
-        mode = BILINEAR
+    if (resized.rows == src.rows and resized.cols == src.cols
+            and resized.channels == src.channels):
+        # Nothing to resize or convert: read the source in place.
+        resized.data = <uint8_t*>src.data
+        resized.stride = src.stride
     else:
-        mode = _area_mode(src, &resized)
-    if _resize(mode, src, &resized, bands) != 0:
-        return 1
+        if blob.bilinear or resized.rows > src.rows or resized.cols > src.cols:
+            mode = BILINEAR
+        else:
+            mode = _area_mode(src, &resized)
+        if _resize(mode, src, &resized, bands) != 0:
+            return 1
     w.top = place[2]
     w.left = place[3]
     w.y0 = max(<Py_ssize_t>0, w.top)

@@ -128,3 +128,13 @@ def test_pillow_pixel_modes_are_read(rng):
     gray = Image.fromarray(pixels[:, :, 0], "L")
     np.testing.assert_array_equal(preprocess_batch([gray], (6, 8), normalize="none",
                                                    input_order="bgr")[0, 0], pixels[:, :, 0])
+
+
+def test_rows_beyond_int32_tap_indices_are_refused():
+    # 2**29 RGBA pixels make a row of 2**31 values: refused, not wrapped.
+    # (np.zeros maps untouched zero pages: nothing here reads them.)
+    wide = np.zeros((1, 1 << 29, 4), np.uint8)
+    with pytest.raises(ValueError, match="src has rows of 2147483648 values"):
+        simd_resize_bilinear(wide, 3, 1)
+    with pytest.raises(ValueError, match=r"images\[0\] has rows of 2147483648 values"):
+        preprocess_batch([wide], (1, 3), color="rgb")

@@ -1,9 +1,12 @@
 """preprocess_batch's model-input options: against a NumPy reference built on
 the separate kernels, against OpenCV's blobFromImagesWithParams, across
 variants, and on bad input."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from scipix.optimize import _dispatch
 from scipix.optimize.parallel import BatchResult, preprocess_batch
 
 from oracles import blob_reference, strided_crop
@@ -44,6 +47,13 @@ def opencv_params(shape, mean, std, scale, *, swap_rb, layout="nchw", mode=None,
     if border is not None:
         params.borderValue = border
     return params
+
+
+def use_image_kernels(monkeypatch, module):
+    """Make ``module`` the image kernels that the public functions call."""
+    monkeypatch.setattr(_dispatch, "KERNELS", replace(_dispatch.KERNELS, image=module))
+    monkeypatch.setattr(_dispatch, "REFERENCE_KERNELS",
+                        replace(_dispatch.REFERENCE_KERNELS, image=module))
 
 
 def placement_of(result, images):
@@ -124,9 +134,7 @@ def test_float16_is_float32_rounded_to_nearest_even(monkeypatch, name, module, r
                                                    scale):
     # scale 1e-7 puts every value in float16's subnormal range, 300 beyond
     # its largest finite value (inf).
-    from scipix.optimize import _dispatch
-    monkeypatch.setattr(_dispatch, "current_kernels",
-                        lambda: _dispatch.KERNELS._replace(image=module))
+    use_image_kernels(monkeypatch, module)
     images = colour_images(rng)
     options = dict(color="rgb", mean=(0.1, 0.0, 1e-6), std=(1.0, 0.5, 2.0), scale=scale,
                    layout=layout, resize="letterbox", pad_value=7)
@@ -208,7 +216,6 @@ def test_resized_within_one_level_of_opencv_blob(rng, mode, resize, src_shape, s
 @pytest.mark.parametrize("name, module", family_modules("image", RUNNABLE),
                          ids=names(RUNNABLE))
 def test_options_bit_exact_across_variants(monkeypatch, name, module, rng):
-    from scipix.optimize import _dispatch
     images = colour_images(rng)
     cases = [dict(color="rgb", mean=IMAGENET_MEAN, std=IMAGENET_STD, scale=1 / 255),
              dict(color="bgr", layout="nhwc", dtype=np.float16, resize="letterbox"),
@@ -216,8 +223,7 @@ def test_options_bit_exact_across_variants(monkeypatch, name, module, rng):
     for options in cases:
         results = []
         for kernels in (module, REFERENCE.image):
-            monkeypatch.setattr(_dispatch, "current_kernels",
-                                lambda kernels=kernels: _dispatch.KERNELS._replace(image=kernels))
+            use_image_kernels(monkeypatch, kernels)
             results.append(preprocess_batch(images, (37, 29), **options))
         np.testing.assert_array_equal(*results)
 
@@ -317,3 +323,17 @@ def test_tiny_images_in_aspect_modes(rng):
     result = preprocess_batch([strip], (10, 10), color="rgb", resize="crop_center",
                               return_transforms=True)
     assert np.isfinite(result.tensor).all()
+
+
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+def test_same_size_reads_crops_and_flipped_images_in_place(rng, layout):
+    # No resize: the kernel reads the source rows themselves (row strides
+    # larger than the row, or negative).
+    images = [strided_crop(rng, (30, 40), 3), rng.integers(0, 256, (30, 40, 4), np.uint8)[::-1],
+              strided_crop(rng, (30, 40))]
+    shift, factor = fixed(0.5, 0.25, 1 / 255)
+    got = preprocess_batch(images, (30, 40), color="bgr", input_order="bgr", mean=0.5,
+                           std=0.25, scale=1 / 255, layout=layout)
+    np.testing.assert_array_equal(got, blob_reference(images, (30, 40), color="bgr",
+                                                      input_order="bgr", shift=shift,
+                                                      factor=factor, layout=layout))

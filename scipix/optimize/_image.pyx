@@ -1090,6 +1090,13 @@ def resize_area_plain(object src, object width, object height, object out, int n
 # --------------------------------------------------------------------------
 # Packed colour resizes
 
+cdef int _check_row_values(Py_ssize_t values, str name) except -1:
+    """Refuse rows the resizes' int32 tap indices cannot address."""
+    if values >= (<Py_ssize_t>1 << 31):
+        raise ValueError(f"{name} has rows of {values} values; at most 2**31 - 1 are supported")
+    return 0
+
+
 def resize_packed(const uint8_t[:, :, :] src, uint8_t[:, :, :] dst, bint bilinear,
                   int n_threads):
     """Resize packed pixels channel by channel, keeping the channels.
@@ -1117,6 +1124,8 @@ def resize_packed(const uint8_t[:, :, :] src, uint8_t[:, :, :] dst, bint bilinea
         raise ValueError("src and dst must be non-empty")
     if not bilinear and (dst.shape[0] > src.shape[0] or dst.shape[1] > src.shape[1]):
         raise ValueError("area resize only shrinks")
+    _check_row_values(src.shape[1] * channels, "src")
+    _check_row_values(dst.shape[1] * channels, "dst")
     cdef Image image = _color_image(src, 0)
     cdef Plane plane = _packed_plane(dst)
     _run_resize(BILINEAR if bilinear else _area_mode(&image, &plane), &image, &plane,
@@ -1250,12 +1259,18 @@ cdef int _preprocess_one(const Image* src, const int64_t* place, const Blob* blo
     resized.channels = 1 if blob.channels == 1 else src.channels
     resized.stride = resized.cols * resized.channels
     resized.data = scratch
-    if blob.bilinear or resized.rows > src.rows or resized.cols > src.cols:
-        mode = BILINEAR
+    if (resized.rows == src.rows and resized.cols == src.cols
+            and resized.channels == src.channels):
+        # Nothing to resize or convert: read the source in place.
+        resized.data = <uint8_t*>src.data
+        resized.stride = src.stride
     else:
-        mode = _area_mode(src, &resized)
-    if _resize(mode, src, &resized, bands) != 0:
-        return 1
+        if blob.bilinear or resized.rows > src.rows or resized.cols > src.cols:
+            mode = BILINEAR
+        else:
+            mode = _area_mode(src, &resized)
+        if _resize(mode, src, &resized, bands) != 0:
+            return 1
     w.top = place[2]
     w.left = place[3]
     w.y0 = max(<Py_ssize_t>0, w.top)
@@ -1373,6 +1388,8 @@ def preprocess_batch(list images, cnp.ndarray out, const int64_t[:, ::1] placeme
                 raise ValueError(f"images[{i}] must have 1, 3 or 4 packed channels")
             if view.shape[0] < 1 or view.shape[1] < 1:
                 raise ValueError(f"images[{i}] is empty")
+            _check_row_values(view.shape[1] * view.shape[2], f"images[{i}]")
+            _check_row_values(placement[i, 1] * view.shape[2], f"images[{i}] resized")
             held.append(view)
             sources[i] = _color_image(view, input_bgr)
             pixels += max(view.shape[0] * view.shape[1], placement[i, 0] * placement[i, 1])

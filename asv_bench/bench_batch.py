@@ -1,24 +1,10 @@
 """The batchers (the spec's "Dynamic Batching"): overhead and latency tracking."""
-import asyncio
-
-from scipix.tools.batch_load import echo_throughput, open_loop_p95, sleeping_processor
-from scipix.optimize.batch import AdaptiveBatcher, BatchConfig, DynamicBatcher
+from ._api import public
+from ._load import echo_throughput, open_loop_p95, sleeping_processor, with_batcher
 
 
 async def _echo(items):
     return items
-
-
-def _with_batcher(batcher, work):
-    async def main():
-        task = asyncio.create_task(batcher.run())
-        await asyncio.sleep(0)
-        try:
-            return await work(batcher)
-        finally:
-            await batcher.shutdown()
-            await task
-    return asyncio.run(main())
 
 
 class BatcherOverhead:
@@ -29,10 +15,13 @@ class BatcherOverhead:
     param_names = ["processor"]
     timeout = 120
 
+    def setup(self, processor):
+        self.batch = public("scipix.optimize.batch")
+
     def time_echo_100k(self, processor):
-        config = BatchConfig(max_batch_size=64, max_wait_ms=2, max_queue_size=5000)
-        batcher = DynamicBatcher(config, (lambda items: items) if processor == "sync" else _echo)
-        _with_batcher(batcher, echo_throughput)
+        config = self.batch.BatchConfig(max_batch_size=64, max_wait_ms=2, max_queue_size=5000)
+        echo = (lambda items: items) if processor == "sync" else _echo
+        with_batcher(self.batch.DynamicBatcher(config, echo), echo_throughput)
 
 
 class AdaptiveLatency:
@@ -44,14 +33,18 @@ class AdaptiveLatency:
     timeout = 120
     unit = "ms"
 
+    def setup(self, kind):
+        self.batch = public("scipix.optimize.batch")
+
     def track_p95_after_step(self, kind):
-        config = BatchConfig(max_batch_size=128, max_wait_ms=50, max_queue_size=100_000)
+        config = self.batch.BatchConfig(max_batch_size=128, max_wait_ms=50,
+                                        max_queue_size=100_000)
         processor = sleeping_processor(0.002, 0.0001)
-        batcher = (AdaptiveBatcher(config, 0.020, processor) if kind == "adaptive"
-                   else DynamicBatcher(config, processor))
+        batcher = (self.batch.AdaptiveBatcher(config, 0.020, processor) if kind == "adaptive"
+                   else self.batch.DynamicBatcher(config, processor))
 
         async def step(running):
             await open_loop_p95(running, 300, 2.0)
             return await open_loop_p95(running, 3000, 2.0) * 1e3
 
-        return _with_batcher(batcher, step)
+        return with_batcher(batcher, step)

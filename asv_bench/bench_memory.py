@@ -8,12 +8,12 @@ import tempfile
 
 import numpy as np
 
-from scipix.tools.bench import sparse_safetensors
-from scipix.optimize import OptLevel, set_opt_level
-from scipix.optimize.memory import Arena, BufferPool, ByteBuffer, MmapModel
+from ._api import opt_level, public
+from ._inputs import sparse_safetensors
 
-POOLING = {"on": OptLevel.FULL, "off": OptLevel.PARALLEL}
+POOLING = {"on": "FULL", "off": "PARALLEL"}
 HALF_MIB = np.ones(512 * 1024, np.uint8)
+SIZES_64 = [64] * 64
 
 
 class BufferPooling:
@@ -23,11 +23,12 @@ class BufferPooling:
     param_names = ["pooling"]
 
     def setup(self, pooling):
-        set_opt_level(POOLING[pooling])
-        self.pool = BufferPool(lambda: ByteBuffer(1 << 20), 1, 4)
+        memory = public("scipix.optimize.memory")
+        opt_level(POOLING[pooling])
+        self.pool = memory.BufferPool(lambda: memory.ByteBuffer(1 << 20), 1, 4)
 
     def teardown(self, pooling):
-        set_opt_level(OptLevel.FULL)
+        opt_level("FULL")
 
     def time_pooled_write(self, pooling):
         with self.pool.acquire() as buf:
@@ -47,27 +48,33 @@ class PlainAllocation:
         bytearray(1 << 20)[:HALF_MIB.size] = memoryview(HALF_MIB)
 
 
-SIZES_64 = [64] * 64
-
-
 class SmallBlocks:
     """64 blocks of 64 bytes: an arena against numpy.empty."""
 
     def setup(self):
-        self.arena = Arena(1 << 16)
+        self.arena = public("scipix.optimize.memory.Arena")(1 << 16)
 
     def time_arena_alloc_reset(self):
         for _ in range(64):
             self.arena.alloc(64, 64)
         self.arena.reset()
 
-    def time_arena_alloc_many_reset(self):
-        self.arena.alloc_many(SIZES_64, 64)
-        self.arena.reset()
-
     def time_numpy_empty(self):
         for _ in range(64):
             np.empty(64, np.uint8)
+
+
+class ManyBlocks:
+    """The same 64 blocks in one ``Arena.alloc_many`` call."""
+
+    def setup(self):
+        self.arena = public("scipix.optimize.memory.Arena")(1 << 16)
+        if not hasattr(self.arena, "alloc_many"):
+            raise NotImplementedError("Arena.alloc_many does not exist in this scipix")
+
+    def time_arena_alloc_many_reset(self):
+        self.arena.alloc_many(SIZES_64, 64)
+        self.arena.reset()
 
 
 class MappedModel:
@@ -81,6 +88,9 @@ class MappedModel:
         sparse_safetensors(path)
         return path
 
+    def setup(self, path):
+        self.mmap_model = public("scipix.optimize.memory.MmapModel")
+
     def time_open_and_read_tensor(self, path):
-        with MmapModel.from_file(path) as model:
+        with self.mmap_model.from_file(path) as model:
             int(model.tensor("bias").sum())

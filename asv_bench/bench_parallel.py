@@ -8,13 +8,17 @@ import asyncio
 
 import numpy as np
 
-from scipix.tools.baselines import opencv_preprocess_batch
-from scipix.tools.synthetic import page_rgba
-from scipix.optimize import OptLevel, parallel, set_opt_level, simd
+from ._api import opt_level, public
+from ._baselines import opencv_preprocess_batch
+from ._inputs import page_rgba
 
-MODES = {"sequential": OptLevel.SIMD, "parallel": OptLevel.FULL}
+MODES = {"sequential": "SIMD", "parallel": "FULL"}
 PAGE = (768, 1024)
 MODEL_INPUT = (384, 384)
+
+
+def _pages():
+    return [page_rgba(*PAGE, seed=i) for i in range(64)]
 
 
 class PreprocessBatch:
@@ -25,18 +29,19 @@ class PreprocessBatch:
     timeout = 300
 
     def setup_cache(self):
-        return [page_rgba(*PAGE, seed=i) for i in range(64)]
+        return _pages()
 
     def setup(self, images, mode):
-        set_opt_level(MODES[mode])
+        self.preprocess_batch = public("scipix.optimize.parallel.preprocess_batch")
+        opt_level(MODES[mode])
         # Touched here, so that the timed runs do not pay its page faults.
         self.out = np.ones((len(images), 1) + MODEL_INPUT, np.float32)
 
     def teardown(self, images, mode):
-        set_opt_level(OptLevel.FULL)
+        opt_level("FULL")
 
     def time_preprocess_batch(self, images, mode):
-        parallel.preprocess_batch(images, MODEL_INPUT, out=self.out)
+        self.preprocess_batch(images, MODEL_INPUT, out=self.out)
 
 
 class OpenCVPreprocessBatch:
@@ -45,7 +50,7 @@ class OpenCVPreprocessBatch:
     timeout = 300
 
     def setup_cache(self):
-        return [page_rgba(*PAGE, seed=i) for i in range(64)]
+        return _pages()
 
     def setup(self, images):
         try:
@@ -60,10 +65,6 @@ class OpenCVPreprocessBatch:
         opencv_preprocess_batch(self.cv2, images, MODEL_INPUT, self.out)
 
 
-def _gray_of_tile(tile):
-    return simd.simd_grayscale(tile)
-
-
 class ParallelMap:
     """parallel_map_chunked / parallel_preprocess of the gray kernel over n
     256x256 RGBA tiles (~20 us each: smaller items are dominated by the GIL
@@ -73,18 +74,19 @@ class ParallelMap:
     param_names = ["n", "mode"]
 
     def setup(self, n, mode):
-        set_opt_level(MODES[mode])
-        tile = page_rgba(256, 256)
-        self.tiles = [tile] * n
+        self.parallel = public("scipix.optimize.parallel")
+        self.gray = public("scipix.optimize.simd.simd_grayscale")
+        opt_level(MODES[mode])
+        self.tiles = [page_rgba(256, 256)] * n
 
     def teardown(self, n, mode):
-        set_opt_level(OptLevel.FULL)
+        opt_level("FULL")
 
     def time_parallel_map_chunked(self, n, mode):
-        parallel.parallel_map_chunked(self.tiles, 8, _gray_of_tile)
+        self.parallel.parallel_map_chunked(self.tiles, 8, self.gray)
 
     def time_parallel_preprocess(self, n, mode):
-        parallel.parallel_preprocess(self.tiles, _gray_of_tile)
+        self.parallel.parallel_preprocess(self.tiles, self.gray)
 
 
 def _identity(x):
@@ -102,14 +104,15 @@ class ExecutorOverhead:
     param_names = ["mode"]
 
     def setup(self, mode):
-        set_opt_level(MODES[mode])
+        parallel = public("scipix.optimize.parallel")
+        opt_level(MODES[mode])
         self.items = range(10_000)
         self.pipeline = parallel.PipelineExecutor(_identity, _identity)
         self.pipeline3 = parallel.Pipeline3(_identity, _identity, _identity)
         self.executor = parallel.AsyncParallelExecutor(8)
 
     def teardown(self, mode):
-        set_opt_level(OptLevel.FULL)
+        opt_level("FULL")
 
     def time_pipeline_executor(self, mode):
         self.pipeline.execute_batch(self.items)

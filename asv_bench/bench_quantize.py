@@ -2,11 +2,19 @@
 "Model Quantization"; sizes 1024, 4096, 16384 as there, and 16 M floats)."""
 import numpy as np
 
-from scipix.tools.baselines import numpy_dequantize, numpy_quantize
-from scipix.optimize import OptLevel, quantize, set_opt_level
+from ._api import opt_level, public
+from ._baselines import numpy_dequantize, numpy_quantize
 
 SIZES = [1024, 4096, 16384, 1 << 24]
 LEVELS = ["NONE", "SIMD", "FULL"]
+
+
+def _per_tensor_inputs(bench, n):
+    bench.quantize = public("scipix.optimize.quantize")
+    bench.x = (np.random.default_rng(0).standard_normal(n) * 3).astype(np.float32)
+    bench.qparams = bench.quantize.QuantParams.from_data(bench.x)
+    bench.q = bench.quantize.quantize_with_params(bench.x, bench.qparams)
+    bench.restored = np.empty(n, np.float32)
 
 
 class PerTensor:
@@ -16,33 +24,27 @@ class PerTensor:
     param_names = ["n", "opt_level"]
 
     def setup(self, n, level):
-        set_opt_level(OptLevel[level])
-        self.x = (np.random.default_rng(0).standard_normal(n) * 3).astype(np.float32)
-        self.qparams = quantize.QuantParams.from_data(self.x)
-        self.q = quantize.quantize_with_params(self.x, self.qparams)
-        self.restored = np.empty(n, np.float32)
+        _per_tensor_inputs(self, n)
+        opt_level(level)
 
     def teardown(self, n, level):
-        set_opt_level(OptLevel.FULL)
+        opt_level("FULL")
 
     def time_quantize(self, n, level):
-        quantize.quantize_with_params(self.x, self.qparams, out=self.q)
+        self.quantize.quantize_with_params(self.x, self.qparams, out=self.q)
 
     def time_dequantize(self, n, level):
-        quantize.dequantize(self.q, self.qparams, out=self.restored)
+        self.quantize.dequantize(self.q, self.qparams, out=self.restored)
 
 
 class NumPyPerTensor:
-    """The same with the NumPy expressions of ``scipix.tools.baselines``."""
+    """The same with the NumPy expressions of ``asv_bench._baselines``."""
 
     params = SIZES
     param_names = ["n"]
 
     def setup(self, n):
-        self.x = (np.random.default_rng(0).standard_normal(n) * 3).astype(np.float32)
-        self.qparams = quantize.QuantParams.from_data(self.x)
-        self.q = quantize.quantize_with_params(self.x, self.qparams)
-        self.restored = np.empty(n, np.float32)
+        _per_tensor_inputs(self, n)
 
     def time_quantize(self, n):
         numpy_quantize(self.x, self.qparams.scale, self.qparams.zero_point, self.q)
@@ -58,10 +60,11 @@ class PerChannel:
     param_names = ["rows"]
 
     def setup(self, rows):
+        self.per_channel = public("scipix.optimize.quantize.PerChannelQuant")
         self.w = np.random.default_rng(1).standard_normal((rows, 64)).astype(np.float32)
 
     def time_from_f32(self, rows):
-        quantize.PerChannelQuant.from_f32(self.w, self.w.shape)
+        self.per_channel.from_f32(self.w, self.w.shape)
 
 
 class Linear:
@@ -72,7 +75,7 @@ class Linear:
     param_names = ["layer", "opt_level"]
 
     def setup(self, layer, level):
-        set_opt_level(OptLevel[level])
+        opt_level(level)
         rng = np.random.default_rng(2)
         self.weight = rng.standard_normal((1024, 1024)).astype(np.float32)
         self.bias = rng.standard_normal(1024).astype(np.float32)
@@ -80,11 +83,12 @@ class Linear:
         if layer == "numpy float32":
             self.layer = lambda x: x @ self.weight.T + self.bias
         else:
-            self.layer = quantize.QuantizedLinear(self.weight, self.bias,
-                                                  reduce_range=layer == "int8 7-bit")
+            quantized_linear = public("scipix.optimize.quantize.QuantizedLinear")
+            self.layer = quantized_linear(self.weight, self.bias,
+                                          reduce_range=layer == "int8 7-bit")
 
     def teardown(self, layer, level):
-        set_opt_level(OptLevel.FULL)
+        opt_level("FULL")
 
     def time_forward(self, layer, level):
         self.layer(self.x)

@@ -5,8 +5,8 @@ variant, FULL all threads: the ratio of their times is the speed-up.
 """
 import numpy as np
 
-from scipix.tools.synthetic import page_rgba
-from scipix.optimize import OptLevel, set_opt_level, simd
+from ._api import opt_level, public
+from ._inputs import page_rgba
 
 SIZES = [256, 512, 1024, 2048]
 LEVELS = ["NONE", "SIMD", "FULL"]
@@ -19,35 +19,36 @@ class ImageKernels:
     param_names = ["size", "opt_level"]
 
     def setup(self, size, level):
-        set_opt_level(OptLevel[level])
+        self.simd = public("scipix.optimize.simd")
+        opt_level(level)
         self.rgba = page_rgba(size, size)
-        self.gray = simd.simd_grayscale(self.rgba)
+        self.gray = self.simd.simd_grayscale(self.rgba)
         self.out = np.empty_like(self.gray)
         self.half = np.empty((size // 2, size // 2), np.uint8)
         self.three_quarters = np.empty((size * 3 // 4, size * 3 // 4), np.uint8)
 
     def teardown(self, size, level):
-        set_opt_level(OptLevel.FULL)
+        opt_level("FULL")
 
     def time_grayscale(self, size, level):
-        simd.simd_grayscale(self.rgba, out=self.out)
+        self.simd.simd_grayscale(self.rgba, out=self.out)
 
     def time_threshold(self, size, level):
-        simd.simd_threshold(self.gray, 128, out=self.out)
+        self.simd.simd_threshold(self.gray, 128, out=self.out)
 
     def time_resize_bilinear_half(self, size, level):
-        simd.simd_resize_bilinear(self.gray, size // 2, size // 2, out=self.half)
+        self.simd.simd_resize_bilinear(self.gray, size // 2, size // 2, out=self.half)
 
     def time_resize_bilinear_three_quarters(self, size, level):
         n = size * 3 // 4
-        simd.simd_resize_bilinear(self.gray, n, n, out=self.three_quarters)
+        self.simd.simd_resize_bilinear(self.gray, n, n, out=self.three_quarters)
 
     def time_area_resize_half(self, size, level):
-        simd.fast_area_resize(self.gray, size // 2, size // 2, out=self.half)
+        self.simd.fast_area_resize(self.gray, size // 2, size // 2, out=self.half)
 
     def time_area_resize_three_quarters(self, size, level):
         n = size * 3 // 4
-        simd.fast_area_resize(self.gray, n, n, out=self.three_quarters)
+        self.simd.fast_area_resize(self.gray, n, n, out=self.three_quarters)
 
 
 class Normalize:
@@ -57,14 +58,15 @@ class Normalize:
     param_names = ["size", "opt_level"]
 
     def setup(self, size, level):
-        set_opt_level(OptLevel[level])
+        self.normalize = public("scipix.optimize.simd.simd_normalize")
+        opt_level(level)
         self.data = np.random.default_rng(0).standard_normal((size, size)).astype(np.float32)
 
     def teardown(self, size, level):
-        set_opt_level(OptLevel.FULL)
+        opt_level("FULL")
 
     def time_normalize(self, size, level):
-        simd.simd_normalize(self.data)
+        self.normalize(self.data)
 
 
 class OpenCV:
@@ -77,7 +79,7 @@ class OpenCV:
         try:
             import cv2
         except ImportError:
-            raise NotImplementedError("opencv-python-headless is not installed")
+            raise NotImplementedError("opencv-python-headless is not installed") from None
         cv2.setNumThreads(1)
         self.cv2 = cv2
         self.rgba = page_rgba(size, size)

@@ -56,10 +56,11 @@ def test_private_name_finder_sees_imports_and_lookups():
 
 @pytest.fixture
 def suite(monkeypatch):
+    """The suite's package, imported afresh from the source tree."""
     monkeypatch.syspath_prepend(str(SUITE.parent))
     for name in [name for name in sys.modules if name.split(".")[0] == "asv_bench"]:
         monkeypatch.delitem(sys.modules, name)
-    return importlib.import_module("asv_bench")
+    return lambda module="": importlib.import_module(".".join(["asv_bench", module]).rstrip("."))
 
 
 def test_importing_the_suite_prints_nothing(suite):
@@ -67,21 +68,22 @@ def test_importing_the_suite_prints_nothing(suite):
     # would appear once per benchmark instead of once per run.
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
+        suite()
         for path in SUITE_FILES:
             if path.stem != "__init__":
-                importlib.import_module(f"asv_bench.{path.stem}")
+                suite(path.stem)
     assert output.getvalue() == ""
 
 
 def test_public_finds_modules_and_names(suite):
-    api = importlib.import_module("asv_bench._api")
+    api = suite("_api")
     import scipix.optimize
     assert api.public("scipix.optimize.simd") is scipix.optimize.simd
     assert api.public("scipix.optimize.memory.Arena") is scipix.optimize.memory.Arena
 
 
 def test_public_skips_names_an_older_scipix_lacks(suite):
-    api = importlib.import_module("asv_bench._api")
+    api = suite("_api")
     with pytest.raises(NotImplementedError, match="scipix.optimize.no_such_kernel"):
         api.public("scipix.optimize.no_such_kernel")
     with pytest.raises(NotImplementedError, match="scipix.no_such_module.f"):
@@ -91,6 +93,6 @@ def test_public_skips_names_an_older_scipix_lacks(suite):
 @pytest.mark.parametrize("name", ["scipix._bench", "scipix.optimize._dispatch.VARIANTS",
                                   "scipix.tools.synthetic", "numpy"])
 def test_public_refuses_private_or_foreign_names(suite, name):
-    api = importlib.import_module("asv_bench._api")
+    api = suite("_api")
     with pytest.raises(ValueError, match="public API only"):
         api.public(name)

@@ -26,6 +26,7 @@ def _soak(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m scipix", description=scipix.__doc__)
+    parser.add_argument("--version", action="version", version=f"scipix {scipix.__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     commands.add_parser("detect-features", help="print CPU features and the chosen variant") \

@@ -15,8 +15,22 @@ def runtime_info() -> dict[str, Any]:
     Returns
     -------
     dict
+        ``scipix`` (version), ``cpu_features``, ``built_variants``,
+        ``runnable_variants``, ``active_variant``, ``opt_level``,
+        ``threads``, ``openmp`` (bool: built with OpenMP), ``openmp_runtime``
+        (path of the OpenMP library scipix's kernels call, or why there is
+        none), ``other_openmp_runtimes`` (paths of further OpenMP libraries
+        in the process, e.g. PyTorch's own libgomp: their threads and
+        scipix's do not coordinate) and ``omp_wait_policy`` (of scipix's
+        runtime, and who chose it).
     """
-    from .optimize import _openmp_helpers
+    from .optimize import _openmp_helpers, _wait_policy
+    openmp = _openmp_helpers.openmp_enabled()
+    runtime = _wait_policy.openmp_runtime()
+    if not openmp:
+        runtime_text = "none (built without OpenMP: every kernel runs on one thread)"
+    else:
+        runtime_text = runtime or "unknown (no dladdr on this platform)"
     return {
         "scipix": __version__,
         "cpu_features": optimize.get_features().enabled(),
@@ -25,7 +39,10 @@ def runtime_info() -> dict[str, Any]:
         "active_variant": optimize.active_variant(),
         "opt_level": optimize.get_opt_level().name,
         "threads": optimize.get_thread_count(),
-        "openmp": _openmp_helpers.openmp_enabled(),
+        "openmp": openmp,
+        "openmp_runtime": runtime_text,
+        "other_openmp_runtimes": [path for path in _wait_policy.openmp_runtimes_loaded()
+                                  if path != runtime],
         "omp_wait_policy": optimize.wait_policy(),
     }
 

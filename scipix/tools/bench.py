@@ -13,8 +13,8 @@ adaptive batcher's p95 latency across a step change in load, and the
 ``quantize`` table INT8 quantization against NumPy.
 """
 import asyncio
-import contextlib
 from concurrent.futures import ThreadPoolExecutor
+import importlib.util
 import json
 import os
 import struct
@@ -90,6 +90,25 @@ def _cases(size):
     return cases
 
 
+NOT_INSTALLED = "not installed"
+
+
+def _time_cell(seconds, scale, width, digits):
+    """``seconds * scale`` right-aligned in ``width`` columns, or
+    "not installed" where the peer measured against is missing."""
+    if seconds is None:
+        return f" {NOT_INSTALLED:>{width - 1}}"
+    return f"{seconds * scale:>{width}.{digits}f}"
+
+
+def _ratio_cell(numerator, denominator, width, digits):
+    """``numerator / denominator`` as "1.23x" in ``width`` columns; "-" where
+    the numerator's peer is missing."""
+    if numerator is None:
+        return f"{'-':>{width}}"
+    return f"{numerator / denominator:>{width - 1}.{digits}f}x"
+
+
 def run_bench(sizes, repeat, kernels=None, batch=64):
     if cv2 is not None:
         cv2.setNumThreads(1)
@@ -134,11 +153,11 @@ def _kernel_table(sizes, repeat, kernels, threads):
             if kernels and name.split()[0] not in kernels:
                 continue
             timings = _level_timings(ours, repeat)
-            other = _median_seconds(theirs, repeat) if theirs else float("nan")
+            other = _median_seconds(theirs, repeat) if theirs else None
             simd_1t = timings[OptLevel.SIMD]
             print(f"{name:<13}{size:>6}{timings[OptLevel.NONE] * 1e6:>11.1f}{simd_1t * 1e6:>11.1f}"
-                  f"{timings[OptLevel.FULL] * 1e6:>11.1f}{other * 1e6:>11.1f}  "
-                  f"{timings[OptLevel.NONE] / simd_1t:>8.1f}x{other / simd_1t:>8.2f}x"
+                  f"{timings[OptLevel.FULL] * 1e6:>11.1f}{_time_cell(other, 1e6, 11, 1)}  "
+                  f"{timings[OptLevel.NONE] / simd_1t:>8.1f}x{_ratio_cell(other, simd_1t, 9, 2)}"
                   f"{simd_1t / timings[OptLevel.FULL]:>8.2f}x  ({other_name})")
 
 
@@ -148,15 +167,15 @@ def _batch_table(n_images, repeat, threads, page=(768, 1024), shape=(384, 384)):
     print(f"\npreprocess_batch: {n_images} RGBA {page[1]}x{page[0]} -> "
           f"{shape[1]}x{shape[0]} float32, times in milliseconds")
     timings = _level_timings(lambda: parallel.preprocess_batch(images, shape, out=out), repeat)
-    other = float("nan")
+    other = None
     if cv2 is not None:
         other = _median_seconds(lambda: opencv_preprocess_batch(cv2, images, shape, out), repeat)
     simd_1t = timings[OptLevel.SIMD]
     print(f"{'scalar':>10}{'simd 1T':>10}{f'simd {threads}T':>10}{'cv2 1T':>10}  "
           f"{'vs cv2':>8}{f'{threads}T gain':>9}")
     print(f"{timings[OptLevel.NONE] * 1e3:>10.1f}{simd_1t * 1e3:>10.1f}"
-          f"{timings[OptLevel.FULL] * 1e3:>10.1f}{other * 1e3:>10.1f}  "
-          f"{other / simd_1t:>7.2f}x{simd_1t / timings[OptLevel.FULL]:>8.2f}x")
+          f"{timings[OptLevel.FULL] * 1e3:>10.1f}{_time_cell(other, 1e3, 10, 1)}  "
+          f"{_ratio_cell(other, simd_1t, 8, 2)}{simd_1t / timings[OptLevel.FULL]:>8.2f}x")
 
 
 def _thread_ladder(threads):
@@ -189,12 +208,12 @@ def _scaling_table(n_images, repeat, threads, page=(768, 1024), shape=(384, 384)
             ours = _median_seconds(lambda: parallel.preprocess_batch(images, shape, out=out),
                                    repeat)
             single = single or ours
-            other = float("nan")
+            other = None
             if cv2 is not None:
                 with ThreadPoolExecutor(team) as pool:
                     other = _median_seconds(lambda: opencv_threads(pool, team), repeat)
             print(f"{team:>8}{ours * 1e3:>10.1f}{n_images / ours:>10.0f}{single / ours:>7.2f}x"
-                  f"{other * 1e3:>10.1f}{other / ours:>8.2f}x")
+                  f"{_time_cell(other, 1e3, 10, 1)}{_ratio_cell(other, ours, 9, 2)}")
     finally:
         optimize.set_thread_count(previous)
 
@@ -370,12 +389,12 @@ def _quantize_table(repeat, threads):
         for op, ours, numpy_op, torch_op in cases:
             timings = _level_timings(ours, repeat)
             other = _median_seconds(numpy_op, repeat)
-            theirs = _median_seconds(torch_op, repeat) if torch_op else float("nan")
+            theirs = _median_seconds(torch_op, repeat) if torch_op else None
             simd_1t = timings[OptLevel.SIMD]
             print(f"{op:<12}{n:>10}{timings[OptLevel.NONE] * 1e3:>9.3f}"
                   f"{simd_1t * 1e3:>9.3f}{timings[OptLevel.FULL] * 1e3:>9.3f}"
-                  f"{other * 1e3:>9.3f}{theirs * 1e3:>9.3f}  {other / simd_1t:>7.2f}x"
-                  f"{theirs / simd_1t:>8.2f}x")
+                  f"{other * 1e3:>9.3f}{_time_cell(theirs, 1e3, 9, 3)}  {other / simd_1t:>7.2f}x"
+                  f"{_ratio_cell(theirs, simd_1t, 9, 2)}")
     w = np.random.default_rng(1).standard_normal((1024, 64)).astype(np.float32)
     per_channel = _median_seconds(lambda: quantize.PerChannelQuant.from_f32(w, w.shape), repeat)
     print(f"PerChannelQuant.from_f32 1024 x 64: {per_channel * 1e3:.3f} ms")
@@ -392,15 +411,22 @@ def _linear_table(repeat, threads, batch_size=64, features=1024):
     x = rng.standard_normal((batch_size, features)).astype(np.float32)
     print(f"\nQuantizedLinear batch {batch_size}, {features} -> {features}, milliseconds "
           f"(numpy: float32 x @ W.T + b)")
-    print(f"{'layer':<34}{'1T':>9}{f'{threads}T':>9}{'numpy 1T':>10}  {'vs numpy 1T':>11}")
+    # Without threadpoolctl NumPy's BLAS would run on all its threads: no
+    # single-thread figure then.
+    limit_blas = importlib.util.find_spec("threadpoolctl") is not None
+    print(f"{'layer':<34}{'1T':>9}{f'{threads}T':>9}{'numpy 1T':>10}  {'vs numpy 1T':>11}"
+          f"{'' if limit_blas else '  (numpy 1T needs threadpoolctl)'}")
     for reduce_range in (True, False):
         layer = quantize.QuantizedLinear(weight, bias, reduce_range=reduce_range)
         timings = _level_timings(lambda: layer(x), repeat, (OptLevel.SIMD, OptLevel.FULL))
-        with _blas_threads(1):
-            other = _median_seconds(lambda: x @ weight.T + bias, repeat)
+        other = None
+        if limit_blas:
+            from threadpoolctl import threadpool_limits
+            with threadpool_limits(1):
+                other = _median_seconds(lambda: x @ weight.T + bias, repeat)
         print(f"{repr(layer)[16:-1].split(', ')[-1]:<34}{timings[OptLevel.SIMD] * 1e3:>9.3f}"
-              f"{timings[OptLevel.FULL] * 1e3:>9.3f}{other * 1e3:>10.3f}  "
-              f"{other / timings[OptLevel.SIMD]:>10.2f}x")
+              f"{timings[OptLevel.FULL] * 1e3:>9.3f}{_time_cell(other, 1e3, 10, 3)}  "
+              f"{_ratio_cell(other, timings[OptLevel.SIMD], 11, 2)}")
     print(f"weight memory: {layer.size_bytes() / 2**20:.2f} MiB int8 against "
           f"{weight.nbytes / 2**20:.2f} MiB float32")
 
@@ -435,12 +461,3 @@ def _linear_accuracy_table(rows=2048, features=1024, layers=3):
             print(f"{weight_name + ', ' + input_name:<36}"
                   + "".join(f"{f'{a:.1%}-{b:.1%}':>16}" for a, b in zip(low, high)))
 
-
-def _blas_threads(count):
-    """NumPy's BLAS limited to ``count`` threads where threadpoolctl is
-    installed (the comparison is then single-threaded), else unchanged."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(count)

@@ -15,6 +15,7 @@ checks on (a debugging build, as scikit-learn's ``SKLEARN_ENABLE_DEBUG_CYTHON_DI
 """
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -104,14 +105,30 @@ def _machine_variants():
     return OTHER_VARIANTS
 
 
+def _compiler():
+    """The C compiler command (``CC``, else Python's), split into words.
+
+    Stops the build with a message saying what to do when it cannot be found:
+    the kernels are compiled at install time.
+    """
+    cc = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()
+    if shutil.which(cc[0]) is None:
+        sys.exit(f"scipix: no C compiler found (tried {cc[0]!r}"
+                 f"{', from CC' if os.environ.get('CC') else ''}). scipix's kernels are "
+                 "C compiled when it is installed from source: install gcc or clang "
+                 "(e.g. apt-get install gcc) or point CC at one, or install a prebuilt "
+                 "wheel.")
+    return cc
+
+
 def _compiler_accepts(flags):
     """True when the C compiler builds (and, for OpenMP, links) with ``flags``."""
-    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    cc = _compiler()
     with tempfile.TemporaryDirectory() as tmp:
         source = os.path.join(tmp, "probe.c")
         with open(source, "w") as f:
             f.write("int main(void) { return 0; }\n")
-        command = cc.split() + flags + [source, "-o", os.path.join(tmp, "probe")]
+        command = cc + flags + [source, "-o", os.path.join(tmp, "probe")]
         return subprocess.run(command, capture_output=True).returncode == 0
 
 
@@ -136,9 +153,14 @@ def _selected_variants():
 
 
 def _extensions():
+    if not _compiler_accepts([]):
+        sys.exit(f"scipix: the C compiler {' '.join(_compiler())!r} cannot build a "
+                 "program; check the compiler installation or CC")
     openmp = [OPENMP_FLAG] if _compiler_accepts([OPENMP_FLAG]) else []
     if not openmp:
-        print("scipix: no OpenMP support found; kernels will run on one thread")
+        # scipix.show_runtime() reports such a build (openmp: False).
+        print("scipix: the C compiler has no OpenMP support; building without it, "
+              "every kernel will run on one thread")
 
     sanitize_compile, sanitize_link = _sanitizer_flags()
     extensions = []

@@ -53,3 +53,10 @@ def test_passive_policy_reaches_scipix_runtime_loaded_after_torch():
     assert info["other_openmp_runtimes"], info
     assert info["omp_wait_policy"] == "passive (scipix default)"
     assert "GOMP_SPINCOUNT = '0'" in display_after_torch
+
+
+def test_runtime_info_says_when_built_without_openmp(monkeypatch):
+    monkeypatch.setattr(_openmp_helpers, "openmp_enabled", lambda: False)
+    info = scipix.runtime_info()
+    assert info["openmp"] is False
+    assert info["openmp_runtime"] == "none (built without OpenMP: every kernel runs on one thread)"

@@ -45,7 +45,7 @@ def public(name):
     return found
 
 
-def opt_level(level_name):
+def set_opt_level(level_name):
     """Set the optimization level called ``level_name`` (``"NONE"``, ``"SIMD"``, ...)."""
     optimize = public("scipix.optimize")
     optimize.set_opt_level(optimize.OptLevel[level_name])

@@ -8,7 +8,7 @@ import tempfile
 
 import numpy as np
 
-from ._api import opt_level, public
+from ._api import public, set_opt_level
 from ._inputs import sparse_safetensors
 
 POOLING = {"on": "FULL", "off": "PARALLEL"}
@@ -24,11 +24,11 @@ class BufferPooling:
 
     def setup(self, pooling):
         memory = public("scipix.optimize.memory")
-        opt_level(POOLING[pooling])
+        set_opt_level(POOLING[pooling])
         self.pool = memory.BufferPool(lambda: memory.ByteBuffer(1 << 20), 1, 4)
 
     def teardown(self, pooling):
-        opt_level("FULL")
+        set_opt_level("FULL")
 
     def time_pooled_write(self, pooling):
         with self.pool.acquire() as buf:

@@ -8,7 +8,7 @@ import asyncio
 
 import numpy as np
 
-from ._api import opt_level, public
+from ._api import public, set_opt_level
 from ._baselines import opencv_preprocess_batch
 from ._inputs import page_rgba
 
@@ -33,12 +33,12 @@ class PreprocessBatch:
 
     def setup(self, images, mode):
         self.preprocess_batch = public("scipix.optimize.parallel.preprocess_batch")
-        opt_level(MODES[mode])
+        set_opt_level(MODES[mode])
         # Touched here, so that the timed runs do not pay its page faults.
         self.out = np.ones((len(images), 1) + MODEL_INPUT, np.float32)
 
     def teardown(self, images, mode):
-        opt_level("FULL")
+        set_opt_level("FULL")
 
     def time_preprocess_batch(self, images, mode):
         self.preprocess_batch(images, MODEL_INPUT, out=self.out)
@@ -76,11 +76,11 @@ class ParallelMap:
     def setup(self, n, mode):
         self.parallel = public("scipix.optimize.parallel")
         self.gray = public("scipix.optimize.simd.simd_grayscale")
-        opt_level(MODES[mode])
+        set_opt_level(MODES[mode])
         self.tiles = [page_rgba(256, 256)] * n
 
     def teardown(self, n, mode):
-        opt_level("FULL")
+        set_opt_level("FULL")
 
     def time_parallel_map_chunked(self, n, mode):
         self.parallel.parallel_map_chunked(self.tiles, 8, self.gray)
@@ -105,14 +105,14 @@ class ExecutorOverhead:
 
     def setup(self, mode):
         parallel = public("scipix.optimize.parallel")
-        opt_level(MODES[mode])
+        set_opt_level(MODES[mode])
         self.items = range(10_000)
         self.pipeline = parallel.PipelineExecutor(_identity, _identity)
         self.pipeline3 = parallel.Pipeline3(_identity, _identity, _identity)
         self.executor = parallel.AsyncParallelExecutor(8)
 
     def teardown(self, mode):
-        opt_level("FULL")
+        set_opt_level("FULL")
 
     def time_pipeline_executor(self, mode):
         self.pipeline.execute_batch(self.items)

@@ -2,7 +2,7 @@
 "Model Quantization"; sizes 1024, 4096, 16384 as there, and 16 M floats)."""
 import numpy as np
 
-from ._api import opt_level, public
+from ._api import public, set_opt_level
 from ._baselines import numpy_dequantize, numpy_quantize
 
 SIZES = [1024, 4096, 16384, 1 << 24]
@@ -25,10 +25,10 @@ class PerTensor:
 
     def setup(self, n, level):
         _per_tensor_inputs(self, n)
-        opt_level(level)
+        set_opt_level(level)
 
     def teardown(self, n, level):
-        opt_level("FULL")
+        set_opt_level("FULL")
 
     def time_quantize(self, n, level):
         self.quantize.quantize_with_params(self.x, self.qparams, out=self.q)
@@ -75,7 +75,7 @@ class Linear:
     param_names = ["layer", "opt_level"]
 
     def setup(self, layer, level):
-        opt_level(level)
+        set_opt_level(level)
         rng = np.random.default_rng(2)
         self.weight = rng.standard_normal((1024, 1024)).astype(np.float32)
         self.bias = rng.standard_normal(1024).astype(np.float32)
@@ -88,7 +88,7 @@ class Linear:
                                           reduce_range=layer == "int8 7-bit")
 
     def teardown(self, layer, level):
-        opt_level("FULL")
+        set_opt_level("FULL")
 
     def time_forward(self, layer, level):
         self.layer(self.x)

@@ -5,7 +5,7 @@ variant, FULL all threads: the ratio of their times is the speed-up.
 """
 import numpy as np
 
-from ._api import opt_level, public
+from ._api import public, set_opt_level
 from ._inputs import page_rgba
 
 SIZES = [256, 512, 1024, 2048]
@@ -20,7 +20,7 @@ class ImageKernels:
 
     def setup(self, size, level):
         self.simd = public("scipix.optimize.simd")
-        opt_level(level)
+        set_opt_level(level)
         self.rgba = page_rgba(size, size)
         self.gray = self.simd.simd_grayscale(self.rgba)
         self.out = np.empty_like(self.gray)
@@ -28,7 +28,7 @@ class ImageKernels:
         self.three_quarters = np.empty((size * 3 // 4, size * 3 // 4), np.uint8)
 
     def teardown(self, size, level):
-        opt_level("FULL")
+        set_opt_level("FULL")
 
     def time_grayscale(self, size, level):
         self.simd.simd_grayscale(self.rgba, out=self.out)
@@ -59,11 +59,11 @@ class Normalize:
 
     def setup(self, size, level):
         self.normalize = public("scipix.optimize.simd.simd_normalize")
-        opt_level(level)
+        set_opt_level(level)
         self.data = np.random.default_rng(0).standard_normal((size, size)).astype(np.float32)
 
     def teardown(self, size, level):
-        opt_level("FULL")
+        set_opt_level("FULL")
 
     def time_normalize(self, size, level):
         self.normalize(self.data)

@@ -19,7 +19,7 @@ def runtime_info() -> dict[str, Any]:
         ``runnable_variants``, ``active_variant``, ``opt_level``,
         ``threads``, ``openmp`` (bool: built with OpenMP), ``openmp_runtime``
         (path of the OpenMP library scipix's kernels call, or why there is
-        none), ``other_openmp_runtimes`` (paths of further OpenMP libraries
+        none), ``other_openmp`` (paths of further OpenMP libraries
         in the process, e.g. PyTorch's own libgomp: their threads and
         scipix's do not coordinate) and ``omp_wait_policy`` (of scipix's
         runtime, and who chose it).
@@ -41,7 +41,7 @@ def runtime_info() -> dict[str, Any]:
         "threads": optimize.get_thread_count(),
         "openmp": openmp,
         "openmp_runtime": runtime_text,
-        "other_openmp_runtimes": [path for path in _wait_policy.openmp_runtimes_loaded()
+        "other_openmp": [path for path in _wait_policy.openmp_runtimes_loaded()
                                   if path != runtime],
         "omp_wait_policy": optimize.wait_policy(),
     }

@@ -16,6 +16,10 @@ from scipix.optimize import (OptLevel, _dispatch, get_opt_level, get_thread_coun
                              parallel_enabled, serial_kernels, set_opt_level, set_thread_count,
                              simd, simd_enabled)
 from scipix.optimize.config import kernel_threads
+from scipix.optimize._openmp_helpers import openmp_enabled
+
+# A compiler without OpenMP builds scipix on one thread, with no runtime.
+needs_openmp = pytest.mark.skipif(not openmp_enabled(), reason="built without OpenMP")
 
 
 @pytest.fixture(autouse=True)
@@ -276,6 +280,7 @@ def test_default_threads_respect_omp_num_threads():
     assert result.stdout.strip() == "3"
 
 
+@needs_openmp
 def test_threadpoolctl_sees_openmp():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     simd.simd_grayscale(np.zeros((512, 512, 4), np.uint8))
@@ -410,6 +415,7 @@ def _wait_policy_in_child(prelude="", env=None):
     return result.stdout.split("\n")[:2]
 
 
+@needs_openmp
 def test_wait_policy_passive_by_default_and_environment_restored():
     assert _wait_policy_in_child() == ["passive (scipix default)", "None"]
 
@@ -420,6 +426,7 @@ def test_wait_policy_user_choice_kept():
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc/self/maps")
+@needs_openmp
 def test_wait_policy_untouched_when_openmp_loaded_first():
     prelude = "import ctypes, ctypes.util; ctypes.CDLL(ctypes.util.find_library('gomp')); "
     assert _wait_policy_in_child(prelude) == \

@@ -35,7 +35,7 @@ def test_scipix_runtime_is_the_one_its_kernels_call():
     assert runtime in _wait_policy.openmp_runtimes_loaded()
     info = scipix.runtime_info()
     assert info["openmp_runtime"] == runtime
-    assert runtime not in info["other_openmp_runtimes"]
+    assert runtime not in info["other_openmp"]
 
 
 @linux_only
@@ -50,7 +50,7 @@ def test_passive_policy_reaches_scipix_runtime_loaded_after_torch():
     # Two runtimes: scipix's loaded after torch's and read the passive policy
     # (libgomp displays OMP_WAIT_POLICY as PASSIVE when unset too; its spin
     # count, 0 only when passive, tells them apart).
-    assert info["other_openmp_runtimes"], info
+    assert info["other_openmp"], info
     assert info["omp_wait_policy"] == "passive (scipix default)"
     assert "GOMP_SPINCOUNT = '0'" in display_after_torch
 

@@ -53,7 +53,7 @@ def test_classifiers_state_typing_os_and_pythons(pyproject):
     assert "Operating System :: POSIX :: Linux" in classifiers
     minimum = pyproject["project"]["requires-python"].removeprefix(">=")
     assert f"Programming Language :: Python :: {minimum}" in classifiers
-    assert (ROOT / "scipix" / "py.typed").exists()
+    assert (pathlib.Path(scipix.__file__).parent / "py.typed").exists()  # installed
 
 
 def test_readme_opening_points_nowhere_outside_the_repository():

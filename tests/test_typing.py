@@ -6,18 +6,24 @@ import os
 
 import pytest
 
+import scipix
 from scipix.optimize import _dispatch
 
 mypy_api = pytest.importorskip("mypy.api", reason="mypy is a test dependency")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The package under test, wherever it is installed (the sources, or a wheel
+# tested from an unpacked sdist that has no scipix/ beside the tests).
+PACKAGE = os.path.dirname(os.path.abspath(scipix.__file__))
 
 
+@pytest.mark.skipif(PACKAGE != os.path.join(ROOT, "scipix"),
+                    reason="mypy checks the sources; this run tests an installed wheel")
 def test_mypy_strict_clean():
     # pyproject.toml's [tool.mypy] names the files and turns on --strict.
     stdout, stderr, status = mypy_api.run(["--config-file", os.path.join(ROOT, "pyproject.toml"),
-                                           os.path.join(ROOT, "scipix", "__init__.py"),
-                                           os.path.join(ROOT, "scipix", "optimize")])
+                                           os.path.join(PACKAGE, "__init__.py"),
+                                           os.path.join(PACKAGE, "optimize")])
     assert status == 0, stdout + stderr
 
 
@@ -40,7 +46,7 @@ def test_kernel_protocols_match_every_variant(variant, family, stub, protocol):
     # No module is named _image or _kernels: each family's protocol stands
     # for all its per-variant modules, so check parameter names against each.
     module = getattr(_dispatch.load_variant(variant), family)
-    with open(os.path.join(ROOT, "scipix", "optimize", *stub)) as source:
+    with open(os.path.join(PACKAGE, "optimize", *stub)) as source:
         (found,) = [node for node in ast.parse(source.read()).body
                     if isinstance(node, ast.ClassDef) and node.name == protocol]
     methods = [node for node in found.body if isinstance(node, ast.FunctionDef)]

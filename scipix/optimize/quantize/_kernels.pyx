@@ -322,7 +322,8 @@ cdef void _run(const scipix_qgemm_job* job, int n_threads) noexcept nogil:
         for t in range(panels):
             scipix_qgemm_panel(job, t, 0, job.m)
         return
-    for t in prange(tiles, num_threads=<int>min(<Py_ssize_t>team, tiles), schedule="static"):
+    # Dynamic: on a shared machine a descheduled thread's tiles go to the other.
+    for t in prange(tiles, num_threads=<int>min(<Py_ssize_t>team, tiles), schedule="dynamic"):
         part = t % parts
         begin = (job.m * part // parts) & ~7
         end = job.m if part == parts - 1 else (job.m * (part + 1) // parts) & ~7

@@ -183,8 +183,10 @@ def test_qgemm_micro_kernels_keep_their_sums_in_registers(variant):
     if variant not in built_variants():
         pytest.skip(f"{variant} was not built")
     mnemonic, register, _ = DOT_PRODUCTS[variant]
-    kernels = _functions(disassembly(_dispatch.module_names(variant)["quantize"]),
-                         "scipix_qgemm_kernel_")
+    code = disassembly(_dispatch.module_names(variant)["quantize"])
+    if "<scipix_" not in code:
+        pytest.skip("stripped module (a repaired wheel): no symbols to find the kernels by")
+    kernels = _functions(code, "scipix_qgemm_kernel_")
     assert len(kernels) >= 4, sorted(kernels)
     for name, body in kernels.items():
         assert any(f"\t{mnemonic} " in line and register in line for line in body), name

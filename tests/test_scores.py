@@ -60,6 +60,22 @@ def test_argmax_rows_matches_numpy(image_kernels, rng, shape, n_threads):
     np.testing.assert_array_equal(value, rows.max(axis=1))
 
 
+@pytest.mark.parametrize("n", [31, 32, 33, 47, 63, 64, 65, 96, 100, 257])
+def test_argmax_rows_ties_at_every_lane(image_kernels, rng, n):
+    # Few levels: every row has its maximum many times, in lanes of both
+    # accumulators and in the tail; signed zeros tie with each other.
+    rows = rng.integers(-3, 2, (400, n)).astype(np.float32)
+    rows[rows == 0] = rng.choice(np.array([0.0, -0.0], np.float32), int((rows == 0).sum()))
+    rows[::7, -1] = 5.0                              # the maximum only in the tail
+    index = np.empty(rows.shape[0], np.int64)
+    value = np.empty(rows.shape[0], np.float32)
+    image_kernels.argmax_rows(rows, index, value, 1)
+    expected = rows.argmax(axis=1)
+    np.testing.assert_array_equal(index, expected)
+    np.testing.assert_array_equal(value.view(np.int32),
+                                  rows[np.arange(len(rows)), expected].view(np.int32))
+
+
 def test_argmax_nan_inf_and_signed_zeros(image_kernels):
     rows = np.zeros((5, 40), np.float32)
     rows[0, [5, 30]] = np.nan

@@ -7,7 +7,9 @@ weight quantizer against their peers.
 one-layer model) and NumPy's float32 ``x @ W.T + b``, on one thread and on
 all; then ``quantize_weights`` against ``torch.aminmax`` +
 ``torch.quantize_per_tensor`` on one thread.  Rounds of all contenders are
-interleaved in one process and the median kept (the machine may be shared).
+interleaved in one process, with a pause before each so that one runtime's
+spinning workers do not slow the next, and the median kept (the machine may
+be shared).
 PyTorch and ONNX Runtime are optional: their columns say "not installed".
 """
 import contextlib
@@ -35,19 +37,26 @@ def _seconds(fn, calls):
     return (time.perf_counter() - start) / calls
 
 
-def _interleaved(contenders, rounds):
+def _interleaved(contenders, rounds, round_seconds=0.01, settle_seconds=0.005):
     """``{name: median seconds per call}``, the contenders' rounds interleaved;
-    each round repeats a call until it takes about 2 ms."""
+    each round repeats a call until it takes about ``round_seconds``.
+
+    Each round starts after a pause of ``settle_seconds``: PyTorch's and ONNX
+    Runtime's worker threads spin for a while after a call, and on a machine
+    with as many cores as threads they would take a core from whoever runs
+    next.
+    """
     calls = {}
     for name, fn in contenders.items():
         fn()
         count = 1
-        while _seconds(fn, count) * count < 2e-3:
+        while _seconds(fn, count) * count < round_seconds:
             count *= 2
         calls[name] = count
     times = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, fn in contenders.items():
+            time.sleep(settle_seconds)
             times[name].append(_seconds(fn, calls[name]))
     return {name: statistics.median(values) for name, values in times.items()}
 

@@ -165,7 +165,8 @@ static inline int scipix_quantize_block(const float *x, int8_t *q, ptrdiff_t n,
  * empty); returns 1 if x holds NaN (the bounds are then those of the other
  * values), else 0.
  * One read of the data: AVX2 keeps 4 pairs of running bounds and an
- * unordered-compare flag, prefetching as the quantize loop does. */
+ * unordered-compare flag.  No software prefetch: unlike the quantize loop,
+ * this read-only loop is faster on the hardware prefetcher alone. */
 static inline int scipix_minmax(const float *x, ptrdiff_t n, float *low, float *high)
 {
     float lo = INFINITY, hi = -INFINITY;
@@ -182,9 +183,6 @@ static inline int scipix_minmax(const float *x, ptrdiff_t n, float *low, float *
         for (; i + 32 <= n; i += 32) {
             for (k = 0; k < 4; k++) {
                 __m256 values = _mm256_loadu_ps(x + i + 8 * k);
-                if (k % 2 == 0)
-                    _mm_prefetch((const char *)(x + i + 8 * k + SCIPIX_QUANTIZE_PREFETCH),
-                                 _MM_HINT_T0);
                 unordered = _mm256_or_ps(unordered, _mm256_cmp_ps(values, values, _CMP_UNORD_Q));
                 /* min/max return their second operand when one is NaN:
                  * the running bound, so NaN never enters it. */

@@ -17,45 +17,79 @@ static inline void scipix_threshold_f32_row(const float *src, uint8_t *dst, ptrd
 }
 
 /* Index of the largest of x[0:n] (n >= 1), the first one among equals, as
- * numpy.argmax: a NaN counts as the largest, so the first NaN wins.  Pass
- * one takes the maximum in vector lanes, noting NaNs; pass two, over the
- * row while it is still in L1, finds its first position. */
+ * numpy.argmax: a NaN counts as the largest, so the first NaN wins.
+ *
+ * One pass: two vectors of lanes each keep the largest value they have seen
+ * and where they first saw it (a strict >, so the first among equals), two
+ * so that the compare-and-select chains overlap.  The row's answer is the
+ * smallest position among the lanes holding the overall largest value: each
+ * lane saw a subsequence of the row, and the one holding its first maximum
+ * kept it.  NaN, rare in scores, takes a second scan for the first one. */
 static inline ptrdiff_t scipix_argmax_row(const float *x, ptrdiff_t n)
 {
-    ptrdiff_t i = 0;
+    ptrdiff_t i = 0, at = 0;
     float best = x[0];
     int nan = 0;
 #if !defined(SCIPIX_SCALAR_REFERENCE)
-    typedef int32_t scipix_mask_v __attribute__((vector_size(SCIPIX_VEC_BYTES)));
-    if (n >= SCIPIX_F32_PER_VEC) {
-        scipix_f32v top, v;
-        scipix_mask_v unordered = {0}, above, top_bits, v_bits;
+    typedef int32_t scipix_i32v __attribute__((vector_size(SCIPIX_VEC_BYTES)));
+    enum { LANES = SCIPIX_F32_PER_VEC };
+    if (n >= 2 * LANES && n <= INT32_MAX) {
+        scipix_f32v top0, top1, v0, v1;
+        scipix_i32v where0, where1, here, above0, above1, unordered = {0}, top_bits, v_bits;
         ptrdiff_t lane;
-        memcpy(&top, x, sizeof(top));
-        for (i = SCIPIX_F32_PER_VEC; i + SCIPIX_F32_PER_VEC <= n; i += SCIPIX_F32_PER_VEC) {
-            memcpy(&v, x + i, sizeof(v));
-            above = v > top;
-            unordered |= v != v;
-            memcpy(&top_bits, &top, sizeof(top));
-            memcpy(&v_bits, &v, sizeof(v));
-            top_bits = (v_bits & above) | (top_bits & ~above);
-            memcpy(&top, &top_bits, sizeof(top));
+        for (lane = 0; lane < LANES; lane++)
+            here[lane] = (int32_t)lane;
+        memcpy(&top0, x, sizeof(top0));
+        memcpy(&top1, x + LANES, sizeof(top1));
+        where0 = here;
+        where1 = here + LANES;
+        unordered |= (top0 != top0) | (top1 != top1);
+        for (i = 2 * LANES; i + 2 * LANES <= n; i += 2 * LANES) {
+            memcpy(&v0, x + i, sizeof(v0));
+            memcpy(&v1, x + i + LANES, sizeof(v1));
+            unordered |= (v0 != v0) | (v1 != v1);
+            above0 = v0 > top0;
+            above1 = v1 > top1;
+            memcpy(&top_bits, &top0, sizeof(top0));
+            memcpy(&v_bits, &v0, sizeof(v0));
+            top_bits = (v_bits & above0) | (top_bits & ~above0);
+            memcpy(&top0, &top_bits, sizeof(top0));
+            memcpy(&top_bits, &top1, sizeof(top1));
+            memcpy(&v_bits, &v1, sizeof(v1));
+            top_bits = (v_bits & above1) | (top_bits & ~above1);
+            memcpy(&top1, &top_bits, sizeof(top1));
+            where0 = ((here + (int32_t)i) & above0) | (where0 & ~above0);
+            where1 = ((here + (int32_t)(i + LANES)) & above1) | (where1 & ~above1);
         }
-        best = top[0];
-        for (lane = 0; lane < SCIPIX_F32_PER_VEC; lane++) {
-            nan |= unordered[lane] != 0 || top[lane] != top[lane];
-            best = top[lane] > best ? top[lane] : best;
+        best = top0[0];
+        for (lane = 0; lane < LANES; lane++) {
+            nan |= unordered[lane] != 0;
+            best = top0[lane] > best ? top0[lane] : best;
+            best = top1[lane] > best ? top1[lane] : best;
+        }
+        at = n;
+        for (lane = 0; lane < LANES; lane++) {
+            if (top0[lane] == best && where0[lane] < at)
+                at = where0[lane];
+            if (top1[lane] == best && where1[lane] < at)
+                at = where1[lane];
         }
     }
 #endif
+    /* The rest (every position past those the lanes saw): a strict > keeps
+     * the first among equals. */
     for (; i < n; i++) {
         nan |= x[i] != x[i];
-        best = x[i] > best ? x[i] : best;
+        if (x[i] > best) {
+            best = x[i];
+            at = i;
+        }
     }
-    for (i = 0; i < n; i++)
-        if (nan ? x[i] != x[i] : x[i] == best)
-            return i;
-    return 0;
+    if (nan)
+        for (i = 0; i < n; i++)
+            if (x[i] != x[i])
+                return i;
+    return at;
 }
 
 #endif

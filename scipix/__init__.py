@@ -15,7 +15,8 @@ def runtime_info() -> dict[str, Any]:
     Returns
     -------
     dict
-        ``scipix`` (version), ``cpu_features``, ``built_variants``,
+        ``scipix`` (version), ``cpu`` (model name, family and model),
+        ``cpu_features``, ``built_variants``,
         ``runnable_variants``, ``active_variant``, ``opt_level``,
         ``threads``, ``openmp`` (bool: built with OpenMP), ``openmp_runtime``
         (path of the OpenMP library scipix's kernels call, or why there is
@@ -33,6 +34,7 @@ def runtime_info() -> dict[str, Any]:
         runtime_text = runtime or "unknown (no dladdr on this platform)"
     return {
         "scipix": __version__,
+        "cpu": optimize.cpu.cpu_name(),
         "cpu_features": optimize.get_features().enabled(),
         "built_variants": optimize.built_variants(),
         "runnable_variants": optimize.runnable_variants(),

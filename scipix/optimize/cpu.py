@@ -1,11 +1,12 @@
 """CPU feature detection (the spec's ``detect_features`` / ``get_features``)."""
 from __future__ import annotations
 
+import platform
 from dataclasses import dataclass, fields
 
 from ._cpu_features import read_cpu_features
 
-__all__ = ["CpuFeatures", "detect_features", "get_features"]
+__all__ = ["CpuFeatures", "cpu_name", "detect_features", "get_features"]
 
 
 @dataclass(frozen=True)
@@ -69,3 +70,40 @@ def get_features() -> CpuFeatures:
     CpuFeatures
     """
     return _FEATURES
+
+
+def cpu_name(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The CPU's model name, with its family and model numbers where Linux
+    gives them: a virtual machine's name may be only "AMD EPYC", and the
+    numbers then tell its generation (family 25 model 17: Zen 4).
+
+    Parameters
+    ----------
+    cpuinfo : str
+        The file to read (Linux's ``/proc/cpuinfo``); elsewhere, or when it
+        cannot be read, :func:`platform.processor`.
+
+    Returns
+    -------
+    str, "unknown" when nothing says
+    """
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as lines:
+            first = {}
+            for line in lines:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if not key and first:
+                    break                          # the end of the first CPU's block
+                first.setdefault(key, value.strip())
+    except OSError:
+        return platform.processor() or "unknown"
+    if "model name" in first:
+        name = first["model name"]
+        if "cpu family" in first and "model" in first:
+            return f"{name} (family {first['cpu family']}, model {first['model']})"
+        return name
+    if "CPU part" in first:                       # aarch64: the designer's codes
+        return (f"implementer {first.get('CPU implementer', '?')}, "
+                f"part {first['CPU part']}")
+    return platform.processor() or "unknown"

@@ -89,7 +89,7 @@ def cpu_name(cpuinfo: str = "/proc/cpuinfo") -> str:
     """
     try:
         with open(cpuinfo, encoding="utf-8", errors="replace") as lines:
-            first = {}
+            first: dict[str, str] = {}
             for line in lines:
                 key, _, value = line.partition(":")
                 key = key.strip()

@@ -213,9 +213,10 @@ def batch_table(repeat=15):
               f"{stock_s / scipix_s:>9.1f}x")
 
 
-def end_to_end_table(rounds=1):
+def end_to_end_table(rounds=3):
     """Pages per second and error rate, stock RapidOCR (2 intra-op threads)
-    against the example (two-stage pipeline, one thread per model)."""
+    against the example (two-stage pipeline, every core for each model), the
+    median of ``rounds`` interleaved runs over the pages."""
     missing = ocr_available()
     print("\nOCR end to end (PP-OCRv4 det + rec, 2 cores)")
     if missing:

@@ -77,6 +77,18 @@ def test_text_agrees_with_stock(pages, pipeline, stock, example):
     assert np.mean(our_cer) <= np.mean(stock_cer) + CER_MARGIN, (our_cer, stock_cer)
 
 
+def test_text_agrees_with_stock_at_300_dpi(pipeline, stock, example):
+    # Larger than RapidOCR's 2000-pixel limit: the detector input is shrunk,
+    # the lines are cut from the full-resolution page.
+    page, truth = bench_ocr.render_page(4, dpi=300, angle=1.5, noise=5.0, lines=6)
+    ours = [line["text"] for line in pipeline.recognize(
+        pipeline.detect(example.Page("300dpi", page))).lines]
+    our_cer = bench_ocr.character_error_rate(ours, truth)
+    stock_cer = bench_ocr.character_error_rate(bench_ocr.stock_lines(stock, page), truth)
+    assert stock_cer < 0.3, stock_cer
+    assert our_cer <= stock_cer + CER_MARGIN, (our_cer, stock_cer)
+
+
 def test_detector_input_matches_stock(pages, example, stock):
     for page, _ in pages:
         expected = stock.text_det.get_preprocess(max(page.shape[:2]))(page)

@@ -215,8 +215,9 @@ def batch_table(repeat=15):
 
 def end_to_end_table(rounds=3):
     """Pages per second and error rate, stock RapidOCR (2 intra-op threads)
-    against the example (two-stage pipeline, every core for each model), the
-    median of ``rounds`` interleaved runs over the pages."""
+    against the example (two-stage pipeline; the detector on every core, one
+    recognizer batch per core at once), the median of ``rounds`` interleaved
+    runs over the pages."""
     missing = ocr_available()
     print("\nOCR end to end (PP-OCRv4 det + rec, 2 cores)")
     if missing:

@@ -118,7 +118,8 @@ def run_bench(sizes, repeat, kernels=None, batch=64):
     if cv2 is not None:
         cv2.setNumThreads(1)
     threads = optimize.get_thread_count()
-    print(f"scipix bench: variant {optimize.active_variant()}, {threads} threads, "
+    print(f"scipix bench: {optimize.cpu.cpu_name()}, variant {optimize.active_variant()}, "
+          f"{threads} threads, "
           f"median of {repeat}; OpenCV "
           f"{cv2.__version__ + ' on 1 thread' if cv2 else 'not installed'}")
     if not kernels or set(kernels) - {"batch", "scaling", "overhead", "memory", "batching",

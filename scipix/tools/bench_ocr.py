@@ -257,7 +257,8 @@ def end_to_end_table(rounds=3):
     for stage in ("det_pre", "det_infer", "det_post", "rec_pre", "rec_infer", "rec_post"):
         print(f"{stage:<22}{stock_stages.get(stage, 0.0) / count * 1e3:>10.1f}"
               f"{pipeline.stage_seconds.get(stage, 0.0) / count * 1e3:>10.1f}")
-    print("  (scipix's stages overlap across pages: two run at once)")
+    print("  (scipix's stages overlap: detection beside recognition, a recognizer batch per core;\n"
+          "   each stage's time is summed over the threads that ran it)")
 
 
 def _instrument_stock(engine):

@@ -64,6 +64,13 @@ def test_cv2_is_the_headless_build():
     assert "opencv-python" not in names
 
 
+def test_pipeline_leaves_the_float_mode_alone(pipeline):
+    # Flushing denormals (ONNX Runtime's set_denormal_as_zero) would change
+    # the arithmetic of the process that made the sessions.
+    tiny = np.array([1e-40], np.float32)
+    assert (tiny * np.float32(1.5))[0] > 0
+
+
 def test_text_agrees_with_stock(pages, pipeline, stock, example):
     ours = [[line["text"] for line in done.lines]
             for done in pipeline.run(example.Page(str(i), page)

@@ -62,6 +62,7 @@ cdef extern from "scipix_resize.h":
     void scipix_area_packed_hrow(const float* acc, float* out, Py_ssize_t cols,
                                  Py_ssize_t channels, const int32_t* start,
                                  const float* weight, Py_ssize_t taps) noexcept nogil
+    enum: AREA_SPARE "SCIPIX_AREA_SPARE"
     void scipix_area_round_row(const float* sums, uint8_t* dst, Py_ssize_t n) noexcept nogil
 
 cdef extern from "scipix_blob.h":
@@ -585,7 +586,8 @@ cdef int _area_int_rows(GrayRows* src, const Plane* dst, const void* x_factor,
 cdef struct AreaTaps:
     Py_ssize_t taps        # taps per output pixel, zero-weight padded at the end
     int32_t* start         # (n_out,) source index of each output's first tap
-    float* weight          # (n_out, taps) weight of source start + k; each row sums to 1
+    float* weight          # (n_out, taps) weight of source start + k; each row sums to 1;
+                           # then AREA_SPARE zeros (a 4-float load of the last weights)
 
 
 cdef int _area_taps(AreaTaps* t, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil:
@@ -594,7 +596,7 @@ cdef int _area_taps(AreaTaps* t, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nog
     cdef Py_ssize_t out, first, last, s, k
     t.taps = <Py_ssize_t>scale + 2
     t.start = <int32_t*>malloc(n_out * sizeof(int32_t))
-    t.weight = <float*>malloc(n_out * t.taps * sizeof(float))
+    t.weight = <float*>calloc(n_out * t.taps + AREA_SPARE, sizeof(float))
     if t.start == NULL or t.weight == NULL:
         return -1
     for out in range(n_out):

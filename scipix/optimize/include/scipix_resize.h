@@ -62,11 +62,50 @@ static inline void scipix_area_htile(const float *acc_t, uint8_t *dst, ptrdiff_t
     }
 }
 
+/* Floats scipix_area_packed_hrow may read after the last pixel's weights. */
+#define SCIPIX_AREA_SPARE 1
+
 #if !defined(SCIPIX_SCALAR_REFERENCE)
 typedef float scipix_f32x4 __attribute__((vector_size(16)));
 
-/* scipix_area_packed_hrow's loop for `taps` taps; called with a constant
- * count, so that the tap loop unrolls and pixels overlap in flight. */
+/* Tap k's weight, in every lane, from a pixel's first four weights w. */
+#define SCIPIX_TAP_WEIGHT(w, k) __builtin_shufflevector(w, w, k, k, k, k)
+
+/* scipix_area_packed_hrow's loop for 3 or 4 taps (a constant): a pixel's
+ * weights come in one 4-float load (weight has floats to spare after its
+ * last pixel's), spread by shuffles, which costs fewer loads than a
+ * broadcast per tap. */
+static inline void scipix_area_packed_hrow_few(const float *acc, float *out, ptrdiff_t cols,
+                                               ptrdiff_t channels, const int32_t *start,
+                                               const float *weight, const ptrdiff_t taps)
+{
+    ptrdiff_t x;
+    for (x = 0; x < cols; x++) {
+        const float *window = acc + (ptrdiff_t)start[x] * channels;
+        scipix_f32x4 w, pixel, total;
+        memcpy(&w, weight + x * taps, sizeof(w));
+#if defined(__SSE2__)
+        /* Else gcc folds the load and shuffles back into a broadcast load
+         * per tap, the loads this saves. */
+        __asm__("" : "+x"(w));
+#endif
+        memcpy(&pixel, window, sizeof(pixel));
+        total = SCIPIX_TAP_WEIGHT(w, 0) * pixel;
+        memcpy(&pixel, window + channels, sizeof(pixel));
+        total = total + SCIPIX_TAP_WEIGHT(w, 1) * pixel;
+        memcpy(&pixel, window + 2 * channels, sizeof(pixel));
+        total = total + SCIPIX_TAP_WEIGHT(w, 2) * pixel;
+        if (taps > 3) {
+            memcpy(&pixel, window + 3 * channels, sizeof(pixel));
+            total = total + SCIPIX_TAP_WEIGHT(w, 3) * pixel;
+        }
+        memcpy(out + x * channels, &total, sizeof(total));
+    }
+}
+
+/* scipix_area_packed_hrow's loop for any tap count: a broadcast weight per
+ * tap.  Called with a constant count where it can be, so that the tap loop
+ * unrolls and pixels overlap in flight. */
 static inline void scipix_area_packed_hrow_taps(const float *acc, float *out, ptrdiff_t cols,
                                                 ptrdiff_t channels, const int32_t *start,
                                                 const float *weight, const ptrdiff_t taps)
@@ -94,18 +133,18 @@ static inline void scipix_area_packed_hrow_taps(const float *acc, float *out, pt
  * Vector builds weigh a pixel's channels as one 4-float vector per tap,
  * so they read a fourth value after each tap pixel and, with three
  * channels, write one after each output pixel (over the next pixel's first
- * value, written next): acc needs one float after its last tap pixel and
- * out one after its last pixel. */
+ * value, written next): acc needs one float after its last tap pixel, out
+ * one after its last pixel, and weight SCIPIX_AREA_SPARE after its last
+ * pixel's (3 taps read 4 weights). */
 static inline void scipix_area_packed_hrow(const float *acc, float *out, ptrdiff_t cols,
                                            ptrdiff_t channels, const int32_t *start,
                                            const float *weight, ptrdiff_t taps)
 {
 #if !defined(SCIPIX_SCALAR_REFERENCE)
-    /* Shrinks by less than 4x: 2 to 5 taps. */
+    /* A shrink by f in [1, 4) has floor(f) + 2 taps: 3 to 5. */
     switch (taps) {
-    case 2: scipix_area_packed_hrow_taps(acc, out, cols, channels, start, weight, 2); break;
-    case 3: scipix_area_packed_hrow_taps(acc, out, cols, channels, start, weight, 3); break;
-    case 4: scipix_area_packed_hrow_taps(acc, out, cols, channels, start, weight, 4); break;
+    case 3: scipix_area_packed_hrow_few(acc, out, cols, channels, start, weight, 3); break;
+    case 4: scipix_area_packed_hrow_few(acc, out, cols, channels, start, weight, 4); break;
     case 5: scipix_area_packed_hrow_taps(acc, out, cols, channels, start, weight, 5); break;
     default: scipix_area_packed_hrow_taps(acc, out, cols, channels, start, weight, taps);
     }

@@ -9,10 +9,12 @@ from scipix.optimize.simd import fast_area_resize, simd_grayscale, simd_resize_b
 from oracles import area_reference, bilinear_reference, gray_reference, strided_crop
 
 # (source, output) sizes as (rows, cols): whole factors (2x2 included),
-# fractional shrinks, growth, one axis each way, single rows and columns.
+# fractional shrinks (by up to 3x, 3x to 4x and beyond: 3 to 7 area taps),
+# growth, one axis each way, single rows and columns.
 RESIZES = [((64, 64), (32, 32)), ((31, 47), (15, 23)), ((90, 120), (30, 40)),
            ((97, 131), (40, 57)), ((50, 70), (100, 90)), ((40, 30), (20, 61)),
-           ((1, 40), (1, 17)), ((33, 1), (9, 1)), ((300, 17), (128, 16)), ((5, 9), (5, 9))]
+           ((1, 40), (1, 17)), ((33, 1), (9, 1)), ((300, 17), (128, 16)), ((5, 9), (5, 9)),
+           ((61, 230), (20, 65)), ((50, 300), (11, 57))]
 
 
 def per_channel(resize, pixels, rows, cols):

@@ -57,9 +57,13 @@ cdef extern from "scipix_resize.h":
                             const uint8_t* windows, Py_ssize_t n,
                             Py_ssize_t channels) noexcept nogil
     void scipix_area_htile(const float* acc_t, uint8_t* dst, Py_ssize_t dst_stride,
-                           Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t channels,
-                           const int32_t* start, const float* weight,
-                           Py_ssize_t taps) noexcept nogil
+                           Py_ssize_t rows, Py_ssize_t cols, const int32_t* start,
+                           const float* weight, Py_ssize_t taps) noexcept nogil
+    void scipix_area_packed_hrow(const float* acc, float* out, Py_ssize_t cols,
+                                 Py_ssize_t channels, const int32_t* start,
+                                 const float* weight, Py_ssize_t taps) noexcept nogil
+    enum: AREA_SPARE "SCIPIX_AREA_SPARE"
+    void scipix_area_round_row(const float* sums, uint8_t* dst, Py_ssize_t n) noexcept nogil
 
 cdef extern from "scipix_blob.h":
     enum: BLOB_RUN "SCIPIX_BLOB_RUN"
@@ -582,7 +586,8 @@ cdef int _area_int_rows(GrayRows* src, const Plane* dst, const void* x_factor,
 cdef struct AreaTaps:
     Py_ssize_t taps        # taps per output pixel, zero-weight padded at the end
     int32_t* start         # (n_out,) source index of each output's first tap
-    float* weight          # (n_out, taps) weight of source start + k; each row sums to 1
+    float* weight          # (n_out, taps) weight of source start + k; each row sums to 1;
+                           # then AREA_SPARE zeros (a 4-float load of the last weights)
 
 
 cdef int _area_taps(AreaTaps* t, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil:
@@ -591,7 +596,7 @@ cdef int _area_taps(AreaTaps* t, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nog
     cdef Py_ssize_t out, first, last, s, k
     t.taps = <Py_ssize_t>scale + 2
     t.start = <int32_t*>malloc(n_out * sizeof(int32_t))
-    t.weight = <float*>malloc(n_out * t.taps * sizeof(float))
+    t.weight = <float*>calloc(n_out * t.taps + AREA_SPARE, sizeof(float))
     if t.start == NULL or t.weight == NULL:
         return -1
     for out in range(n_out):
@@ -642,23 +647,34 @@ cdef inline void _transpose_tile(const float* acc, float* acc_t, Py_ssize_t stri
             acc_t[c * TILE + r] = acc[r * stride + c]
 
 
-cdef int _area_rows(GrayRows* src, const Plane* dst, const void* x_taps,
-                    const void* y_taps, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil:
-    """Rows [y0, y1) of a general area resize; -1 when out of memory.
+cdef inline void _vertical_sum(GrayRows* src, const AreaTaps* ty, Py_ssize_t y, float* acc,
+                               Py_ssize_t width) noexcept nogil:
+    """``acc[:width]`` = output row ``y``'s source rows weighted and summed in tap order."""
+    cdef Py_ssize_t k
+    cdef float weight
+    cdef bint first = True
+    for k in range(ty.taps):
+        weight = ty.weight[y * ty.taps + k]
+        if weight == 0.0:
+            continue
+        if first:
+            _weighted_row(_gray_row(src, ty.start[y] + k), acc, weight, width)
+            first = False
+        else:
+            _accumulate(_gray_row(src, ty.start[y] + k), acc, weight, width)
+
+
+cdef int _area_gray_rows(GrayRows* src, const Plane* dst, const AreaTaps* tx,
+                         const AreaTaps* ty, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil:
+    """Rows [y0, y1) of a general gray area resize; -1 when out of memory.
 
     Per tile of TILE output rows: the vertical pass over whole source rows
     (vector code), transposed so that the horizontal pass works on TILE
-    rows at once.  Per output pixel the arithmetic is the same sequence as
-    a plain loop: ``sum_k wy_k * row_k`` in tap order, then
-    ``sum_k wx_k * column_k`` in tap order, rounded half to even.
+    rows at once.
     """
-    cdef const AreaTaps* tx = <const AreaTaps*>x_taps
-    cdef const AreaTaps* ty = <const AreaTaps*>y_taps
-    cdef Py_ssize_t tile, y, r, k, rows, width = src.image.cols * dst.channels
+    cdef Py_ssize_t tile, y, r, rows, width = src.image.cols
     # Padded with zeros: an output's zero-weight taps may run past the row.
-    cdef Py_ssize_t stride = width + tx.taps * dst.channels
-    cdef float weight
-    cdef bint first
+    cdef Py_ssize_t stride = width + tx.taps
     cdef float* acc = <float*>calloc(2 * TILE * stride, sizeof(float))
     if acc == NULL:
         return -1
@@ -667,23 +683,51 @@ cdef int _area_rows(GrayRows* src, const Plane* dst, const void* x_taps,
         y = y0 + tile * TILE
         rows = min(<Py_ssize_t>TILE, y1 - y)
         for r in range(rows):
-            first = True
-            for k in range(ty.taps):
-                weight = ty.weight[(y + r) * ty.taps + k]
-                if weight == 0.0:
-                    continue
-                if first:
-                    _weighted_row(_gray_row(src, ty.start[y + r] + k), acc + r * stride,
-                                  weight, width)
-                    first = False
-                else:
-                    _accumulate(_gray_row(src, ty.start[y + r] + k), acc + r * stride,
-                                weight, width)
+            _vertical_sum(src, ty, y + r, acc + r * stride, width)
         _transpose_tile(acc, acc_t, stride, width)
-        scipix_area_htile(acc_t, _out_row(dst, y), dst.stride, rows, dst.cols, dst.channels,
-                          tx.start, tx.weight, tx.taps)
+        scipix_area_htile(acc_t, _out_row(dst, y), dst.stride, rows, dst.cols, tx.start,
+                          tx.weight, tx.taps)
     free(acc)
     return 0
+
+
+cdef int _area_packed_rows(GrayRows* src, const Plane* dst, const AreaTaps* tx,
+                           const AreaTaps* ty, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil:
+    """Rows [y0, y1) of a general area resize of packed 3- or 4-value
+    pixels; -1 when out of memory.
+
+    Row by row: the vertical pass over the whole source row, then each
+    output pixel's channels weighed together (scipix_area_packed_hrow).
+    """
+    cdef Py_ssize_t y, width = src.image.cols * dst.channels, n = dst.cols * dst.channels
+    # Padded with zeros: an output's zero-weight taps (and the value the
+    # horizontal pass reads past a tap pixel) may run past the row.
+    cdef Py_ssize_t stride = width + tx.taps * dst.channels
+    cdef float* acc = <float*>calloc(stride + n + 1, sizeof(float))
+    if acc == NULL:
+        return -1
+    cdef float* sums = acc + stride
+    for y in range(y0, y1):
+        _vertical_sum(src, ty, y, acc, width)
+        scipix_area_packed_hrow(acc, sums, dst.cols, dst.channels, tx.start, tx.weight, tx.taps)
+        scipix_area_round_row(sums, _out_row(dst, y), n)
+    free(acc)
+    return 0
+
+
+cdef int _area_rows(GrayRows* src, const Plane* dst, const void* x_taps,
+                    const void* y_taps, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil:
+    """Rows [y0, y1) of a general area resize; -1 when out of memory.
+
+    Per output value the arithmetic is the same sequence as a plain loop:
+    ``sum_k wy_k * row_k`` in tap order, then ``sum_k wx_k * column_k`` in
+    tap order, rounded half to even.
+    """
+    if dst.channels == 1:
+        return _area_gray_rows(src, dst, <const AreaTaps*>x_taps, <const AreaTaps*>y_taps,
+                               y0, y1)
+    return _area_packed_rows(src, dst, <const AreaTaps*>x_taps, <const AreaTaps*>y_taps,
+                             y0, y1)
 
 
 # --------------------------------------------------------------------------

@@ -1,12 +1,13 @@
-/* Row passes of the resizes: the area resize's horizontal tile, the
- * bilinear resize's horizontal pass, the 2x2 area average. */
+/* Row passes of the resizes: the area resize's horizontal passes (gray
+ * tile, packed row), the bilinear resize's horizontal pass, the 2x2 area
+ * average. */
 #ifndef SCIPIX_RESIZE_H
 #define SCIPIX_RESIZE_H
 
 #include "scipix_vector.h"
 
-/* Output rows the area resize's horizontal pass computes at once: one
- * float vector. */
+/* Output rows the gray area resize's horizontal pass computes at once:
+ * one float vector. */
 #if defined(SCIPIX_SCALAR_REFERENCE)
 #define SCIPIX_TILE 8
 #else
@@ -14,53 +15,162 @@
 typedef int32_t scipix_i32v __attribute__((vector_size(SCIPIX_VEC_BYTES)));
 #endif
 
-/* Horizontal area pass for `rows` (<= SCIPIX_TILE) output rows of `cols`
- * pixels of `channels` packed values.
+/* Horizontal area pass of the gray resize for `rows` (<= SCIPIX_TILE)
+ * output rows of `cols` pixels.
  *
- * acc_t holds the rows' vertical sums transposed, (source value, row):
- * acc_t[v * SCIPIX_TILE + r].  Channel c of output x of row r is
- * sum_k weight[x * taps + k] * acc_t[((start[x] + k) * channels + c) * SCIPIX_TILE + r]
+ * acc_t holds the rows' vertical sums transposed, (source pixel, row):
+ * acc_t[s * SCIPIX_TILE + r].  Output x of row r is
+ * sum_k weight[x * taps + k] * acc_t[(start[x] + k) * SCIPIX_TILE + r]
  * in tap order, rounded half to even by the 1.5 * 2**23 trick and clamped
  * to 255; each tap is one vector multiply-add over the rows. */
 static inline void scipix_area_htile(const float *acc_t, uint8_t *dst, ptrdiff_t dst_stride,
-                                     ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t channels,
-                                     const int32_t *start, const float *weight, ptrdiff_t taps)
+                                     ptrdiff_t rows, ptrdiff_t cols, const int32_t *start,
+                                     const float *weight, ptrdiff_t taps)
 {
     const float magic = 12582912.0f;
-    const ptrdiff_t tap_step = channels * SCIPIX_TILE;
-    ptrdiff_t x, k, r, c;
-    for (x = 0; x < cols; x++)
-    for (c = 0; c < channels; c++) {
+    ptrdiff_t x, k, r;
+    for (x = 0; x < cols; x++) {
         const float *w = weight + x * taps;
-        const float *window = acc_t + ((ptrdiff_t)start[x] * channels + c) * SCIPIX_TILE;
-        const ptrdiff_t v = x * channels + c;
+        const float *window = acc_t + (ptrdiff_t)start[x] * SCIPIX_TILE;
 #if !defined(SCIPIX_SCALAR_REFERENCE)
         scipix_f32v column, tile;
         scipix_i32v rounded;
         memcpy(&column, window, sizeof(column));
         tile = w[0] * column;
         for (k = 1; k < taps; k++) {
-            memcpy(&column, window + k * tap_step, sizeof(column));
+            memcpy(&column, window + k * SCIPIX_TILE, sizeof(column));
             tile = tile + w[k] * column;
         }
         rounded = __builtin_convertvector((tile + magic) - magic, scipix_i32v);
         rounded = (rounded & ~(rounded > 255)) | (255 & (rounded > 255));
         if (rows == SCIPIX_TILE)
             for (r = 0; r < SCIPIX_TILE; r++)
-                dst[r * dst_stride + v] = (uint8_t)rounded[r];
+                dst[r * dst_stride + x] = (uint8_t)rounded[r];
         else
             for (r = 0; r < rows; r++)
-                dst[r * dst_stride + v] = (uint8_t)rounded[r];
+                dst[r * dst_stride + x] = (uint8_t)rounded[r];
 #else
         for (r = 0; r < rows; r++) {
             float total = w[0] * window[r];
             int32_t rounded;
             for (k = 1; k < taps; k++)
-                total = total + w[k] * window[k * tap_step + r];
+                total = total + w[k] * window[k * SCIPIX_TILE + r];
             rounded = (int32_t)((total + magic) - magic);
-            dst[r * dst_stride + v] = (uint8_t)(rounded > 255 ? 255 : rounded);
+            dst[r * dst_stride + x] = (uint8_t)(rounded > 255 ? 255 : rounded);
         }
 #endif
+    }
+}
+
+/* Floats scipix_area_packed_hrow may read after the last pixel's weights. */
+#define SCIPIX_AREA_SPARE 1
+
+#if !defined(SCIPIX_SCALAR_REFERENCE)
+typedef float scipix_f32x4 __attribute__((vector_size(16)));
+
+/* Tap k's weight, in every lane, from a pixel's first four weights w. */
+#define SCIPIX_TAP_WEIGHT(w, k) __builtin_shufflevector(w, w, k, k, k, k)
+
+/* scipix_area_packed_hrow's loop for 3 or 4 taps (a constant): a pixel's
+ * weights come in one 4-float load (weight has floats to spare after its
+ * last pixel's), spread by shuffles, which costs fewer loads than a
+ * broadcast per tap. */
+static inline void scipix_area_packed_hrow_few(const float *acc, float *out, ptrdiff_t cols,
+                                               ptrdiff_t channels, const int32_t *start,
+                                               const float *weight, const ptrdiff_t taps)
+{
+    ptrdiff_t x;
+    for (x = 0; x < cols; x++) {
+        const float *window = acc + (ptrdiff_t)start[x] * channels;
+        scipix_f32x4 w, pixel, total;
+        memcpy(&w, weight + x * taps, sizeof(w));
+#if defined(__SSE2__)
+        /* Else gcc folds the load and shuffles back into a broadcast load
+         * per tap, the loads this saves. */
+        __asm__("" : "+x"(w));
+#endif
+        memcpy(&pixel, window, sizeof(pixel));
+        total = SCIPIX_TAP_WEIGHT(w, 0) * pixel;
+        memcpy(&pixel, window + channels, sizeof(pixel));
+        total = total + SCIPIX_TAP_WEIGHT(w, 1) * pixel;
+        memcpy(&pixel, window + 2 * channels, sizeof(pixel));
+        total = total + SCIPIX_TAP_WEIGHT(w, 2) * pixel;
+        if (taps > 3) {
+            memcpy(&pixel, window + 3 * channels, sizeof(pixel));
+            total = total + SCIPIX_TAP_WEIGHT(w, 3) * pixel;
+        }
+        memcpy(out + x * channels, &total, sizeof(total));
+    }
+}
+
+/* scipix_area_packed_hrow's loop for any tap count: a broadcast weight per
+ * tap.  Called with a constant count where it can be, so that the tap loop
+ * unrolls and pixels overlap in flight. */
+static inline void scipix_area_packed_hrow_taps(const float *acc, float *out, ptrdiff_t cols,
+                                                ptrdiff_t channels, const int32_t *start,
+                                                const float *weight, const ptrdiff_t taps)
+{
+    ptrdiff_t x, k;
+    for (x = 0; x < cols; x++) {
+        const float *w = weight + x * taps;
+        const float *window = acc + (ptrdiff_t)start[x] * channels;
+        scipix_f32x4 pixel, total;
+        memcpy(&pixel, window, sizeof(pixel));
+        total = w[0] * pixel;
+        for (k = 1; k < taps; k++) {
+            memcpy(&pixel, window + k * channels, sizeof(pixel));
+            total = total + w[k] * pixel;
+        }
+        memcpy(out + x * channels, &total, sizeof(total));
+    }
+}
+#endif
+
+/* Horizontal area pass over one row of vertical sums of packed pixels of
+ * `channels` (3 or 4) values, unrounded:
+ * out[x * channels + c] = sum_k weight[x * taps + k] * acc[(start[x] + k) * channels + c]
+ * in tap order, the same operations as scipix_area_htile's per pixel.
+ * Vector builds weigh a pixel's channels as one 4-float vector per tap,
+ * so they read a fourth value after each tap pixel and, with three
+ * channels, write one after each output pixel (over the next pixel's first
+ * value, written next): acc needs one float after its last tap pixel, out
+ * one after its last pixel, and weight SCIPIX_AREA_SPARE after its last
+ * pixel's (3 taps read 4 weights). */
+static inline void scipix_area_packed_hrow(const float *acc, float *out, ptrdiff_t cols,
+                                           ptrdiff_t channels, const int32_t *start,
+                                           const float *weight, ptrdiff_t taps)
+{
+#if !defined(SCIPIX_SCALAR_REFERENCE)
+    /* A shrink by f in [1, 4) has floor(f) + 2 taps: 3 to 5. */
+    switch (taps) {
+    case 3: scipix_area_packed_hrow_few(acc, out, cols, channels, start, weight, 3); break;
+    case 4: scipix_area_packed_hrow_few(acc, out, cols, channels, start, weight, 4); break;
+    case 5: scipix_area_packed_hrow_taps(acc, out, cols, channels, start, weight, 5); break;
+    default: scipix_area_packed_hrow_taps(acc, out, cols, channels, start, weight, taps);
+    }
+#else
+    ptrdiff_t x, k, c;
+    for (x = 0; x < cols; x++)
+        for (c = 0; c < channels; c++) {
+            const float *w = weight + x * taps;
+            const float *window = acc + (ptrdiff_t)start[x] * channels + c;
+            float total = w[0] * window[0];
+            for (k = 1; k < taps; k++)
+                total = total + w[k] * window[k * channels];
+            out[x * channels + c] = total;
+        }
+#endif
+}
+
+/* dst[i] = sums[i] (>= 0) rounded half to even by the 1.5 * 2**23 trick and
+ * clamped to 255, i < n. */
+static inline void scipix_area_round_row(const float *sums, uint8_t *dst, ptrdiff_t n)
+{
+    const float magic = 12582912.0f;
+    ptrdiff_t i;
+    for (i = 0; i < n; i++) {
+        int32_t rounded = (int32_t)((sums[i] + magic) - magic);
+        dst[i] = (uint8_t)(rounded > 255 ? 255 : rounded);
     }
 }
 

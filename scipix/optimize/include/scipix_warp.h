@@ -9,6 +9,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+#include "scipix_vector.h"
 
 #define SCIPIX_WARP_MAX_CHANNELS 4
 #define SCIPIX_WARP_MAX_OUT 3
@@ -33,7 +36,8 @@ typedef struct {
 
 /* The output channels: out[k] = bias[k] + sum_c mix[k][c] * value[c], the
  * colour conversion and the normalization in one (mix has the scale / std
- * folded in). */
+ * folded in).  Terms of zero weight are left out of the sum (a channel
+ * reorder is then one product a channel). */
 typedef struct {
     float mix[SCIPIX_WARP_MAX_OUT][SCIPIX_WARP_MAX_CHANNELS];
     float bias[SCIPIX_WARP_MAX_OUT];
@@ -42,9 +46,10 @@ typedef struct {
 
 static inline double scipix_clamp_d(double value, double lo, double hi)
 {
-    /* Written so NaN lands on lo: a degenerate map never indexes outside. */
-    value = value >= lo ? value : lo;
-    return value <= hi ? value : hi;
+    /* Written so NaN lands on lo (a degenerate map never indexes outside),
+     * and as the packed max and min instructions compare. */
+    value = value > lo ? value : lo;
+    return value < hi ? value : hi;
 }
 
 static inline ptrdiff_t scipix_clamp_i(ptrdiff_t value, ptrdiff_t hi)
@@ -71,9 +76,9 @@ static inline void scipix_warp_positions(const scipix_line_map *map, const scipi
     int32_t x;
     for (x = 0; x < n; x++) {
         double u = scipix_clamp_d(((double)x + 0.5) * map->sx - 0.5, 0.0, map->u_max);
-        double z = g[6] * u + row_z;
-        double sx = scipix_clamp_d((g[0] * u + row_x) / z, lo, x_hi);
-        double sy = scipix_clamp_d((g[3] * u + row_y) / z, lo, y_hi);
+        double w = 1.0 / (g[6] * u + row_z);
+        double sx = scipix_clamp_d((g[0] * u + row_x) * w, lo, x_hi);
+        double sy = scipix_clamp_d((g[3] * u + row_y) * w, lo, y_hi);
         int32_t x0 = (int32_t)(sx + shift) - (int32_t)shift;
         int32_t y0 = (int32_t)(sy + shift) - (int32_t)shift;
         ix[x] = x0;
@@ -104,6 +109,175 @@ SCIPIX_WARP_INLINE void scipix_sample_bilinear(const scipix_warp_image *src, int
         value[c] = upper * gy + lower * fy;
     }
 }
+
+#if !defined(SCIPIX_SCALAR_REFERENCE)
+/* Bilinear sampling SCIPIX_F32_PER_VEC pixels at a time: each pixel's top
+ * and bottom tap pairs are 64-bit gathers of their packed channels, the
+ * weights and sums the scalar path's float operations, lane by lane, in
+ * its order. */
+typedef int32_t scipix_i32v __attribute__((vector_size(SCIPIX_VEC_BYTES)));
+#define SCIPIX_WARP_LANES SCIPIX_F32_PER_VEC
+
+static inline scipix_i32v scipix_min_i32v(scipix_i32v a, scipix_i32v b)
+{
+    scipix_i32v below = a < b;
+    return (a & below) | (b & ~below);
+}
+
+static inline scipix_i32v scipix_clamp_i32v(scipix_i32v value, scipix_i32v hi)
+{
+    return scipix_min_i32v(value & ~(value < 0), hi);
+}
+
+#if SCIPIX_VEC_BYTES == 32 && defined(__AVX2__)
+/* The low 32 bits of each 64-bit lane of a, then of b. */
+static inline __m256i scipix_low_dwords(__m256i a, __m256i b)
+{
+    __m256 pairs = _mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b),
+                                     _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_permute4x64_epi64(_mm256_castps_si256(pairs), _MM_SHUFFLE(3, 1, 2, 0));
+}
+#endif
+
+/* Lane i of `first`: the pixel whose bytes start `column[i]` bytes into
+ * the rows at `row[i]`, its first channel in the lowest byte
+ * (little-endian); of `second`: the pixel after it, `pixel_bytes` on.
+ * One 8-byte load a lane, at most `row_last` bytes into the row (the row's
+ * last 8) and shifted down to the pixel, so nothing past the row is read;
+ * `second` is meaningful where the pixel is not the row's last. */
+static inline void scipix_gather_pixel_pairs(const uint8_t *data, scipix_i32v row,
+                                             scipix_i32v column, scipix_i32v row_last,
+                                             const int pixel_bytes, scipix_u32v *first,
+                                             scipix_u32v *second)
+{
+    const scipix_i32v start = scipix_min_i32v(column, row_last);
+    const scipix_i32v offset = row + start;
+    const scipix_u32v shift = (scipix_u32v)((column - start) * 8);
+    const int next = 8 * pixel_bytes;
+#if SCIPIX_VEC_BYTES == 64
+    __m512i words[2];
+    int half;
+    for (half = 0; half < 2; half++) {
+        __m256i index = half ? _mm512_extracti64x4_epi64((__m512i)offset, 1)
+                             : _mm512_castsi512_si256((__m512i)offset);
+        __m256i bits = half ? _mm512_extracti64x4_epi64((__m512i)shift, 1)
+                            : _mm512_castsi512_si256((__m512i)shift);
+        words[half] = _mm512_srlv_epi64(_mm512_i32gather_epi64(index, (const void *)data, 1),
+                                        _mm512_cvtepu32_epi64(bits));
+    }
+    *first = (scipix_u32v)_mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm512_cvtepi64_epi32(words[0])),
+        _mm512_cvtepi64_epi32(words[1]), 1);
+    *second = (scipix_u32v)_mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm512_cvtepi64_epi32(_mm512_srli_epi64(words[0], next))),
+        _mm512_cvtepi64_epi32(_mm512_srli_epi64(words[1], next)), 1);
+#elif SCIPIX_VEC_BYTES == 32 && defined(__AVX2__)
+    __m256i words[2];
+    int half;
+    for (half = 0; half < 2; half++) {
+        __m128i index = half ? _mm256_extracti128_si256((__m256i)offset, 1)
+                             : _mm256_castsi256_si128((__m256i)offset);
+        __m128i bits = half ? _mm256_extracti128_si256((__m256i)shift, 1)
+                            : _mm256_castsi256_si128((__m256i)shift);
+        words[half] = _mm256_srlv_epi64(
+            _mm256_i32gather_epi64((const long long *)data, index, 1),
+            _mm256_cvtepu32_epi64(bits));
+    }
+    *first = (scipix_u32v)scipix_low_dwords(words[0], words[1]);
+    *second = (scipix_u32v)scipix_low_dwords(_mm256_srli_epi64(words[0], next),
+                                             _mm256_srli_epi64(words[1], next));
+#else
+    /* No gather instruction: the loads one by one, the arithmetic packed. */
+    int i;
+    for (i = 0; i < SCIPIX_WARP_LANES; i++) {
+        uint64_t word;
+        memcpy(&word, data + offset[i], sizeof word);
+        word >>= shift[i];
+        (*first)[i] = (uint32_t)word;
+        (*second)[i] = (uint32_t)(word >> next);
+    }
+#endif
+}
+
+/* Every lane `value` (a -0.0 stays -0.0, as the scalar sums start). */
+static inline scipix_f32v scipix_broadcast_f32v(float value)
+{
+    scipix_f32v lanes;
+    int i;
+    for (i = 0; i < SCIPIX_WARP_LANES; i++)
+        lanes[i] = value;
+    return lanes;
+}
+
+static inline scipix_f32v scipix_channel_f32v(scipix_u32v pixel, int c)
+{
+    scipix_u32v byte = (pixel >> (uint32_t)(8 * c)) & 0xffu;
+    return __builtin_convertvector((scipix_i32v)byte, scipix_f32v);
+}
+
+/* Whether the vector path can address `src`: every byte offset fits in
+ * int32 and a row holds at least the 8 bytes one load reads. */
+static inline int scipix_warp_vector_fits(const scipix_warp_image *src)
+{
+    const ptrdiff_t row_bytes = src->cols * src->channels;
+    const ptrdiff_t stride = src->stride < 0 ? -src->stride : src->stride;
+    return row_bytes >= 8 && (src->rows - 1) * stride + row_bytes <= INT32_MAX;
+}
+
+/* scipix_warp_row's bilinear sampling of the first pixels of a row, whole
+ * vectors of them; returns how many it wrote (the rest are the caller's). */
+SCIPIX_WARP_INLINE ptrdiff_t scipix_warp_row_bilinear_vector(
+        const scipix_warp_image *src, const scipix_channel_map *channels, const int32_t *ix,
+        const int32_t *iy, const float *fx, const float *fy, float *out, ptrdiff_t plane,
+        ptrdiff_t n, const ptrdiff_t c_n, const ptrdiff_t k_n)
+{
+    const scipix_i32v zero = {0};
+    const scipix_i32v last_row = zero + (int32_t)(src->rows - 1);
+    const scipix_i32v last_col = zero + (int32_t)(src->cols - 1);
+    const scipix_i32v stride = zero + (int32_t)src->stride;
+    const scipix_i32v pixel_bytes = zero + (int32_t)c_n;
+    const scipix_i32v row_last = zero + (int32_t)(src->cols * c_n - 8);
+    ptrdiff_t x, k, c;
+    for (x = 0; x + SCIPIX_WARP_LANES <= n; x += SCIPIX_WARP_LANES) {
+        scipix_i32v col, row;
+        scipix_u32v top_left, top_right, bottom_left, bottom_right;
+        scipix_f32v wx, wy, value[SCIPIX_WARP_MAX_CHANNELS];
+        memcpy(&col, ix + x, sizeof col);
+        memcpy(&row, iy + x, sizeof row);
+        memcpy(&wx, fx + x, sizeof wx);
+        memcpy(&wy, fy + x, sizeof wy);
+        const scipix_i32v top = scipix_clamp_i32v(row, last_row) * stride;
+        const scipix_i32v bottom = scipix_clamp_i32v(row + 1, last_row) * stride;
+        const scipix_i32v left_col = scipix_clamp_i32v(col, last_col);
+        /* The right tap is the left one where the clamp joins them. */
+        const scipix_i32v joined = left_col == scipix_clamp_i32v(col + 1, last_col);
+        const scipix_i32v left = left_col * pixel_bytes;
+        scipix_gather_pixel_pairs(src->data, top, left, row_last, (int)c_n, &top_left,
+                                  &top_right);
+        scipix_gather_pixel_pairs(src->data, bottom, left, row_last, (int)c_n, &bottom_left,
+                                  &bottom_right);
+        top_right = (top_left & (scipix_u32v)joined) | (top_right & ~(scipix_u32v)joined);
+        bottom_right = (bottom_left & (scipix_u32v)joined)
+                       | (bottom_right & ~(scipix_u32v)joined);
+        const scipix_f32v gx = 1.0f - wx, gy = 1.0f - wy;
+        for (c = 0; c < c_n; c++) {
+            scipix_f32v upper = scipix_channel_f32v(top_left, c) * gx
+                                + scipix_channel_f32v(top_right, c) * wx;
+            scipix_f32v lower = scipix_channel_f32v(bottom_left, c) * gx
+                                + scipix_channel_f32v(bottom_right, c) * wx;
+            value[c] = upper * gy + lower * wy;
+        }
+        for (k = 0; k < k_n; k++) {
+            scipix_f32v total = scipix_broadcast_f32v(channels->bias[k]);
+            for (c = 0; c < c_n; c++)
+                if (channels->mix[k][c] != 0.0f)
+                    total = total + channels->mix[k][c] * value[c];
+            memcpy(out + k * plane + x, &total, sizeof total);
+        }
+    }
+    return x;
+}
+#endif
 
 /* OpenCV's bicubic weights (A = -0.75) of the taps at -1, 0, 1, 2. */
 static inline void scipix_cubic_weights(float t, float *w)
@@ -151,9 +325,14 @@ SCIPIX_WARP_INLINE void scipix_warp_row(const scipix_warp_image *src,
                                         const float *fy, float *out, ptrdiff_t plane, ptrdiff_t n,
                                         const ptrdiff_t c_n, const ptrdiff_t k_n)
 {
-    ptrdiff_t x, k, c;
+    ptrdiff_t x = 0, k, c;
     float value[SCIPIX_WARP_MAX_CHANNELS];
-    for (x = 0; x < n; x++) {
+#if !defined(SCIPIX_SCALAR_REFERENCE)
+    if (!cubic && scipix_warp_vector_fits(src))
+        x = scipix_warp_row_bilinear_vector(src, channels, ix, iy, fx, fy, out, plane, n, c_n,
+                                            k_n);
+#endif
+    for (; x < n; x++) {
         if (cubic)
             scipix_sample_cubic(src, ix[x], iy[x], fx[x], fy[x], value, c_n);
         else
@@ -161,7 +340,8 @@ SCIPIX_WARP_INLINE void scipix_warp_row(const scipix_warp_image *src,
         for (k = 0; k < k_n; k++) {
             float total = channels->bias[k];
             for (c = 0; c < c_n; c++)
-                total = total + channels->mix[k][c] * value[c];
+                if (channels->mix[k][c] != 0.0f)
+                    total = total + channels->mix[k][c] * value[c];
             out[k * plane + x] = total;
         }
     }

@@ -27,8 +27,9 @@ typedef struct {
  * resize's pixel centres and edge clamp give
  *   u = clamp((ox + 0.5) * sx - 0.5, 0, u_max),
  *   v = clamp((oy + 0.5) * sy - 0.5, 0, v_max),
- * then (X, Y, Z) = G (u, v, 1) and the source position is (X / Z, Y / Z).
- * G already holds the crop's perspective transform and the upright turn. */
+ * then (X, Y, Z) = G (u, v, 1), summed as g0 u + (g1 v + g2), and the
+ * source position is (X w, Y w) with w = 1 / Z.  G already holds the
+ * crop's perspective transform and the upright turn. */
 typedef struct {
     double g[9];
     double sx, sy, u_max, v_max;
@@ -58,15 +59,33 @@ static inline ptrdiff_t scipix_clamp_i(ptrdiff_t value, ptrdiff_t hi)
     return value > hi ? hi : value;
 }
 
-/* Source positions of one output row's n pixels: integer parts (ix, iy)
- * and fractions (fx, fy).  Positions are clamped a few pixels outside the
- * image (every tap then clamps to the border, as BORDER_REPLICATE), which
- * also keeps the integer conversion in range.  The loop counter is 32-bit
- * and floor is a truncation of the position shifted positive: both have
- * packed SSE2 forms, so every x86 variant vectorizes the loop. */
+/* The column terms of a line's map, the same for every output row:
+ * g0 u, g3 u and g6 u of each of its n columns' u, in column_x, column_y,
+ * column_z. */
+static inline void scipix_warp_columns(const scipix_line_map *map, int32_t n, double *column_x,
+                                       double *column_y, double *column_z)
+{
+    const double *g = map->g;
+    int32_t x;
+    for (x = 0; x < n; x++) {
+        double u = scipix_clamp_d(((double)x + 0.5) * map->sx - 0.5, 0.0, map->u_max);
+        column_x[x] = g[0] * u;
+        column_y[x] = g[3] * u;
+        column_z[x] = g[6] * u;
+    }
+}
+
+/* Source positions of one output row's n pixels from its line's column
+ * terms: integer parts (ix, iy) and fractions (fx, fy).  Positions are
+ * clamped a few pixels outside the image (every tap then clamps to the
+ * border, as BORDER_REPLICATE), which also keeps the integer conversion in
+ * range.  The loop counter is 32-bit and floor is a truncation of the
+ * position shifted positive: both have packed SSE2 forms, so every x86
+ * variant vectorizes the loop. */
 static inline void scipix_warp_positions(const scipix_line_map *map, const scipix_warp_image *src,
-                                         ptrdiff_t oy, int32_t n, int32_t *ix, int32_t *iy,
-                                         float *fx, float *fy)
+                                         const double *column_x, const double *column_y,
+                                         const double *column_z, ptrdiff_t oy, int32_t n,
+                                         int32_t *ix, int32_t *iy, float *fx, float *fy)
 {
     const double *g = map->g;
     const double lo = -4.0, shift = 8.0;
@@ -75,10 +94,9 @@ static inline void scipix_warp_positions(const scipix_line_map *map, const scipi
     double row_x = g[1] * v + g[2], row_y = g[4] * v + g[5], row_z = g[7] * v + g[8];
     int32_t x;
     for (x = 0; x < n; x++) {
-        double u = scipix_clamp_d(((double)x + 0.5) * map->sx - 0.5, 0.0, map->u_max);
-        double w = 1.0 / (g[6] * u + row_z);
-        double sx = scipix_clamp_d((g[0] * u + row_x) * w, lo, x_hi);
-        double sy = scipix_clamp_d((g[3] * u + row_y) * w, lo, y_hi);
+        double w = 1.0 / (column_z[x] + row_z);
+        double sx = scipix_clamp_d((column_x[x] + row_x) * w, lo, x_hi);
+        double sy = scipix_clamp_d((column_y[x] + row_y) * w, lo, y_hi);
         int32_t x0 = (int32_t)(sx + shift) - (int32_t)shift;
         int32_t y0 = (int32_t)(sy + shift) - (int32_t)shift;
         ix[x] = x0;
@@ -349,19 +367,23 @@ SCIPIX_WARP_INLINE void scipix_warp_row(const scipix_warp_image *src,
 
 /* One text line into its (out_channels, rows, width) block of the batch:
  * `line_width` sampled pixels per row, zeros to `width`.  Scratch holds
- * 2 * width int32 and 2 * width float.  The common channel layouts get
+ * 2 * width int32, 2 * width float and 3 * width double.  The common channel layouts get
  * rows specialized for their constant counts; every specialization runs
  * the same float operations in the same order as the general row. */
 static inline void scipix_warp_line(const scipix_warp_image *src, const scipix_line_map *map,
                                     const scipix_channel_map *channels, int cubic, float *out,
                                     ptrdiff_t rows, ptrdiff_t width, ptrdiff_t line_width,
-                                    int32_t *ix, int32_t *iy, float *fx, float *fy)
+                                    int32_t *ix, int32_t *iy, float *fx, float *fy,
+                                    double *columns)
 {
     const ptrdiff_t plane = rows * width, c_n = src->channels, k_n = channels->out_channels;
+    double *column_x = columns, *column_y = columns + width, *column_z = columns + 2 * width;
     ptrdiff_t y, x, k;
+    scipix_warp_columns(map, (int32_t)line_width, column_x, column_y, column_z);
     for (y = 0; y < rows; y++) {
         float *row = out + y * width;
-        scipix_warp_positions(map, src, y, (int32_t)line_width, ix, iy, fx, fy);
+        scipix_warp_positions(map, src, column_x, column_y, column_z, y, (int32_t)line_width,
+                              ix, iy, fx, fy);
         if (!cubic && c_n == 3 && k_n == 3)
             scipix_warp_row(src, channels, 0, ix, iy, fx, fy, row, plane, line_width, 3, 3);
         else if (!cubic && c_n == 1 && k_n == 1)

@@ -128,175 +128,6 @@ SCIPIX_WARP_INLINE void scipix_sample_bilinear(const scipix_warp_image *src, int
     }
 }
 
-#if !defined(SCIPIX_SCALAR_REFERENCE)
-/* Bilinear sampling SCIPIX_F32_PER_VEC pixels at a time: each pixel's top
- * and bottom tap pairs are 64-bit gathers of their packed channels, the
- * weights and sums the scalar path's float operations, lane by lane, in
- * its order. */
-typedef int32_t scipix_i32v __attribute__((vector_size(SCIPIX_VEC_BYTES)));
-#define SCIPIX_WARP_LANES SCIPIX_F32_PER_VEC
-
-static inline scipix_i32v scipix_min_i32v(scipix_i32v a, scipix_i32v b)
-{
-    scipix_i32v below = a < b;
-    return (a & below) | (b & ~below);
-}
-
-static inline scipix_i32v scipix_clamp_i32v(scipix_i32v value, scipix_i32v hi)
-{
-    return scipix_min_i32v(value & ~(value < 0), hi);
-}
-
-#if SCIPIX_VEC_BYTES == 32 && defined(__AVX2__)
-/* The low 32 bits of each 64-bit lane of a, then of b. */
-static inline __m256i scipix_low_dwords(__m256i a, __m256i b)
-{
-    __m256 pairs = _mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b),
-                                     _MM_SHUFFLE(2, 0, 2, 0));
-    return _mm256_permute4x64_epi64(_mm256_castps_si256(pairs), _MM_SHUFFLE(3, 1, 2, 0));
-}
-#endif
-
-/* Lane i of `first`: the pixel whose bytes start `column[i]` bytes into
- * the rows at `row[i]`, its first channel in the lowest byte
- * (little-endian); of `second`: the pixel after it, `pixel_bytes` on.
- * One 8-byte load a lane, at most `row_last` bytes into the row (the row's
- * last 8) and shifted down to the pixel, so nothing past the row is read;
- * `second` is meaningful where the pixel is not the row's last. */
-static inline void scipix_gather_pixel_pairs(const uint8_t *data, scipix_i32v row,
-                                             scipix_i32v column, scipix_i32v row_last,
-                                             const int pixel_bytes, scipix_u32v *first,
-                                             scipix_u32v *second)
-{
-    const scipix_i32v start = scipix_min_i32v(column, row_last);
-    const scipix_i32v offset = row + start;
-    const scipix_u32v shift = (scipix_u32v)((column - start) * 8);
-    const int next = 8 * pixel_bytes;
-#if SCIPIX_VEC_BYTES == 64
-    __m512i words[2];
-    int half;
-    for (half = 0; half < 2; half++) {
-        __m256i index = half ? _mm512_extracti64x4_epi64((__m512i)offset, 1)
-                             : _mm512_castsi512_si256((__m512i)offset);
-        __m256i bits = half ? _mm512_extracti64x4_epi64((__m512i)shift, 1)
-                            : _mm512_castsi512_si256((__m512i)shift);
-        words[half] = _mm512_srlv_epi64(_mm512_i32gather_epi64(index, (const void *)data, 1),
-                                        _mm512_cvtepu32_epi64(bits));
-    }
-    *first = (scipix_u32v)_mm512_inserti64x4(
-        _mm512_castsi256_si512(_mm512_cvtepi64_epi32(words[0])),
-        _mm512_cvtepi64_epi32(words[1]), 1);
-    *second = (scipix_u32v)_mm512_inserti64x4(
-        _mm512_castsi256_si512(_mm512_cvtepi64_epi32(_mm512_srli_epi64(words[0], next))),
-        _mm512_cvtepi64_epi32(_mm512_srli_epi64(words[1], next)), 1);
-#elif SCIPIX_VEC_BYTES == 32 && defined(__AVX2__)
-    __m256i words[2];
-    int half;
-    for (half = 0; half < 2; half++) {
-        __m128i index = half ? _mm256_extracti128_si256((__m256i)offset, 1)
-                             : _mm256_castsi256_si128((__m256i)offset);
-        __m128i bits = half ? _mm256_extracti128_si256((__m256i)shift, 1)
-                            : _mm256_castsi256_si128((__m256i)shift);
-        words[half] = _mm256_srlv_epi64(
-            _mm256_i32gather_epi64((const long long *)data, index, 1),
-            _mm256_cvtepu32_epi64(bits));
-    }
-    *first = (scipix_u32v)scipix_low_dwords(words[0], words[1]);
-    *second = (scipix_u32v)scipix_low_dwords(_mm256_srli_epi64(words[0], next),
-                                             _mm256_srli_epi64(words[1], next));
-#else
-    /* No gather instruction: the loads one by one, the arithmetic packed. */
-    int i;
-    for (i = 0; i < SCIPIX_WARP_LANES; i++) {
-        uint64_t word;
-        memcpy(&word, data + offset[i], sizeof word);
-        word >>= shift[i];
-        (*first)[i] = (uint32_t)word;
-        (*second)[i] = (uint32_t)(word >> next);
-    }
-#endif
-}
-
-/* Every lane `value` (a -0.0 stays -0.0, as the scalar sums start). */
-static inline scipix_f32v scipix_broadcast_f32v(float value)
-{
-    scipix_f32v lanes;
-    int i;
-    for (i = 0; i < SCIPIX_WARP_LANES; i++)
-        lanes[i] = value;
-    return lanes;
-}
-
-static inline scipix_f32v scipix_channel_f32v(scipix_u32v pixel, int c)
-{
-    scipix_u32v byte = (pixel >> (uint32_t)(8 * c)) & 0xffu;
-    return __builtin_convertvector((scipix_i32v)byte, scipix_f32v);
-}
-
-/* Whether the vector path can address `src`: every byte offset fits in
- * int32 and a row holds at least the 8 bytes one load reads. */
-static inline int scipix_warp_vector_fits(const scipix_warp_image *src)
-{
-    const ptrdiff_t row_bytes = src->cols * src->channels;
-    const ptrdiff_t stride = src->stride < 0 ? -src->stride : src->stride;
-    return row_bytes >= 8 && (src->rows - 1) * stride + row_bytes <= INT32_MAX;
-}
-
-/* scipix_warp_row's bilinear sampling of the first pixels of a row, whole
- * vectors of them; returns how many it wrote (the rest are the caller's). */
-SCIPIX_WARP_INLINE ptrdiff_t scipix_warp_row_bilinear_vector(
-        const scipix_warp_image *src, const scipix_channel_map *channels, const int32_t *ix,
-        const int32_t *iy, const float *fx, const float *fy, float *out, ptrdiff_t plane,
-        ptrdiff_t n, const ptrdiff_t c_n, const ptrdiff_t k_n)
-{
-    const scipix_i32v zero = {0};
-    const scipix_i32v last_row = zero + (int32_t)(src->rows - 1);
-    const scipix_i32v last_col = zero + (int32_t)(src->cols - 1);
-    const scipix_i32v stride = zero + (int32_t)src->stride;
-    const scipix_i32v pixel_bytes = zero + (int32_t)c_n;
-    const scipix_i32v row_last = zero + (int32_t)(src->cols * c_n - 8);
-    ptrdiff_t x, k, c;
-    for (x = 0; x + SCIPIX_WARP_LANES <= n; x += SCIPIX_WARP_LANES) {
-        scipix_i32v col, row;
-        scipix_u32v top_left, top_right, bottom_left, bottom_right;
-        scipix_f32v wx, wy, value[SCIPIX_WARP_MAX_CHANNELS];
-        memcpy(&col, ix + x, sizeof col);
-        memcpy(&row, iy + x, sizeof row);
-        memcpy(&wx, fx + x, sizeof wx);
-        memcpy(&wy, fy + x, sizeof wy);
-        const scipix_i32v top = scipix_clamp_i32v(row, last_row) * stride;
-        const scipix_i32v bottom = scipix_clamp_i32v(row + 1, last_row) * stride;
-        const scipix_i32v left_col = scipix_clamp_i32v(col, last_col);
-        /* The right tap is the left one where the clamp joins them. */
-        const scipix_i32v joined = left_col == scipix_clamp_i32v(col + 1, last_col);
-        const scipix_i32v left = left_col * pixel_bytes;
-        scipix_gather_pixel_pairs(src->data, top, left, row_last, (int)c_n, &top_left,
-                                  &top_right);
-        scipix_gather_pixel_pairs(src->data, bottom, left, row_last, (int)c_n, &bottom_left,
-                                  &bottom_right);
-        top_right = (top_left & (scipix_u32v)joined) | (top_right & ~(scipix_u32v)joined);
-        bottom_right = (bottom_left & (scipix_u32v)joined)
-                       | (bottom_right & ~(scipix_u32v)joined);
-        const scipix_f32v gx = 1.0f - wx, gy = 1.0f - wy;
-        for (c = 0; c < c_n; c++) {
-            scipix_f32v upper = scipix_channel_f32v(top_left, c) * gx
-                                + scipix_channel_f32v(top_right, c) * wx;
-            scipix_f32v lower = scipix_channel_f32v(bottom_left, c) * gx
-                                + scipix_channel_f32v(bottom_right, c) * wx;
-            value[c] = upper * gy + lower * wy;
-        }
-        for (k = 0; k < k_n; k++) {
-            scipix_f32v total = scipix_broadcast_f32v(channels->bias[k]);
-            for (c = 0; c < c_n; c++)
-                if (channels->mix[k][c] != 0.0f)
-                    total = total + channels->mix[k][c] * value[c];
-            memcpy(out + k * plane + x, &total, sizeof total);
-        }
-    }
-    return x;
-}
-#endif
-
 /* OpenCV's bicubic weights (A = -0.75) of the taps at -1, 0, 1, 2. */
 static inline void scipix_cubic_weights(float t, float *w)
 {
@@ -335,6 +166,183 @@ SCIPIX_WARP_INLINE void scipix_sample_cubic(const scipix_warp_image *src, int32_
     }
 }
 
+/* Output pixel x of a row: its c_n sampled source channels mixed into
+ * k_n output planes `plane` floats apart. */
+SCIPIX_WARP_INLINE void scipix_warp_pixel(const scipix_warp_image *src,
+                                          const scipix_channel_map *channels, const int cubic,
+                                          const int32_t *ix, const int32_t *iy, const float *fx,
+                                          const float *fy, float *out, ptrdiff_t plane,
+                                          ptrdiff_t x, const ptrdiff_t c_n, const ptrdiff_t k_n)
+{
+    float value[SCIPIX_WARP_MAX_CHANNELS];
+    ptrdiff_t k, c;
+    if (cubic)
+        scipix_sample_cubic(src, ix[x], iy[x], fx[x], fy[x], value, c_n);
+    else
+        scipix_sample_bilinear(src, ix[x], iy[x], fx[x], fy[x], value, c_n);
+    for (k = 0; k < k_n; k++) {
+        float total = channels->bias[k];
+        for (c = 0; c < c_n; c++)
+            if (channels->mix[k][c] != 0.0f)
+                total = total + channels->mix[k][c] * value[c];
+        out[k * plane + x] = total;
+    }
+}
+
+#if !defined(SCIPIX_SCALAR_REFERENCE)
+/* Bilinear sampling SCIPIX_F32_PER_VEC pixels at a time where all their
+ * taps lie inside the image (no clamping): each pixel's top and bottom tap
+ * pairs are 64-bit gathers of their packed channels, the weights and sums
+ * the scalar path's float operations, lane by lane, in its order. */
+typedef int32_t scipix_i32v __attribute__((vector_size(SCIPIX_VEC_BYTES)));
+#define SCIPIX_WARP_LANES SCIPIX_F32_PER_VEC
+
+/* Whether any lane of `mask` is set. */
+static inline int scipix_any_lane(scipix_i32v mask)
+{
+#if SCIPIX_VEC_BYTES == 64
+    return _mm512_test_epi32_mask((__m512i)mask, (__m512i)mask) != 0;
+#elif SCIPIX_VEC_BYTES == 32 && defined(__AVX2__)
+    return !_mm256_testz_si256((__m256i)mask, (__m256i)mask);
+#elif SCIPIX_VEC_BYTES == 16 && defined(__SSE2__)
+    return _mm_movemask_epi8((__m128i)mask) != 0;
+#else
+    int32_t any = 0;
+    int i;
+    for (i = 0; i < SCIPIX_WARP_LANES; i++)
+        any |= mask[i];
+    return any != 0;
+#endif
+}
+
+#if SCIPIX_VEC_BYTES == 32 && defined(__AVX2__)
+/* The low 32 bits of each 64-bit lane of a, then of b. */
+static inline __m256i scipix_low_dwords(__m256i a, __m256i b)
+{
+    __m256 pairs = _mm256_shuffle_ps(_mm256_castsi256_ps(a), _mm256_castsi256_ps(b),
+                                     _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_permute4x64_epi64(_mm256_castps_si256(pairs), _MM_SHUFFLE(3, 1, 2, 0));
+}
+#endif
+
+/* Lane i of `first`: the pixel whose bytes start `offset[i]` bytes after
+ * `data`, its first channel in the lowest byte (little-endian); of
+ * `second`: the pixel after it, `pixel_bytes` on.  One 8-byte load a
+ * lane: the caller keeps all 8 bytes inside the row. */
+static inline void scipix_gather_pixel_pairs(const uint8_t *data, scipix_i32v offset,
+                                             const int pixel_bytes, scipix_u32v *first,
+                                             scipix_u32v *second)
+{
+    const int next = 8 * pixel_bytes;
+#if SCIPIX_VEC_BYTES == 64
+    const __m512i low = _mm512_i32gather_epi64(_mm512_castsi512_si256((__m512i)offset),
+                                               (const void *)data, 1);
+    const __m512i high = _mm512_i32gather_epi64(_mm512_extracti64x4_epi64((__m512i)offset, 1),
+                                                (const void *)data, 1);
+    *first = (scipix_u32v)_mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(low)),
+                                             _mm512_cvtepi64_epi32(high), 1);
+    *second = (scipix_u32v)_mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm512_cvtepi64_epi32(_mm512_srli_epi64(low, next))),
+        _mm512_cvtepi64_epi32(_mm512_srli_epi64(high, next)), 1);
+#elif SCIPIX_VEC_BYTES == 32 && defined(__AVX2__)
+    const __m256i low = _mm256_i32gather_epi64((const long long *)data,
+                                               _mm256_castsi256_si128((__m256i)offset), 1);
+    const __m256i high = _mm256_i32gather_epi64((const long long *)data,
+                                                _mm256_extracti128_si256((__m256i)offset, 1), 1);
+    *first = (scipix_u32v)scipix_low_dwords(low, high);
+    *second = (scipix_u32v)scipix_low_dwords(_mm256_srli_epi64(low, next),
+                                             _mm256_srli_epi64(high, next));
+#else
+    /* No gather instruction: the loads one by one, the arithmetic packed. */
+    int i;
+    for (i = 0; i < SCIPIX_WARP_LANES; i++) {
+        uint64_t word;
+        memcpy(&word, data + offset[i], sizeof word);
+        (*first)[i] = (uint32_t)word;
+        (*second)[i] = (uint32_t)(word >> next);
+    }
+#endif
+}
+
+/* Every lane `value` (a -0.0 stays -0.0, as the scalar sums start). */
+static inline scipix_f32v scipix_broadcast_f32v(float value)
+{
+    scipix_f32v lanes;
+    int i;
+    for (i = 0; i < SCIPIX_WARP_LANES; i++)
+        lanes[i] = value;
+    return lanes;
+}
+
+static inline scipix_f32v scipix_channel_f32v(scipix_u32v pixel, int c)
+{
+    scipix_u32v byte = (pixel >> (uint32_t)(8 * c)) & 0xffu;
+    return __builtin_convertvector((scipix_i32v)byte, scipix_f32v);
+}
+
+/* Whether the vector path can address `src`: every byte offset fits in
+ * int32, and some pixel has both taps' 8-byte loads inside the image. */
+static inline int scipix_warp_vector_fits(const scipix_warp_image *src)
+{
+    const ptrdiff_t row_bytes = src->cols * src->channels;
+    const ptrdiff_t stride = src->stride < 0 ? -src->stride : src->stride;
+    return src->rows >= 2 && row_bytes >= 8
+           && (src->rows - 1) * stride + row_bytes <= INT32_MAX;
+}
+
+/* scipix_warp_row's bilinear sampling of a row's first pixels, whole
+ * vectors of them; a vector with a tap outside the image (or too near the
+ * row's end for an 8-byte load) goes pixel by pixel.  Returns how many
+ * pixels it wrote (the rest are the caller's). */
+SCIPIX_WARP_INLINE ptrdiff_t scipix_warp_row_bilinear_vector(
+        const scipix_warp_image *src, const scipix_channel_map *channels, const int32_t *ix,
+        const int32_t *iy, const float *fx, const float *fy, float *out, ptrdiff_t plane,
+        ptrdiff_t n, const ptrdiff_t c_n, const ptrdiff_t k_n)
+{
+    const scipix_u32v zero = {0};
+    /* Unsigned compares: negative positions fail them too. */
+    const scipix_u32v last_top = zero + (uint32_t)(src->rows - 2);
+    const scipix_u32v last_left = zero + (uint32_t)((src->cols * c_n - 8) / c_n);
+    const scipix_i32v stride = (scipix_i32v)zero + (int32_t)src->stride;
+    ptrdiff_t x, k, c;
+    for (x = 0; x + SCIPIX_WARP_LANES <= n; x += SCIPIX_WARP_LANES) {
+        scipix_i32v col, row;
+        scipix_u32v top_left, top_right, bottom_left, bottom_right;
+        scipix_f32v wx, wy, value[SCIPIX_WARP_MAX_CHANNELS];
+        memcpy(&col, ix + x, sizeof col);
+        memcpy(&row, iy + x, sizeof row);
+        if (scipix_any_lane(((scipix_u32v)row > last_top) | ((scipix_u32v)col > last_left))) {
+            ptrdiff_t i;
+            for (i = x; i < x + SCIPIX_WARP_LANES; i++)
+                scipix_warp_pixel(src, channels, 0, ix, iy, fx, fy, out, plane, i, c_n, k_n);
+            continue;
+        }
+        memcpy(&wx, fx + x, sizeof wx);
+        memcpy(&wy, fy + x, sizeof wy);
+        const scipix_i32v top = row * stride + col * (int32_t)c_n;
+        scipix_gather_pixel_pairs(src->data, top, (int)c_n, &top_left, &top_right);
+        scipix_gather_pixel_pairs(src->data, top + stride, (int)c_n, &bottom_left,
+                                  &bottom_right);
+        const scipix_f32v gx = 1.0f - wx, gy = 1.0f - wy;
+        for (c = 0; c < c_n; c++) {
+            scipix_f32v upper = scipix_channel_f32v(top_left, c) * gx
+                                + scipix_channel_f32v(top_right, c) * wx;
+            scipix_f32v lower = scipix_channel_f32v(bottom_left, c) * gx
+                                + scipix_channel_f32v(bottom_right, c) * wx;
+            value[c] = upper * gy + lower * wy;
+        }
+        for (k = 0; k < k_n; k++) {
+            scipix_f32v total = scipix_broadcast_f32v(channels->bias[k]);
+            for (c = 0; c < c_n; c++)
+                if (channels->mix[k][c] != 0.0f)
+                    total = total + channels->mix[k][c] * value[c];
+            memcpy(out + k * plane + x, &total, sizeof total);
+        }
+    }
+    return x;
+}
+#endif
+
 /* One output row's n sampled pixels: c_n source channels mixed into k_n
  * output planes `plane` floats apart. */
 SCIPIX_WARP_INLINE void scipix_warp_row(const scipix_warp_image *src,
@@ -343,26 +351,14 @@ SCIPIX_WARP_INLINE void scipix_warp_row(const scipix_warp_image *src,
                                         const float *fy, float *out, ptrdiff_t plane, ptrdiff_t n,
                                         const ptrdiff_t c_n, const ptrdiff_t k_n)
 {
-    ptrdiff_t x = 0, k, c;
-    float value[SCIPIX_WARP_MAX_CHANNELS];
+    ptrdiff_t x = 0;
 #if !defined(SCIPIX_SCALAR_REFERENCE)
     if (!cubic && scipix_warp_vector_fits(src))
         x = scipix_warp_row_bilinear_vector(src, channels, ix, iy, fx, fy, out, plane, n, c_n,
                                             k_n);
 #endif
-    for (; x < n; x++) {
-        if (cubic)
-            scipix_sample_cubic(src, ix[x], iy[x], fx[x], fy[x], value, c_n);
-        else
-            scipix_sample_bilinear(src, ix[x], iy[x], fx[x], fy[x], value, c_n);
-        for (k = 0; k < k_n; k++) {
-            float total = channels->bias[k];
-            for (c = 0; c < c_n; c++)
-                if (channels->mix[k][c] != 0.0f)
-                    total = total + channels->mix[k][c] * value[c];
-            out[k * plane + x] = total;
-        }
-    }
+    for (; x < n; x++)
+        scipix_warp_pixel(src, channels, cubic, ix, iy, fx, fy, out, plane, x, c_n, k_n);
 }
 
 /* One text line into its (out_channels, rows, width) block of the batch:

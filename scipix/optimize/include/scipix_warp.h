@@ -290,6 +290,23 @@ static inline scipix_f32v scipix_channel_f32v(scipix_u32v pixel, int c)
     return __builtin_convertvector((scipix_i32v)byte, scipix_f32v);
 }
 
+/* Output pixels ahead of the vector being sampled whose taps' cache lines
+ * are asked for: a tilted line's taps walk across page rows, a pattern
+ * the hardware prefetchers do not follow. */
+#define SCIPIX_WARP_PREFETCH 64
+
+/* Prefetches the top and bottom taps of the pixel at (ix, iy) when they
+ * lie inside the image. */
+static inline void scipix_prefetch_taps(const scipix_warp_image *src, int32_t ix, int32_t iy)
+{
+    if (iy >= 0 && iy < src->rows - 1 && ix >= 0 && ix < src->cols) {
+        const uint8_t *top = src->data + (ptrdiff_t)iy * src->stride
+                             + (ptrdiff_t)ix * src->channels;
+        __builtin_prefetch(top);
+        __builtin_prefetch(top + src->stride);
+    }
+}
+
 /* Whether the vector path can address `src`: every byte offset fits in
  * int32, and some pixel has both taps' 8-byte loads inside the image. */
 static inline int scipix_warp_vector_fits(const scipix_warp_image *src)
@@ -327,6 +344,9 @@ SCIPIX_WARP_INLINE ptrdiff_t scipix_warp_row_bilinear_vector(
                 scipix_warp_pixel(src, channels, 0, ix, iy, fx, fy, out, plane, i, c_n, k_n);
             continue;
         }
+        if (x + SCIPIX_WARP_PREFETCH < n)
+            scipix_prefetch_taps(src, ix[x + SCIPIX_WARP_PREFETCH],
+                                 iy[x + SCIPIX_WARP_PREFETCH]);
         memcpy(&wx, fx + x, sizeof wx);
         memcpy(&wy, fy + x, sizeof wy);
         const scipix_i32v top = row * stride + col * (int32_t)c_n;

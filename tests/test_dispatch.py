@@ -79,6 +79,27 @@ def test_disassembly_uses_vector_registers(variant, register, family):
         assert "%ymm" not in code
 
 
+# The warp family's bilinear sampling: what each variant's sampling loop
+# loads taps with, and the register its float arithmetic runs in.
+WARP_SAMPLING = {"avx512": ("vpgatherdq", "%zmm"), "avxvnni": ("vpgatherdq", "%ymm"),
+                 "avx2": ("vpgatherdq", "%ymm"), "sse42": ("mulps", "%xmm"),
+                 "baseline": ("mulps", "%xmm")}
+
+
+@pytest.mark.skipif(not (X86 and shutil.which("objdump")), reason="needs x86-64 objdump")
+@pytest.mark.parametrize("variant", list(WARP_SAMPLING))
+def test_warp_sampling_is_vectorized(variant):
+    # Gathers where the variant has them; packed float products everywhere.
+    if variant not in built_variants():
+        pytest.skip(f"{variant} was not built")
+    code = disassembly(_dispatch.module_names(variant)["warp"])
+    if "__asan_" in code:
+        pytest.skip("sanitized build (.ci/sanitize): instrumentation keeps loops scalar")
+    mnemonic, register = WARP_SAMPLING[variant]
+    assert any(f"\t{mnemonic} " in line and register in line for line in code.splitlines())
+    assert any("mulps " in line and register in line for line in code.splitlines())
+
+
 @pytest.mark.skipif(not (X86 and shutil.which("objdump")), reason="needs x86-64 objdump")
 @pytest.mark.parametrize("family", ["image", "quantize", "warp"])
 def test_scalar_reference_has_no_packed_arithmetic(family):

@@ -28,7 +28,7 @@ cdef extern from "scipix_warp.h":
     void scipix_warp_line(const WarpImage* src, const LineMap* map, const ChannelMap* channels,
                           int cubic, float* out, Py_ssize_t rows, Py_ssize_t width,
                           Py_ssize_t line_width, int32_t* ix, int32_t* iy, float* fx,
-                          float* fy) noexcept nogil
+                          float* fy, double* columns) noexcept nogil
 
 cdef enum:
     # Columns of a line map: the homography G (9, row-major), sx, sy,
@@ -102,6 +102,7 @@ def crop_quads(const uint8_t[:, :, :] image, const double[:, ::1] maps,
     cdef int team = team_size(n * k_n * rows * width, n_threads), failed = 0
     cdef int32_t* positions
     cdef float* fractions
+    cdef double* columns
     cdef float* block = &out[0, 0, 0, 0]
     cdef Py_ssize_t line_size = k_n * rows * width
     # Lines differ in width: dynamic scheduling balances them.  Every thread
@@ -109,15 +110,18 @@ def crop_quads(const uint8_t[:, :, :] image, const double[:, ::1] maps,
     with nogil, parallel(num_threads=team):
         positions = <int32_t*>malloc(2 * width * sizeof(int32_t))
         fractions = <float*>malloc(2 * width * sizeof(float))
+        columns = <double*>malloc(3 * width * sizeof(double))
         for i in prange(n, schedule="dynamic"):
-            if positions == NULL or fractions == NULL:
+            if positions == NULL or fractions == NULL or columns == NULL:
                 failed += 1
             else:
                 scipix_warp_line(&src, &line_maps[i], &channel_map, cubic,
                                  block + i * line_size, rows, width, widths[i],
-                                 positions, positions + width, fractions, fractions + width)
+                                 positions, positions + width, fractions, fractions + width,
+                                 columns)
         free(positions)
         free(fractions)
+        free(columns)
     free(line_maps)
     if failed:
         raise MemoryError()

@@ -190,13 +190,16 @@ def _interleaved(fns, rounds):
 
 
 def batch_table(repeat=15):
-    """Recognizer batch construction for every line of each test page."""
+    """Recognizer batch construction for every line of each test page, one
+    thread each (OpenCV's and scipix's kernels)."""
     missing = ocr_available()
-    print("\nOCR recognizer batch (crop + resize + normalize + pad, all lines of a page)")
+    print("\nOCR recognizer batch (crop + resize + normalize + pad, all lines of a page; "
+          "1 thread each)")
     if missing:
         print(f"  not installed: {missing}")
         return
     import cv2
+    from scipix.optimize.config import serial_kernels
     from scipix.optimize.parallel import crop_quads
     cv2.setNumThreads(1)
     example = load_example()
@@ -208,7 +211,8 @@ def batch_table(repeat=15):
         ours = lambda: crop_quads(page, boxes, 48, mean=0.5, std=0.5, input_order="bgr",
                                   color="bgr")
         theirs = lambda: _stock_batch(engine, page, boxes)
-        stock_s, scipix_s = _interleaved([theirs, ours], repeat)
+        with serial_kernels():
+            stock_s, scipix_s = _interleaved([theirs, ours], repeat)
         print(f"{number:<8}{len(boxes):>6}{stock_s * 1e3:>14.2f}{scipix_s * 1e3:>12.2f}"
               f"{stock_s / scipix_s:>9.1f}x")
 

@@ -7,9 +7,12 @@ weight quantizer against their peers.
 one-layer model) and NumPy's float32 ``x @ W.T + b``, on one thread and on
 all; then ``quantize_weights`` against ``torch.aminmax`` +
 ``torch.quantize_per_tensor`` on one thread.  Rounds of all contenders are
-interleaved in one process, with a pause before each so that one runtime's
-spinning workers do not slow the next, and the median kept (the machine may
-be shared).
+interleaved in one process, and the median kept (the machine may be
+shared).  Every runtime's idle workers sleep, as scipix's do by default
+(PyTorch's OpenMP with ``OMP_WAIT_POLICY=PASSIVE`` unless the environment
+sets it, ONNX Runtime with ``allow_spinning`` off): a worker that spins
+after its own call holds a core the next contender's team needs, which
+would measure the order of the contenders rather than their speed.
 PyTorch and ONNX Runtime are optional: their columns say "not installed".
 """
 import contextlib
@@ -37,14 +40,12 @@ def _seconds(fn, calls):
     return (time.perf_counter() - start) / calls
 
 
-def _interleaved(contenders, rounds, round_seconds=0.01, settle_seconds=0.005):
+def _interleaved(contenders, rounds, round_seconds=0.03, settle_seconds=0.005):
     """``{name: median seconds per call}``, the contenders' rounds interleaved;
     each round repeats a call until it takes about ``round_seconds``.
 
-    Each round starts after a pause of ``settle_seconds``: PyTorch's and ONNX
-    Runtime's worker threads spin for a while after a call, and on a machine
-    with as many cores as threads they would take a core from whoever runs
-    next.
+    Each round starts after a pause of ``settle_seconds`` (NumPy's BLAS
+    threads spin for a while after a call) and one untimed call.
     """
     calls = {}
     for name, fn in contenders.items():
@@ -57,11 +58,14 @@ def _interleaved(contenders, rounds, round_seconds=0.01, settle_seconds=0.005):
     for _ in range(rounds):
         for name, fn in contenders.items():
             time.sleep(settle_seconds)
+            fn()
             times[name].append(_seconds(fn, calls[name]))
     return {name: statistics.median(values) for name, values in times.items()}
 
 
 def _torch(threads):
+    # Read when torch's own OpenMP runtime starts (see the module docstring).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import torch
     except ImportError:
@@ -106,6 +110,7 @@ def _onnx_linear(weight, bias, threads):
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     with tempfile.TemporaryDirectory() as folder:
         plain, quantized = os.path.join(folder, "f32.onnx"), os.path.join(folder, "int8.onnx")
         onnx.save(model, plain)

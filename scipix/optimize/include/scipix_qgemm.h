@@ -45,6 +45,10 @@
 #define SCIPIX_QGEMM_MC 64      /* rows whose partial sums a K block keeps */
 #define SCIPIX_QGEMM_KC 256     /* groups of 4 per K block: a 32 KB panel slice, L1-sized */
 #define SCIPIX_QGEMM_MAX_K 65536
+/* Groups of the panel the zmm kernel prefetches ahead (4 KB): with few rows
+ * a product streams its weights from memory about as fast as it multiplies
+ * them, and the hardware prefetcher alone left the two overlapping poorly. */
+#define SCIPIX_QGEMM_PREFETCH 32
 
 #define SCIPIX_QGEMM_FIRST 1    /* phase: the first K block (start from zero) */
 #define SCIPIX_QGEMM_LAST 2     /* phase: the last K block (apply the epilogue) */
@@ -162,6 +166,11 @@ SCIPIX_QINLINE void scipix_qgemm_zmm(SCIPIX_QGEMM_KERNEL_ARGS, const int mr)
     for (g = 0; g < groups; g++) {
         const __m512i b0 = _mm512_loadu_si512(b + g * 4 * SCIPIX_QGEMM_NR);
         const __m512i b1 = _mm512_loadu_si512(b + g * 4 * SCIPIX_QGEMM_NR + 64);
+        /* Never faults: past the panel's end it only touches other memory. */
+        _mm_prefetch((const char *)(b + (g + SCIPIX_QGEMM_PREFETCH) * 4 * SCIPIX_QGEMM_NR),
+                     _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + (g + SCIPIX_QGEMM_PREFETCH) * 4 * SCIPIX_QGEMM_NR + 64),
+                     _MM_HINT_T0);
         SCIPIX_ZMM_ROWS(SCIPIX_ZMM_STEP)
     }
     if (!(phase & SCIPIX_QGEMM_LAST) || job->w_zero != 0) {

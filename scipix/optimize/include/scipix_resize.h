@@ -15,6 +15,15 @@
 typedef int32_t scipix_i32v __attribute__((vector_size(SCIPIX_VEC_BYTES)));
 #endif
 
+/* An area sum (>= 0) as an 8-bit level: rounded half to even by the
+ * 1.5 * 2**23 trick, clamped to 255. */
+static inline uint8_t scipix_area_level(float sum)
+{
+    const float magic = 12582912.0f;
+    const int32_t rounded = (int32_t)((sum + magic) - magic);
+    return (uint8_t)(rounded > 255 ? 255 : rounded);
+}
+
 /* Horizontal area pass of the gray resize for `rows` (<= SCIPIX_TILE)
  * output rows of `cols` pixels.
  *
@@ -27,12 +36,12 @@ static inline void scipix_area_htile(const float *acc_t, uint8_t *dst, ptrdiff_t
                                      ptrdiff_t rows, ptrdiff_t cols, const int32_t *start,
                                      const float *weight, ptrdiff_t taps)
 {
-    const float magic = 12582912.0f;
     ptrdiff_t x, k, r;
     for (x = 0; x < cols; x++) {
         const float *w = weight + x * taps;
         const float *window = acc_t + (ptrdiff_t)start[x] * SCIPIX_TILE;
 #if !defined(SCIPIX_SCALAR_REFERENCE)
+        const float magic = 12582912.0f;
         scipix_f32v column, tile;
         scipix_i32v rounded;
         memcpy(&column, window, sizeof(column));
@@ -52,11 +61,9 @@ static inline void scipix_area_htile(const float *acc_t, uint8_t *dst, ptrdiff_t
 #else
         for (r = 0; r < rows; r++) {
             float total = w[0] * window[r];
-            int32_t rounded;
             for (k = 1; k < taps; k++)
                 total = total + w[k] * window[k * SCIPIX_TILE + r];
-            rounded = (int32_t)((total + magic) - magic);
-            dst[r * dst_stride + x] = (uint8_t)(rounded > 255 ? 255 : rounded);
+            dst[r * dst_stride + x] = scipix_area_level(total);
         }
 #endif
     }
@@ -162,16 +169,12 @@ static inline void scipix_area_packed_hrow(const float *acc, float *out, ptrdiff
 #endif
 }
 
-/* dst[i] = sums[i] (>= 0) rounded half to even by the 1.5 * 2**23 trick and
- * clamped to 255, i < n. */
+/* dst[i] = scipix_area_level(sums[i]), i < n. */
 static inline void scipix_area_round_row(const float *sums, uint8_t *dst, ptrdiff_t n)
 {
-    const float magic = 12582912.0f;
     ptrdiff_t i;
-    for (i = 0; i < n; i++) {
-        int32_t rounded = (int32_t)((sums[i] + magic) - magic);
-        dst[i] = (uint8_t)(rounded > 255 ? 255 : rounded);
-    }
+    for (i = 0; i < n; i++)
+        dst[i] = scipix_area_level(sums[i]);
 }
 
 /* Bytes of shuffle control per 8 outputs of the horizontal bilinear pass. */

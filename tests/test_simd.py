@@ -240,6 +240,17 @@ def test_normalize_huge_values_use_float64(image_kernels):
     np.testing.assert_allclose(data, expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize("data", [[-3.4028235e38] + [5.67e37] * 6, [3.4e38, -3.4e38],
+                                  [3.4e38, -3.4e38, 0.0, 1.0]])
+def test_normalize_near_the_float32_range(image_kernels, data):
+    # x - mean is past float32's range here: scaled first, no infinity.
+    data = np.array(data, np.float32)
+    wide = data.astype(np.float64)
+    expected = (wide - wide.mean()) / (wide.std() + 1e-8)
+    image_kernels.normalize(data, 1)
+    np.testing.assert_allclose(data, expected, rtol=1e-5, atol=1e-6)
+
+
 def test_normalize_constant_gives_zeros():
     data = np.full((5, 7), 3.25, np.float32)
     simd_normalize(data)

@@ -341,10 +341,16 @@ cdef inline Moments _merge(Moments a, Moments b) noexcept nogil:
     return out
 
 
-cdef inline void _scale_block(float* x, Py_ssize_t n, float shift, float factor) noexcept nogil:
+cdef inline void _scale_block(float* x, Py_ssize_t n, float shift, float factor,
+                              bint scale_first) noexcept nogil:
     cdef Py_ssize_t i
-    for i in range(n):
-        x[i] = (x[i] - shift) * factor
+    cdef float offset = shift * factor
+    if scale_first:
+        for i in range(n):
+            x[i] = x[i] * factor - offset
+    else:
+        for i in range(n):
+            x[i] = (x[i] - shift) * factor
 
 
 cdef inline Moments _block(const float* x, Py_ssize_t n, Py_ssize_t b, bint exact) noexcept nogil:
@@ -404,6 +410,7 @@ def normalize(float[::1] data, int n_threads):
     cdef Moments total
     cdef double std
     cdef float shift, factor
+    cdef bint scale_first
     with nogil:
         total = _moments(&data[0], n, team, False)
         if total.count > 0 and not (isfinite(total.mean) and isfinite(total.m2)):
@@ -416,12 +423,17 @@ def normalize(float[::1] data, int n_threads):
     std = sqrt(max(total.m2, 0.0) / n)
     shift = <float>total.mean
     factor = <float>(1.0 / (std + 1e-8))
+    # No value lies further than sqrt(n) * std from the mean; beyond about
+    # half of float32's range x - mean could overflow, so such data is
+    # scaled before the mean is taken off.
+    scale_first = sqrt(<double>n) * std > 1.0e38
     with nogil:
         if team == 1:
-            _scale_block(&data[0], n, shift, factor)
+            _scale_block(&data[0], n, shift, factor, scale_first)
         else:
             for b in prange(blocks, num_threads=team, schedule="static"):
-                _scale_block(&data[b * BLOCK], min(BLOCK, n - b * BLOCK), shift, factor)
+                _scale_block(&data[b * BLOCK], min(BLOCK, n - b * BLOCK), shift, factor,
+                             scale_first)
     return total.mean, std
 
 

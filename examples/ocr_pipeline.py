@@ -253,7 +253,8 @@ class OcrPipeline:
         bucket_width = -(-int(crop_widths(quads, LINE_HEIGHT).max()) // BUCKET) * BUCKET
         buffer = self._rec_buffer(bucket_width)
         batch, _ = crop_quads(page.image, quads, LINE_HEIGHT, mean=0.5, std=0.5,
-                              input_order="bgr", color="bgr", out=buffer[:len(lines)])
+                              interpolation="cubic", input_order="bgr", color="bgr",
+                              out=buffer[:len(lines)])
         start = self._timed("rec_pre", start)
         probabilities = self.rec.run(None, {self.rec.get_inputs()[0].name: batch})[0]
         start = self._timed("rec_infer", start)

@@ -10,7 +10,7 @@ from cython.parallel cimport parallel, prange
 from libc.stdint cimport int32_t, uint8_t
 from libc.stdlib cimport free, malloc
 
-from scipix.optimize._variant cimport target_macro_names, team_size
+from scipix.optimize._variant cimport STREAM_BYTES, target_macro_names, team_size
 
 cdef extern from "scipix_warp.h":
     enum: MAX_CHANNELS "SCIPIX_WARP_MAX_CHANNELS"
@@ -25,10 +25,18 @@ cdef extern from "scipix_warp.h":
         float mix[MAX_OUT][MAX_CHANNELS]
         float bias[MAX_OUT]
         Py_ssize_t out_channels
+    ctypedef struct Scratch "scipix_warp_scratch":
+        pass
+    size_t scipix_warp_scratch_bytes(Py_ssize_t width, Py_ssize_t rows,
+                                     Py_ssize_t channels) noexcept nogil
+    void scipix_warp_scratch_init(Scratch* scratch, void* block, Py_ssize_t width,
+                                  Py_ssize_t rows, Py_ssize_t channels) noexcept nogil
     void scipix_warp_line(const WarpImage* src, const LineMap* map, const ChannelMap* channels,
                           int cubic, float* out, Py_ssize_t rows, Py_ssize_t width,
-                          Py_ssize_t line_width, int32_t* ix, int32_t* iy, float* fx,
-                          float* fy, double* columns) noexcept nogil
+                          Py_ssize_t line_width, int stream, const Scratch* scratch) noexcept nogil
+
+cdef extern from "scipix_vector.h":
+    void scipix_store_fence() noexcept nogil
 
 cdef enum:
     # Columns of a line map: the homography G (9, row-major), sx, sy,
@@ -100,28 +108,28 @@ def crop_quads(const uint8_t[:, :, :] image, const double[:, ::1] maps,
         line_maps[i].u_max, line_maps[i].v_max = maps[i, 11], maps[i, 12]
 
     cdef int team = team_size(n * k_n * rows * width, n_threads), failed = 0
-    cdef int32_t* positions
-    cdef float* fractions
-    cdef double* columns
+    cdef size_t scratch_bytes = scipix_warp_scratch_bytes(width, rows, channels)
+    # Each thread's scratch: the struct, then the memory it carves.
+    cdef Scratch* scratch
     cdef float* block = &out[0, 0, 0, 0]
     cdef Py_ssize_t line_size = k_n * rows * width
+    cdef bint stream = n * line_size * sizeof(float) >= STREAM_BYTES
     # Lines differ in width: dynamic scheduling balances them.  Every thread
     # reaches the prange (a worksharing loop), even one whose scratch failed.
     with nogil, parallel(num_threads=team):
-        positions = <int32_t*>malloc(2 * width * sizeof(int32_t))
-        fractions = <float*>malloc(2 * width * sizeof(float))
-        columns = <double*>malloc(3 * width * sizeof(double))
+        scratch = <Scratch*>malloc(sizeof(Scratch) + scratch_bytes)
+        if scratch != NULL:
+            scipix_warp_scratch_init(scratch, scratch + 1, width, rows, channels)
         for i in prange(n, schedule="dynamic"):
-            if positions == NULL or fractions == NULL or columns == NULL:
+            if scratch == NULL:
                 failed += 1
             else:
                 scipix_warp_line(&src, &line_maps[i], &channel_map, cubic,
-                                 block + i * line_size, rows, width, widths[i],
-                                 positions, positions + width, fractions, fractions + width,
-                                 columns)
-        free(positions)
-        free(fractions)
-        free(columns)
+                                 block + i * line_size, rows, width, widths[i], stream,
+                                 scratch)
+        if stream:
+            scipix_store_fence()
+        free(scratch)
     free(line_maps)
     if failed:
         raise MemoryError()

@@ -191,8 +191,10 @@ def _interleaved(fns, rounds):
 
 def batch_table(repeat=15):
     """Recognizer batch construction for every line of each test page, one
-    thread each (OpenCV's and scipix's kernels); scipix into a fresh array
-    and into a reused one (``out=``, as the example does)."""
+    thread each (OpenCV's and scipix's kernels): scipix bilinear (its
+    default) into a fresh array and into a reused one (``out=``, as the
+    example does), and cubic (as RapidOCR's warp, and the example) into a
+    reused one."""
     missing = ocr_available()
     print("\nOCR recognizer batch (crop + resize + normalize + pad, all lines of a page; "
           "1 thread each)")
@@ -206,19 +208,24 @@ def batch_table(repeat=15):
     example = load_example()
     engine = stock_engine(1)
     pipeline = example.OcrPipeline(example.default_models())
-    print(f"{'page':<8}{'lines':>6}{'RapidOCR ms':>14}{'scipix ms':>12}{'speedup':>10}"
-          f"{'reused out':>12}{'speedup':>10}")
+    print(f"{'':<14}{'RapidOCR':>10}{'scipix bilinear':>27}{'reused out':>18}"
+          f"{'cubic, reused':>18}")
+    print(f"{'page':<8}{'lines':>6}{'ms':>10}{'ms':>18}{'speedup':>9}{'ms':>9}{'speedup':>9}"
+          f"{'ms':>9}{'speedup':>9}")
     options = dict(mean=0.5, std=0.5, input_order="bgr", color="bgr")
     for number, (page, _) in enumerate(rendered_pages()):
         boxes = pipeline.detect(example.Page("", page)).boxes
         buffer = np.empty_like(crop_quads(page, boxes, 48, **options)[0])
         fresh = lambda: crop_quads(page, boxes, 48, **options)
         reused = lambda: crop_quads(page, boxes, 48, out=buffer, **options)
+        cubic = lambda: crop_quads(page, boxes, 48, out=buffer, interpolation="cubic",
+                                   **options)
         theirs = lambda: _stock_batch(engine, page, boxes)
         with serial_kernels():
-            stock_s, fresh_s, reused_s = _interleaved([theirs, fresh, reused], repeat)
-        print(f"{number:<8}{len(boxes):>6}{stock_s * 1e3:>14.2f}{fresh_s * 1e3:>12.2f}"
-              f"{stock_s / fresh_s:>9.1f}x{reused_s * 1e3:>12.2f}{stock_s / reused_s:>9.1f}x")
+            stock_s, *ours = _interleaved([theirs, fresh, reused, cubic], repeat)
+        print(f"{number:<8}{len(boxes):>6}{stock_s * 1e3:>10.2f}"
+              + "".join(f"{s * 1e3:>{9 if i else 18}.2f}{stock_s / s:>8.1f}x"
+                        for i, s in enumerate(ours)))
 
 
 def end_to_end_table(rounds=3):

@@ -2,8 +2,9 @@
 
 All text lines of a rendered 150 dpi page, rotated 2 degrees, into a
 PP-OCR recognizer batch (crop by quadrilateral, resize to height 48,
-normalize, pad): ``crop_quads`` against RapidOCR 1.4.4's
-``get_rotate_crop_image`` + ``resize_norm_img`` + ``numpy.concatenate``.
+normalize, pad): ``crop_quads`` (bilinear, its default, and cubic)
+against RapidOCR 1.4.4's ``get_rotate_crop_image`` (cubic) +
+``resize_norm_img`` + ``numpy.concatenate``.
 Self-contained (public scipix API only); skipped where ``crop_quads``,
 RapidOCR, Pillow or a DejaVu font is missing.
 """
@@ -48,7 +49,7 @@ def _page_and_quads():
 class RecognizerBatch:
     """All lines of a page -> (N, 3, 48, W) float32, PP-OCR normalization."""
 
-    params = (["scipix", "rapidocr"],)
+    params = (["scipix", "scipix_cubic", "rapidocr"],)
     param_names = ["implementation"]
     timeout = 120
 
@@ -61,9 +62,11 @@ class RecognizerBatch:
         except ImportError:
             raise NotImplementedError("needs crop_quads and Pillow")
         self.page, self.quads = _page_and_quads()
-        if implementation == "scipix":
+        if implementation.startswith("scipix"):
+            interpolation = "cubic" if implementation == "scipix_cubic" else "bilinear"
             self.run = lambda: crop_quads(self.page, self.quads, 48, mean=0.5, std=0.5,
-                                          input_order="bgr", color="bgr")
+                                          interpolation=interpolation, input_order="bgr",
+                                          color="bgr")
             return
         try:
             import cv2

@@ -58,8 +58,8 @@ def run(coroutine):
     (dict(max_wait_ms=float("nan")), ValueError, "max_wait_ms"),
     (dict(max_batch_size=8, preferred_batch_size=9), ValueError, "preferred_batch_size"),
     (dict(max_batch_size=2.5), TypeError, "max_batch_size must be an int"),
-    (dict(max_wait_ms="50"), TypeError, "max_wait_ms must be a number"),
-    (dict(max_wait_ms=True), TypeError, "max_wait_ms must be a number"),
+    (dict(max_wait_ms="50"), TypeError, "max_wait_ms must be a real number"),
+    (dict(max_wait_ms=True), TypeError, "max_wait_ms must be a real number"),
 ])
 def test_config_validation(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -82,7 +82,7 @@ def test_config_frozen_and_constructor_checks():
         DynamicBatcher(config, None)
     with pytest.raises(ValueError, match="target_latency must be positive"):
         AdaptiveBatcher(config, 0, echo)
-    with pytest.raises(TypeError, match="target_latency must be a number"):
+    with pytest.raises(TypeError, match="target_latency must be a real number"):
         AdaptiveBatcher(config, "20 ms", echo)
 
 
@@ -258,7 +258,7 @@ def test_timeout_before_and_during_the_batch():
         await stop(batcher, task)
         with pytest.raises(ValueError, match="timeout must be positive"):
             await batcher.add(1, timeout=0)
-        with pytest.raises(TypeError, match="timeout must be a number"):
+        with pytest.raises(TypeError, match="timeout must be a real number"):
             await batcher.add(1, timeout="1")
 
     run(main())

@@ -67,6 +67,14 @@ def real_number(value: Any, name: str) -> float:
     return float(value)
 
 
+def positive_finite(value: Any, name: str) -> float:
+    """``value`` (as :func:`real_number` takes it) as a positive finite float."""
+    number = real_number(value, name)
+    if not 0 < number < math.inf:
+        raise ValueError(f"{name} must be positive and finite, got {value!r}")
+    return number
+
+
 def shape_tuple(value: Any, name: str = "shape") -> tuple[int, ...]:
     """``value`` (an int, or a sequence of ints >= 0) as a tuple of ints."""
     entries = (value,) if not hasattr(value, "__len__") else value

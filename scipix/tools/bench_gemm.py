@@ -18,49 +18,18 @@ PyTorch and ONNX Runtime are optional: their columns say "not installed".
 import contextlib
 import logging
 import os
-import statistics
 import tempfile
-import time
 import warnings
 
 import numpy as np
 
 from .. import optimize
 from ..optimize import quantize
+from .timing import interleaved_medians
 
 # (batch, in_features, out_features): one token, a batch, a transformer MLP
 # block, a large projection.
 SHAPES = [(1, 1024, 1024), (64, 1024, 1024), (256, 768, 3072), (8, 4096, 4096)]
-
-
-def _seconds(fn, calls):
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return (time.perf_counter() - start) / calls
-
-
-def _interleaved(contenders, rounds, round_seconds=0.03, settle_seconds=0.005):
-    """``{name: median seconds per call}``, the contenders' rounds interleaved;
-    each round repeats a call until it takes about ``round_seconds``.
-
-    Each round starts after a pause of ``settle_seconds`` (NumPy's BLAS
-    threads spin for a while after a call) and one untimed call.
-    """
-    calls = {}
-    for name, fn in contenders.items():
-        fn()
-        count = 1
-        while _seconds(fn, count) * count < round_seconds:
-            count *= 2
-        calls[name] = count
-    times = {name: [] for name in contenders}
-    for _ in range(rounds):
-        for name, fn in contenders.items():
-            time.sleep(settle_seconds)
-            fn()
-            times[name].append(_seconds(fn, calls[name]))
-    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def _torch(threads):
@@ -162,7 +131,8 @@ def _linear_rows(threads, rounds):
         if onnx_layer is not None:
             contenders["onnxruntime"] = lambda: onnx_layer(x)
         with _blas_threads(threads):
-            times = _interleaved(contenders, rounds)
+            times = interleaved_medians(contenders, rounds, round_seconds=0.03,
+                                        settle_seconds=0.005)
         yield f"{batch} x {in_features} -> {out_features}", times
 
 
@@ -226,7 +196,7 @@ def quantize_weights_table(rounds=15, n=1 << 24):
         contenders["torch"] = torch_quantize
     with _threads(1), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        times = _interleaved(contenders, rounds)
+        times = interleaved_medians(contenders, rounds, round_seconds=0.03, settle_seconds=0.005)
     print(f"\nquantize_weights, {n} float32 on 1 thread, milliseconds: scipix "
           f"{times['scipix'] * 1e3:.2f}, torch aminmax + quantize_per_tensor "
           + (f"{times['torch'] * 1e3:.2f} ({_ratio(times, 'torch')})" if torch else "not installed")

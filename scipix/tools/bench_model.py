@@ -16,13 +16,11 @@ from elsewhere hits both alike), and prints the medians:
 - ``resize``: packed RGB resizes against ``cv2.resize``;
 - ``scores``: the float32 probability-map threshold and the CTC argmax.
 """
-import statistics
-import time
-
 import numpy as np
 
 from ..optimize import parallel, simd
 from ..optimize.config import serial_kernels
+from .timing import interleaved_medians
 
 try:
     import cv2
@@ -31,33 +29,6 @@ except ImportError:
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def _loops(fn):
-    """Calls per timed sample: enough for ~2 ms."""
-    fn()
-    number = 1
-    while True:
-        start = time.perf_counter()
-        for _ in range(number):
-            fn()
-        if time.perf_counter() - start >= 2e-3:
-            return number
-        number *= 4
-
-
-def interleaved_medians(contestants, rounds):
-    """Median seconds per call of each of ``contestants`` ({name: fn}),
-    timed round by round, one sample of each per round."""
-    loops = {name: _loops(fn) for name, fn in contestants.items()}
-    samples = {name: [] for name in contestants}
-    for _ in range(rounds):
-        for name, fn in contestants.items():
-            start = time.perf_counter()
-            for _ in range(loops[name]):
-                fn()
-            samples[name].append((time.perf_counter() - start) / loops[name])
-    return {name: statistics.median(times) for name, times in samples.items()}
 
 
 def _row(case, medians, ours, theirs):

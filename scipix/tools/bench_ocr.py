@@ -20,6 +20,8 @@ import time
 
 import numpy as np
 
+from .timing import interleaved_medians
+
 # Words the pages are made of: letters, digits and punctuation.
 _WORDS = ("the of and to in is was for on that with as by at from his an be this which "
           "or had are not but have were one all their they can has been more its also "
@@ -77,7 +79,7 @@ def render_page(seed, dpi=150, angle=0.0, noise=0.0, jpeg_quality=None, lines=24
     for _ in range(lines):
         if y > height - margin:
             break
-        words, line = [], ""
+        line = ""
         while True:
             word = _WORDS[rng.integers(len(_WORDS))]
             candidate = (line + " " + word).strip()
@@ -178,17 +180,6 @@ def _stock_batch(engine, page, boxes):
     return batches
 
 
-def _interleaved(fns, rounds):
-    """Median seconds of each function, their runs interleaved round by round."""
-    times = [[] for _ in fns]
-    for _ in range(rounds):
-        for fn, spent in zip(fns, times):
-            start = time.perf_counter()
-            fn()
-            spent.append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
-
-
 def batch_table(repeat=15):
     """Recognizer batch construction for every line of each test page, one
     thread each (OpenCV's and scipix's kernels): scipix bilinear (its
@@ -222,7 +213,9 @@ def batch_table(repeat=15):
                                    **options)
         theirs = lambda: _stock_batch(engine, page, boxes)
         with serial_kernels():
-            stock_s, *ours = _interleaved([theirs, fresh, reused, cubic], repeat)
+            medians = interleaved_medians({"stock": theirs, "fresh": fresh, "reused": reused,
+                                           "cubic": cubic}, repeat, round_seconds=0)
+        stock_s, *ours = medians.values()
         print(f"{number:<8}{len(boxes):>6}{stock_s * 1e3:>10.2f}"
               + "".join(f"{s * 1e3:>{9 if i else 18}.2f}{stock_s / s:>8.1f}x"
                         for i, s in enumerate(ours)))

@@ -4,7 +4,8 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from ._config import BatchConfig, positive_finite
+from .._validate import positive_finite
+from ._config import BatchConfig
 from ._dynamic import DynamicBatcher, Processor, R, T
 from ._policy import LatencyPolicy
 

@@ -1,25 +1,11 @@
 """Batching parameters."""
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
-from typing import Any
 
-from .._validate import positive_int
+from .._validate import positive_finite, positive_int
 
-__all__ = ["BatchConfig", "positive_finite"]
-
-
-def positive_finite(value: Any, name: str) -> float:
-    """``value`` (a real number, not a bool) as a positive finite float, or a
-    TypeError / ValueError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    number = float(value)
-    if not 0 < number < math.inf:
-        raise ValueError(f"{name} must be positive and finite, got {value!r}")
-    return number
+__all__ = ["BatchConfig"]
 
 
 @dataclass(frozen=True)

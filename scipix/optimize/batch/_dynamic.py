@@ -13,7 +13,8 @@ from typing import Any, Deque, Dict, Generic, List, Optional, Tuple, TypeVar, Un
 
 import numpy as np
 
-from ._config import BatchConfig, positive_finite
+from .._validate import positive_finite
+from ._config import BatchConfig
 from ._errors import BatcherClosed, ProcessingFailed, QueueFull, Timeout
 from ._policy import FixedPolicy
 from ._worker import ProcessorThread

@@ -546,6 +546,18 @@ static inline void scipix_warp_scratch_init(scipix_warp_scratch *scratch, void *
     scratch->columns = columns;
 }
 
+#if !defined(SCIPIX_SCALAR_REFERENCE) && (SCIPIX_VEC_BYTES == 64 || defined(__AVX2__))
+/* Lane i: values[index[i]] (every index in [0, SCIPIX_WARP_LANES)). */
+static inline scipix_f32v scipix_permute_f32v(scipix_f32v values, scipix_i32v index)
+{
+#if SCIPIX_VEC_BYTES == 64
+    return (scipix_f32v)_mm512_permutexvar_ps((__m512i)index, (__m512)values);
+#else
+    return (scipix_f32v)_mm256_permutevar8x32_ps((__m256)values, (__m256i)index);
+#endif
+}
+#endif
+
 /* row[x] = crop[first[x]] (1 - weight[x]) + crop[first[x] + step[x]]
  * weight[x] for x < n_out, from the n floats of `crop`.  Where a vector's
  * taps lie within one vector of crop values (a line enlarged or kept, the
@@ -556,31 +568,22 @@ static inline void scipix_resize_across(const float *crop, int32_t n, const int3
 {
     ptrdiff_t x = 0;
 #if !defined(SCIPIX_SCALAR_REFERENCE) && (SCIPIX_VEC_BYTES == 64 || defined(__AVX2__))
-    for (; x + SCIPIX_F32_PER_VEC <= n_out; x += SCIPIX_F32_PER_VEC) {
+    for (; x + SCIPIX_WARP_LANES <= n_out; x += SCIPIX_WARP_LANES) {
         const int32_t base = first[x];
-        if (first[x + SCIPIX_F32_PER_VEC - 1] + 1 - base >= SCIPIX_F32_PER_VEC
-            || base + SCIPIX_F32_PER_VEC > n)
+        scipix_i32v left, right;
+        scipix_f32v values, w;
+        if (first[x + SCIPIX_WARP_LANES - 1] + 1 - base >= SCIPIX_WARP_LANES
+            || base + SCIPIX_WARP_LANES > n)
             break;
-#if SCIPIX_VEC_BYTES == 64
-        const __m512i left = _mm512_sub_epi32(_mm512_loadu_si512(first + x),
-                                              _mm512_set1_epi32(base));
-        const __m512i right = _mm512_add_epi32(left, _mm512_loadu_si512(step + x));
-        const __m512 values = _mm512_loadu_ps(crop + base), w = _mm512_loadu_ps(weight + x);
-        const __m512 keep = _mm512_sub_ps(_mm512_set1_ps(1.0f), w);
-        _mm512_storeu_ps(row + x, _mm512_add_ps(
-            _mm512_mul_ps(_mm512_permutexvar_ps(left, values), keep),
-            _mm512_mul_ps(_mm512_permutexvar_ps(right, values), w)));
-#else
-        const __m256i left = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(first + x)),
-                                              _mm256_set1_epi32(base));
-        const __m256i right = _mm256_add_epi32(left,
-                                               _mm256_loadu_si256((const __m256i *)(step + x)));
-        const __m256 values = _mm256_loadu_ps(crop + base), w = _mm256_loadu_ps(weight + x);
-        const __m256 keep = _mm256_sub_ps(_mm256_set1_ps(1.0f), w);
-        _mm256_storeu_ps(row + x, _mm256_add_ps(
-            _mm256_mul_ps(_mm256_permutevar8x32_ps(values, left), keep),
-            _mm256_mul_ps(_mm256_permutevar8x32_ps(values, right), w)));
-#endif
+        memcpy(&left, first + x, sizeof left);
+        memcpy(&right, step + x, sizeof right);
+        left = left - base;
+        right = right + left;
+        memcpy(&values, crop + base, sizeof values);
+        memcpy(&w, weight + x, sizeof w);
+        const scipix_f32v total = scipix_permute_f32v(values, left) * (1.0f - w)
+                                  + scipix_permute_f32v(values, right) * w;
+        memcpy(row + x, &total, sizeof total);
     }
 #endif
     for (; x < n_out; x++)
@@ -637,6 +640,21 @@ static inline void scipix_store_f32v(float *dst, scipix_f32v value, int stream)
 }
 #endif
 
+/* Pixel x of an output row: bias + sum_c mix[c] (upper_c keep + lower_c
+ * weight) over the c_n planes, `apart` floats apart, of two resized crop
+ * rows. */
+SCIPIX_WARP_INLINE float scipix_mixed_pixel(const float *mix, float bias, const float *upper,
+                                            const float *lower, ptrdiff_t apart, float keep,
+                                            float weight, ptrdiff_t x, const ptrdiff_t c_n)
+{
+    float total = bias;
+    ptrdiff_t c;
+    for (c = 0; c < c_n; c++)
+        if (mix[c] != 0.0f)
+            total = total + mix[c] * (upper[c * apart + x] * keep + lower[c * apart + x] * weight);
+    return total;
+}
+
 /* Output row k of a line: n pixels bias[k] + sum_c mix[k][c] (upper_c
  * keep + lower_c weight), from the c_n planes (`apart` floats apart) of the
  * two crop rows resized across, then zeros to `width`. */
@@ -647,20 +665,15 @@ SCIPIX_WARP_INLINE void scipix_resize_down(const scipix_channel_map *channels, p
                                            const ptrdiff_t c_n)
 {
     const float *mix = channels->mix[k], bias = channels->bias[k];
-    ptrdiff_t x = 0, c;
+    ptrdiff_t x = 0;
 #if !defined(SCIPIX_SCALAR_REFERENCE)
+    ptrdiff_t c;
     const scipix_f32v keep_v = scipix_broadcast_f32v(keep);
     const scipix_f32v weight_v = scipix_broadcast_f32v(weight);
     const scipix_f32v bias_v = scipix_broadcast_f32v(bias);
     if (stream)
-        for (; x < n && (uintptr_t)(row + x) % SCIPIX_VEC_BYTES != 0; x++) {
-            float total = bias;
-            for (c = 0; c < c_n; c++)
-                if (mix[c] != 0.0f)
-                    total = total + mix[c] * (upper[c * apart + x] * keep
-                                              + lower[c * apart + x] * weight);
-            row[x] = total;
-        }
+        for (; x < n && (uintptr_t)(row + x) % SCIPIX_VEC_BYTES != 0; x++)
+            row[x] = scipix_mixed_pixel(mix, bias, upper, lower, apart, keep, weight, x, c_n);
     for (; x + SCIPIX_WARP_LANES <= n; x += SCIPIX_WARP_LANES) {
         scipix_f32v total = bias_v, above, below;
         for (c = 0; c < c_n; c++)
@@ -672,14 +685,8 @@ SCIPIX_WARP_INLINE void scipix_resize_down(const scipix_channel_map *channels, p
         scipix_store_f32v(row + x, total, stream);
     }
 #endif
-    for (; x < n; x++) {
-        float total = bias;
-        for (c = 0; c < c_n; c++)
-            if (mix[c] != 0.0f)
-                total = total + mix[c] * (upper[c * apart + x] * keep
-                                          + lower[c * apart + x] * weight);
-        row[x] = total;
-    }
+    for (; x < n; x++)
+        row[x] = scipix_mixed_pixel(mix, bias, upper, lower, apart, keep, weight, x, c_n);
     for (; x < width; x++)
         row[x] = 0.0f;
 }

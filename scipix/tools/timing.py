@@ -1,0 +1,51 @@
+"""Interleaved timing of contenders, for the comparison tables of
+``python -m scipix bench``: on a shared, noisy machine, load from elsewhere
+then hits every contender alike."""
+import statistics
+import time
+
+
+def _seconds_per_call(fn, calls):
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls
+
+
+def interleaved_medians(contenders, rounds, *, round_seconds=2e-3, settle_seconds=0.0):
+    """Median seconds per call of each contender, their rounds interleaved.
+
+    Parameters
+    ----------
+    contenders : dict of str to callable
+        Timed in this order within every round.
+    rounds : int
+        Samples of each contender.
+    round_seconds : float
+        A sample repeats its call until it lasts about this long (the
+        count of calls is found once, beforehand, by doubling); 0 times one
+        call per sample.
+    settle_seconds : float
+        With a pause, each sample starts after it and one untimed call:
+        runtimes whose idle threads spin for a while after a call would
+        otherwise slow whoever runs next.
+
+    Returns
+    -------
+    dict of str to float
+    """
+    calls = {}
+    for name, fn in contenders.items():
+        fn()
+        count = 1
+        while _seconds_per_call(fn, count) * count < round_seconds:
+            count *= 2
+        calls[name] = count
+    samples = {name: [] for name in contenders}
+    for _ in range(rounds):
+        for name, fn in contenders.items():
+            if settle_seconds:
+                time.sleep(settle_seconds)
+                fn()
+            samples[name].append(_seconds_per_call(fn, calls[name]))
+    return {name: statistics.median(values) for name, values in samples.items()}

@@ -18,8 +18,10 @@ Steps, per page (the models, thresholds and box rules are RapidOCR 1.4.4's):
    on the float32 map, ``> 0.3``);
 3. boxes: DB post-processing with RapidOCR's own code (OpenCV contours and
    minimum-area rectangles, pyclipper unclipping, its box ordering);
-4. ``crop_quads``: every line cut by its quadrilateral, turned upright,
-   resized to height 48 and normalized straight into a recognizer batch;
+4. ``crop_quads``: every line cut by its quadrilateral (bicubic, as
+   RapidOCR's warp: the bilinear default reads a little worse), turned
+   upright, resized to height 48 and normalized straight into a recognizer
+   batch;
    lines are grouped by width through ``DynamicBatcher(group_key=...)`` so
    little padding is computed, each width bucket with its own reused buffer;
 5. recognizer (ONNX Runtime) -> CTC greedy decoding (``argmax_last``: the

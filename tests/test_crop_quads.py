@@ -121,9 +121,10 @@ def resize_taps(size, length):
     return low, np.minimum(low + 1, length - 1), at - low
 
 
-def oracle(image, quad, height, cubic=False, upright=True):
+def oracle(image, quad, height, cubic=False, upright=True, max_width=None):
     """crop_quads' definition in float64, gray levels, shape (C, height, width):
-    the upright crop's pixels sampled from the page, then resized bilinearly."""
+    the upright crop's pixels sampled from the page, then resized bilinearly.
+    Only the crop pixels the resize reads are sampled (crops may be huge)."""
     pixels = image.reshape(image.shape[0], image.shape[1], -1).astype(np.float64)
     crop_w, crop_h = crop_size(quad)
     corners = np.float32([[0, 0], [crop_w, 0], [crop_w, crop_h], [0, crop_h]])
@@ -131,15 +132,22 @@ def oracle(image, quad, height, cubic=False, upright=True):
     to_page = np.linalg.inv(to_crop)
     turned = upright and crop_h / crop_w >= 1.5
     up_w, up_h = (crop_h, crop_w) if turned else (crop_w, crop_h)
-    u, v = np.meshgrid(np.arange(up_w, dtype=np.float64), np.arange(up_h, dtype=np.float64))
-    x, y = (crop_w - 1 - v, u) if turned else (u, v)
-    page = np.einsum("ij,jhw->ihw", to_page, np.stack([x, y, np.ones_like(x)]))
-    crop = sample_page(pixels, page[0] / page[2], page[1] / page[2], cubic)
     width = math.ceil(height * (up_w / up_h))
+    if max_width is not None:
+        width = min(width, max_width)
     left, right, a = resize_taps(width, up_w)
     top, bottom, b = resize_taps(height, up_h)
-    across = crop[:, left] * (1 - a)[:, None] + crop[:, right] * a[:, None]
-    resized = across[top] * (1 - b)[:, None, None] + across[bottom] * b[:, None, None]
+
+    def crop(rows, columns):
+        u, v = np.meshgrid(columns.astype(np.float64), rows.astype(np.float64))
+        x, y = (crop_w - 1 - v, u) if turned else (u, v)
+        page = np.einsum("ij,jhw->ihw", to_page, np.stack([x, y, np.ones_like(x)]))
+        return sample_page(pixels, page[0] / page[2], page[1] / page[2], cubic)
+
+    def across(rows):
+        return crop(rows, left) * (1 - a)[:, None] + crop(rows, right) * a[:, None]
+
+    resized = across(top) * (1 - b)[:, None, None] + across(bottom) * b[:, None, None]
     return resized.transpose(2, 0, 1)
 
 
@@ -263,8 +271,9 @@ def _kernel_args(image, quads, height, mean, std):
 
 
 # Images that take each of the kernel's paths: 1, 3 and 4 channels into 1
-# or 3 planes, rows stored bottom-up (a negative stride), and images too
-# small for the vector path's 8-byte loads (every tap clamped).
+# or 3 planes, rows stored bottom-up (a negative stride) or one row repeated
+# (stride 0), and images too small for the vector path's 8-byte loads
+# (every tap clamped), down to one pixel.
 LAYOUTS = {
     "gray": lambda page: (page[:, :, 1:2].copy(), "gray"),
     "gray_to_rgb": lambda page: (page[:, :, 1:2].copy(), "rgb"),
@@ -274,6 +283,10 @@ LAYOUTS = {
     "tiny": lambda page: (page[:2, :2], "bgr"),
     "one_row": lambda page: (page[:1], "bgr"),
     "three_columns": lambda page: (page[:, :3], "bgr"),
+    "one_pixel": lambda page: (page[:1, :1], "bgr"),
+    "one_column": lambda page: (page[:, :1], "bgr"),
+    "three_by_three_gray": lambda page: (page[:3, :3, 1:2].copy(), "gray"),
+    "rows_repeated": lambda page: (np.broadcast_to(page[:1], page.shape), "bgr"),  # stride 0
 }
 
 
@@ -297,6 +310,93 @@ def test_bit_exact_across_variants_on_every_layout(warp_kernels, rng, page, layo
         warp_kernels.crop_quads(*args, cubic, result, 1)
         assert not np.isnan(reference).any()
         np.testing.assert_array_equal(result, reference)
+
+
+# Lines at the edges of the kernel's paths, on the 260 x 420 test page:
+# (quads, height, max_width).  Output rows of 1 to 3 (one or two crop rows
+# read), crops of one pixel, one column (turned upright) or one row, lines
+# capped by max_width, extreme perspective, quads far outside the page, and
+# quads so large that only a few of their crop pixels are read, up to the
+# largest crop the kernel's 32-bit indices reach.
+_LINE = [[40, 20], [300, 24], [298, 60], [38, 57]]
+_TALL = [[60, 30], [100, 30], [100, 230], [60, 230]]
+_LIMIT = 2**31 - 128  # a crop side just under 2**31, exact in float32 (as cv2 takes quads)
+GEOMETRIES = {
+    "height_1": ([_LINE, _TALL], 1, None),
+    "height_2": ([_LINE, _TALL], 2, None),
+    "height_3": ([_LINE, _TALL], 3, None),
+    "one_pixel_crop": ([[[10, 10], [11, 10], [11, 11], [10, 11]]], 48, None),
+    "one_column_crop": ([[[10, 3], [11, 3], [11, 200], [10, 200]]], 32, 500),
+    "one_row_crop": ([[[2, 10], [400, 10], [400, 11], [2, 11]]], 32, 500),
+    "capped": ([_LINE, _TALL, [[0, 0], [419, 0], [419, 3], [0, 3]]], 48, 40),
+    "capped_to_one_column": ([_LINE, _TALL], 48, 1),
+    "perspective": ([[[0, 0], [419, 100], [419, 101], [0, 259]],
+                     [[200, 0], [201, 0], [419, 259], [0, 259]]], 24, None),
+    "far_outside": ([[[-5000, -3000], [-4000, -3000], [-4000, -2970], [-5000, -2970]],
+                     [[1e5, 1e5], [1e5 + 300, 1e5], [1e5 + 300, 1e5 + 20], [1e5, 1e5 + 20]]],
+                    24, None),
+    "page_inside_the_quad": ([[[-1e6, -5e5], [1e6, -5e5], [1e6, 5e5], [-1e6, 5e5]]], 24, 64),
+    "largest_crop": ([[[-2**30, -2**29], [_LIMIT - 2**30, -2**29],
+                       [_LIMIT - 2**30, 2**29], [-2**30, 2**29]]], 24, 64),
+}
+
+
+@pytest.mark.parametrize("interpolation", ["bilinear", "cubic"])
+@pytest.mark.parametrize("geometry", list(GEOMETRIES))
+def test_edge_geometry_matches_oracle(page, geometry, interpolation):
+    quads, height, max_width = GEOMETRIES[geometry]
+    quads = np.array(quads, np.float64)
+    cubic = interpolation == "cubic"
+    out, widths = crop_quads(page, quads, height, max_width=max_width,
+                             interpolation=interpolation, scale=1.0)
+    for i, quad in enumerate(quads):
+        expected = oracle(page, quad, height, cubic=cubic, max_width=max_width)
+        assert widths[i] == expected.shape[2]
+        np.testing.assert_allclose(out[i, :, :, :widths[i]], expected, rtol=0,
+                                   atol=ORACLE_ATOL, err_msg=f"line {i}")
+        assert not out[i, :, :, widths[i]:].any()
+
+
+@pytest.mark.parametrize("geometry", list(GEOMETRIES))
+def test_bit_exact_across_variants_on_edge_geometry(warp_kernels, page, geometry):
+    quads, height, max_width = GEOMETRIES[geometry]
+    maps, widths = _line_args(np.array(quads, np.float64), height, max_width)
+    mix = (np.eye(3) / 127.5).astype(np.float32)
+    bias = np.full(3, -1.0, np.float32)
+    shape = (len(quads), 3, height, max_width or int(widths.max()))
+    for cubic in (False, True):
+        reference = np.full(shape, np.nan, np.float32)
+        REFERENCE.warp.crop_quads(page, maps, widths, mix, bias, cubic, reference, 1)
+        for n_threads in (1, 2):
+            result = np.full(shape, np.nan, np.float32)
+            warp_kernels.crop_quads(page, maps, widths, mix, bias, cubic, result, n_threads)
+            np.testing.assert_array_equal(result, reference)
+
+
+def test_streamed_batch_bit_exact_across_variants(warp_kernels, page):
+    # Over the kernel's streaming threshold (8 MiB), rows of an odd width so
+    # that most start unaligned; into an out= that already holds a batch.
+    quads = np.array([_LINE, _TALL, [[0, 10], [419, 12], [419, 15], [0, 13]]] * 10, np.float64)
+    maps, widths = _line_args(quads, 47, 1499)
+    mix = (np.eye(3) / 255).astype(np.float32)
+    bias = np.zeros(3, np.float32)
+    shape = (len(quads), 3, 47, 1499)
+    assert np.prod(shape) * 4 >= 8 << 20
+    for cubic in (False, True):
+        reference = np.full(shape, np.nan, np.float32)
+        REFERENCE.warp.crop_quads(page, maps, widths, mix, bias, cubic, reference, 1)
+        result = np.full(shape, np.nan, np.float32)
+        for n_threads in (1, 2):
+            warp_kernels.crop_quads(page, maps, widths, mix, bias, cubic, result, n_threads)
+            np.testing.assert_array_equal(result, reference)
+
+
+def _line_args(quads, height, max_width):
+    """The kernel's maps and widths for ``quads``, as the facade builds them."""
+    crop_w, crop_h, turned, widths = _crops._line_geometry(quads, height, max_width, True)
+    maps = _crops._line_maps(_crops._homographies(quads, crop_w, crop_h), crop_w, crop_h,
+                             turned, height, widths)
+    return maps, widths.astype(np.int32)
 
 
 def test_thread_count_does_not_change_the_result(rng, page):

@@ -399,6 +399,21 @@ def _line_args(quads, height, max_width):
     return maps, widths.astype(np.int32)
 
 
+def test_kernel_rejects_sizes_beyond_its_32_bit_indices(warp_kernels, page):
+    maps, widths = _line_args(np.array([_LINE], np.float64), 16, None)
+    mix, bias = np.eye(3, dtype=np.float32), np.zeros(3, np.float32)
+    out = np.zeros((1, 3, 16, int(widths[0])), np.float32)
+    for column, side in [(11, 2.0**31), (12, 2.0**31), (11, np.nan), (12, -1.0)]:
+        bad = maps.copy()
+        bad[0, column] = side - 1  # u_max or v_max: a crop side less one
+        with pytest.raises(ValueError, match=r"maps\[0\] has a crop"):
+            warp_kernels.crop_quads(page, bad, widths, mix, bias, False, out, 1)
+    tall = np.broadcast_to(page[:1], (2**31, page.shape[1], 3))
+    with pytest.raises(ValueError, match="image must have at most"):
+        warp_kernels.crop_quads(tall, maps, widths, mix, bias, False, out, 1)
+    assert not out.any()
+
+
 def test_thread_count_does_not_change_the_result(rng, page):
     quads = random_quads(rng, 9, page.shape)
     before = get_thread_count()
@@ -440,6 +455,9 @@ BOX = [[10, 10], [110, 10], [110, 40], [10, 40]]
     ({"quads": [[[10, 10], [110, 40], [110, 10], [30, 45]]]}, ValueError, "not a convex"),
     ({"quads": [[[0, 0], [100, 0], [50, 0.001], [0, 40]]]}, ValueError, "not a convex"),
     ({"quads": "abc"}, TypeError, "quads"),
+    ({"quads": [[[0, 0], [3e9, 0], [3e9, 10], [0, 10]]]}, ValueError, r"quads\[0\] is too large"),
+    ({"quads": [BOX, [[0, 0], [1e20, 0], [1e20, 1e19], [0, 1e19]]]}, ValueError,
+     r"quads\[1\] is too large"),
     ({"height": 0}, ValueError, "height"),
     ({"height": 2.5}, TypeError, "height"),
     ({"max_width": 0}, ValueError, "max_width"),
@@ -455,6 +473,8 @@ BOX = [[10, 10], [110, 10], [110, 40], [10, 40]]
     ({"input_order": "gbr"}, ValueError, "input_order"),
     ({"image": np.zeros((20, 20, 2), np.uint8)}, ValueError, "image"),
     ({"image": np.zeros((20, 20, 3), np.float32)}, TypeError, "image"),
+    ({"image": np.broadcast_to(np.zeros((1, 20, 3), np.uint8), (2**31, 20, 3))}, ValueError,
+     "image must have at most"),
 ])
 def test_bad_input_names_the_argument_and_writes_nothing(page, kwargs, error, match):
     arguments = {"image": page, "quads": [BOX], "height": 32}

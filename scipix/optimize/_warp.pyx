@@ -15,6 +15,9 @@ from scipix.optimize._variant cimport STREAM_BYTES, target_macro_names, team_siz
 cdef extern from "scipix_warp.h":
     enum: MAX_CHANNELS "SCIPIX_WARP_MAX_CHANNELS"
     enum: MAX_OUT "SCIPIX_WARP_MAX_OUT"
+    enum: MAX_IMAGE_SIDE "SCIPIX_WARP_MAX_IMAGE_SIDE"
+    enum: MAX_CROP_SIDE "SCIPIX_WARP_MAX_CROP_SIDE"
+    enum: MAX_OUT_SIDE "SCIPIX_WARP_MAX_OUT_SIDE"
     ctypedef struct WarpImage "scipix_warp_image":
         const uint8_t* data
         Py_ssize_t rows, cols, stride, channels
@@ -77,6 +80,12 @@ def crop_quads(const uint8_t[:, :, :] image, const double[:, ::1] maps,
     if (image.shape[0] < 1 or image.shape[1] < 1 or not 1 <= channels <= MAX_CHANNELS
             or image.strides[1] != channels or (channels > 1 and image.strides[2] != 1)):
         raise ValueError("image must be non-empty with 1 to 4 packed channels")
+    if image.shape[0] > MAX_IMAGE_SIDE or image.shape[1] > MAX_IMAGE_SIDE:
+        raise ValueError(f"image must have at most {MAX_IMAGE_SIDE} rows and columns, got "
+                         f"{image.shape[0]}x{image.shape[1]}")
+    if rows > MAX_OUT_SIDE or width > MAX_OUT_SIDE:
+        raise ValueError(f"out must have at most {MAX_OUT_SIDE} rows and columns, got "
+                         f"{rows}x{width}")
     if maps.shape[0] != n or maps.shape[1] != MAP_COLUMNS or widths.shape[0] != n:
         raise ValueError(f"maps must have shape ({n}, {MAP_COLUMNS}) and widths ({n},)")
     if not 1 <= k_n <= MAX_OUT or mix.shape[0] != k_n or mix.shape[1] != channels \
@@ -85,6 +94,10 @@ def crop_quads(const uint8_t[:, :, :] image, const double[:, ::1] maps,
     for i in range(n):
         if not 0 <= widths[i] <= width:
             raise ValueError(f"widths[{i}] = {widths[i]} is outside [0, {width}]")
+        # Crop indices are 32-bit: u_max and v_max are a crop side less one.
+        if not (0 <= maps[i, 11] < MAX_CROP_SIDE and 0 <= maps[i, 12] < MAX_CROP_SIDE):
+            raise ValueError(f"maps[{i}] has a crop of {maps[i, 11] + 1:g}x{maps[i, 12] + 1:g} "
+                             f"pixels; its sides must be in [1, {MAX_CROP_SIDE}]")
     if n == 0 or rows == 0 or width == 0:
         return
 

@@ -19,6 +19,13 @@
 
 #define SCIPIX_WARP_MAX_CHANNELS 4
 #define SCIPIX_WARP_MAX_OUT 3
+/* What the 32-bit positions and indices hold: an image side (positions are
+ * clamped a few pixels past it and shifted before truncation), a crop side
+ * (crop indices and the next one), and the output's rows and columns (a
+ * resize lists up to twice as many crop indices, plus two). */
+#define SCIPIX_WARP_MAX_IMAGE_SIDE (INT32_MAX - 16)
+#define SCIPIX_WARP_MAX_CROP_SIDE INT32_MAX
+#define SCIPIX_WARP_MAX_OUT_SIDE (INT32_MAX / 2 - 1)
 
 /* A packed-pixel source image: pixel (y, x) channel c at
  * data[y * stride + x * channels + c]. */

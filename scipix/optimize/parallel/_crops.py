@@ -17,6 +17,9 @@ __all__ = ["crop_quads", "crop_widths"]
 # A crop at least this many times taller than wide is turned upright (as
 # RapidOCR / PaddleOCR's get_rotate_crop_image).
 UPRIGHT_RATIO = 1.5
+# The longest crop side the kernel's 32-bit crop indices reach
+# (SCIPIX_WARP_MAX_CROP_SIDE).
+MAX_CROP_SIDE = 2**31 - 1
 # BT.601 luma weights of R, G, B for gray output from colour input.
 _LUMA = (0.299, 0.587, 0.114)
 _COLORS = {"gray": 1, "rgb": 3, "bgr": 3}
@@ -76,8 +79,13 @@ def _crop_sizes(quads: NDArray[np.float64]) -> Tuple[NDArray[np.int64], NDArray[
     """Crop width and height of each quad as get_rotate_crop_image computes them."""
     def edge(a: int, b: int) -> NDArray[np.float64]:
         return np.asarray(np.hypot(*(quads[:, a] - quads[:, b]).T))
-    widths = np.maximum(edge(0, 1), edge(2, 3)).astype(np.int64)
-    heights = np.maximum(edge(0, 3), edge(1, 2)).astype(np.int64)
+    across, down = np.maximum(edge(0, 1), edge(2, 3)), np.maximum(edge(0, 3), edge(1, 2))
+    too_large = np.maximum(across, down) >= MAX_CROP_SIDE + 1
+    if too_large.any():
+        i = int(np.argmax(too_large))
+        raise ValueError(f"quads[{i}] is too large (crop {across[i]:.4g}x{down[i]:.4g} pixels, "
+                         f"at most {MAX_CROP_SIDE} a side): {quads[i].tolist()}")
+    widths, heights = across.astype(np.int64), down.astype(np.int64)
     x, y = quads[..., 0], quads[..., 1]
     area = 0.5 * np.abs(np.sum(x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y, axis=1))
     bad = (area == 0) | (widths < 1) | (heights < 1)
@@ -269,8 +277,9 @@ def crop_quads(image: ArrayLike, quads: ArrayLike, height: int, *,
     ------
     TypeError, ValueError
         Naming the argument: a quad that is not 4 points, degenerate (zero
-        area) or not convex, ``height`` 0, ``mean`` / ``std`` of the wrong
-        length, a zero or negative ``std``, a line wider than ``out``.
+        area), not convex or with a crop side over ``2**31 - 1`` pixels,
+        ``height`` 0, ``mean`` / ``std`` of the wrong length, a zero or
+        negative ``std``, a line wider than ``out``.
     """
     pixels = _as_pixels(image, "image", input_order)
     points = _as_quads(quads)

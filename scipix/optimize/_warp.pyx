@@ -123,7 +123,7 @@ def crop_quads(const uint8_t[:, :, :] image, const double[:, ::1] maps,
     cdef int team = team_size(n * k_n * rows * width, n_threads), failed = 0
     cdef size_t scratch_bytes = scipix_warp_scratch_bytes(width, rows, channels)
     # Each thread's scratch: the struct, then the memory it carves.
-    cdef Scratch* scratch
+    cdef Scratch* scratch = NULL
     cdef float* block = &out[0, 0, 0, 0]
     cdef Py_ssize_t line_size = k_n * rows * width
     cdef bint stream = n * line_size * sizeof(float) >= STREAM_BYTES

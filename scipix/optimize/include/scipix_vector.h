@@ -1,6 +1,6 @@
 /* What every kernel family shares: the target's native vector types for
  * GCC/Clang vector extensions (xmm on SSE2/NEON, ymm on AVX2, zmm on
- * AVX-512), and the streaming-store and prefetch helpers of the AVX2 row
+ * AVX-512), and the streaming-store and prefetch helpers of the row
  * loops.  The scalar reference build (SCIPIX_SCALAR_REFERENCE) defines no
  * vector types: its kernels take their plain loops, which compute the same
  * operations in the same order, so results are identical bit for bit.
@@ -69,6 +69,31 @@ static inline void scipix_store_fence(void)
     _mm_sfence();
 #endif
 }
+
+/* Stores a vector of floats at dst, around the caches with `stream` (dst
+ * then aligned to the vector). */
+#if !defined(SCIPIX_SCALAR_REFERENCE)
+static inline void scipix_store_f32v(float *dst, scipix_f32v value, int stream)
+{
+#if SCIPIX_VEC_BYTES == 64
+    if (stream) {
+        _mm512_stream_ps(dst, (__m512)value);
+        return;
+    }
+#elif SCIPIX_VEC_BYTES == 32 && defined(__AVX__)
+    if (stream) {
+        _mm256_stream_ps(dst, (__m256)value);
+        return;
+    }
+#elif defined(__SSE2__)
+    if (stream) {
+        _mm_stream_ps(dst, (__m128)value);
+        return;
+    }
+#endif
+    memcpy(dst, &value, sizeof value);
+}
+#endif
 
 #if defined(__AVX2__) && !defined(SCIPIX_SCALAR_REFERENCE)
 static inline void scipix_store32(uint8_t *dst, __m256i bytes, int stream)

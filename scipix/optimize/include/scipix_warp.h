@@ -622,31 +622,6 @@ static inline void scipix_warp_crop_row(const scipix_warp_image *src, const scip
                              s->weight_col, line_width, across + c * s->width);
 }
 
-/* Stores a vector of floats at dst, around the caches with `stream` (dst
- * then aligned to the vector). */
-#if !defined(SCIPIX_SCALAR_REFERENCE)
-static inline void scipix_store_f32v(float *dst, scipix_f32v value, int stream)
-{
-#if SCIPIX_VEC_BYTES == 64
-    if (stream) {
-        _mm512_stream_ps(dst, (__m512)value);
-        return;
-    }
-#elif SCIPIX_VEC_BYTES == 32 && defined(__AVX__)
-    if (stream) {
-        _mm256_stream_ps(dst, (__m256)value);
-        return;
-    }
-#elif defined(__SSE2__)
-    if (stream) {
-        _mm_stream_ps(dst, (__m128)value);
-        return;
-    }
-#endif
-    memcpy(dst, &value, sizeof value);
-}
-#endif
-
 /* Pixel x of an output row: bias + sum_c mix[c] (upper_c keep + lower_c
  * weight) over the c_n planes, `apart` floats apart, of two resized crop
  * rows. */

@@ -1,7 +1,7 @@
 """Choose which compiled variant of the SIMD kernels this process runs.
 
 Each kernel family is built once per instruction set (``_image_<variant>``,
-``quantize._kernels_<variant>``, ``_warp_<variant>``); a variant is the set
+``quantize._kernels_<variant>``, ``_warp_<variant>``, ``_resample_<variant>``); a variant is the set
 of its families' modules, :class:`Kernels`.  A variant's modules may execute its
 instructions as soon as they are imported, so they are imported only after
 the CPU is known to support them.  This is the one module that knows
@@ -31,6 +31,7 @@ from .cpu import CpuFeatures, get_features
 
 if TYPE_CHECKING:
     from ._image import ImageKernels
+    from ._resample import ResampleKernels
     from ._warp import WarpKernels
     from .quantize._kernels import QuantizeKernels
 
@@ -48,12 +49,14 @@ class Kernels:
     image: ImageKernels
     quantize: QuantizeKernels
     warp: WarpKernels
+    resample: ResampleKernels
 
 
 # Family -> module name prefix (setup.py's KERNEL_FAMILIES builds each).
 _FAMILY_MODULES = {"image": f"{__package__}._image",
                    "quantize": f"{__package__}.quantize._kernels",
-                   "warp": f"{__package__}._warp"}
+                   "warp": f"{__package__}._warp",
+                   "resample": f"{__package__}._resample"}
 
 # Best first; each with the CPU features its compiler flags let gcc use
 # (-march=x86-64-v2 / -v3 (+ AVX-VNNI) / -v4 + VNNI, armv8-a).
@@ -128,7 +131,8 @@ def load_variant(name: str) -> Kernels:
                for family, module in module_names(name).items()}
     return Kernels(image=cast("ImageKernels", modules["image"]),
                    quantize=cast("QuantizeKernels", modules["quantize"]),
-                   warp=cast("WarpKernels", modules["warp"]))
+                   warp=cast("WarpKernels", modules["warp"]),
+                   resample=cast("ResampleKernels", modules["resample"]))
 
 
 def _parse_names(value: str, env_name: str) -> list[str]:

@@ -1,4 +1,4 @@
-"""SIMD image kernels: grayscale, threshold, normalization and resize.
+"""SIMD image kernels: grayscale, threshold, normalization, resize and resampling.
 
 Each function validates its arguments here and runs the compiled kernel of
 the variant chosen for this CPU (``scipix.optimize.active_variant()``), or
@@ -25,12 +25,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._dispatch import current_kernels
+from ._resampling import resample
 from ._validate import (integer, output_array, pillow_order, positive_int, real_number,
                         uint8_array, unaliased)
 from .config import kernel_threads
 
 __all__ = ["simd_grayscale", "simd_threshold", "simd_normalize",
-           "simd_resize_bilinear", "fast_area_resize", "argmax_last"]
+           "simd_resize_bilinear", "fast_area_resize", "resample", "argmax_last"]
 
 
 def _as_gray_2d(image: NDArray[np.uint8], name: str) -> NDArray[np.uint8]:

@@ -14,6 +14,9 @@
 #if !defined(SCIPIX_SCALAR_REFERENCE) && defined(__SSE2__)
 #include <immintrin.h>
 #endif
+#if !defined(SCIPIX_SCALAR_REFERENCE) && defined(__ARM_NEON)
+#include <arm_neon.h>
+#endif
 
 #if !defined(SCIPIX_SCALAR_REFERENCE)
 /* The target's native vector width: a wider generic vector would be split

@@ -1,0 +1,621 @@
+/* Antialiased resampling in Pillow's fixed-point arithmetic.
+ *
+ * Pillow's Image.resize (src/libImaging/Resample.c) is separable: each
+ * output pixel of a pass is a weighted sum of the input pixels under a
+ * filter widened by the scale factor when shrinking; the weights of each
+ * output pixel are normalized in double, then rounded to fixed point
+ * (`shift` fractional bits, 22 in Pillow), the sums are taken in 32-bit
+ * integers and rounded back to 8 bits after each pass (Pillow 13 runs the
+ * vertical pass first when the height shrinks by more than twice the
+ * width's pixels, the horizontal pass first otherwise).  The
+ * arithmetic is exact in integers, so summing in any order, or in vectors,
+ * gives Pillow's bytes.  torch's uint8 antialiased interpolation is the
+ * same scheme with its own weights and precision (built in Python).
+ *
+ * A pass's taps are described by `scipix_rs_taps`: for output pixel i,
+ * first[i] is the first input pixel, count[i] how many follow and
+ * coeffs[i * ksize + t] their fixed-point weights (zero past count[i]).
+ *
+ * The vector kernels sum in 32-bit lanes (uint32: wrapping, so that the
+ * intermediate sums of a long filter may wrap while the final sum, which
+ * fits in 32 bits as Pillow's does, comes out exact).
+ */
+#ifndef SCIPIX_RESAMPLE_H
+#define SCIPIX_RESAMPLE_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "scipix_vector.h"
+
+enum {
+    SCIPIX_RS_BOX = 1,
+    SCIPIX_RS_BILINEAR = 2,
+    SCIPIX_RS_HAMMING = 3,
+    SCIPIX_RS_BICUBIC = 4,
+    SCIPIX_RS_LANCZOS = 5,
+    SCIPIX_RS_MKS2013 = 6,
+    SCIPIX_RS_MKS2021 = 7
+};
+
+/* ---- Pillow's filters and weights (Resample.c, verbatim arithmetic) ---- */
+
+static inline double scipix_rs_filter(int filter, double x)
+{
+    switch (filter) {
+    case SCIPIX_RS_BOX:
+        return (x > -0.5 && x <= 0.5) ? 1.0 : 0.0;
+    case SCIPIX_RS_BILINEAR:
+        if (x < 0.0)
+            x = -x;
+        return x < 1.0 ? 1.0 - x : 0.0;
+    case SCIPIX_RS_HAMMING:
+        if (x < 0.0)
+            x = -x;
+        if (x == 0.0)
+            return 1.0;
+        if (x >= 1.0)
+            return 0.0;
+        x = x * M_PI;
+        /* Pillow's float constants, promoted to double. */
+        return sin(x) / x * (0.54f + 0.46f * cos(x));
+    case SCIPIX_RS_BICUBIC:
+        if (x < 0.0)
+            x = -x;
+        if (x < 1.0)
+            return ((-0.5 + 2.0) * x - (-0.5 + 3.0)) * x * x + 1;
+        if (x < 2.0)
+            return (((x - 5) * x + 8) * x - 4) * -0.5;
+        return 0.0;
+    case SCIPIX_RS_LANCZOS:
+        if (-3.0 <= x && x < 3.0) {
+            double a = x == 0.0 ? 1.0 : sin(x * M_PI) / (x * M_PI);
+            double b = x / 3 == 0.0 ? 1.0 : sin(x / 3 * M_PI) / (x / 3 * M_PI);
+            return a * b;
+        }
+        return 0.0;
+    case SCIPIX_RS_MKS2013:
+        if (x < 0)
+            x = -x;
+        if (x < 0.5)
+            return 17.0 / 16.0 - 7.0 / 4.0 * pow(x, 2);
+        if (x < 1.5)
+            return (1.0 - x) * (7.0 / 4.0 - x);
+        if (x < 2.5)
+            return -1.0 / 8.0 * pow(x - 5.0 / 2.0, 2);
+        return 0.0;
+    case SCIPIX_RS_MKS2021:
+        if (x < 0)
+            x = -x;
+        if (x < 0.5)
+            return 577.0 / 576.0 - 239.0 / 144.0 * pow(x, 2);
+        if (x < 1.5)
+            return 35.0 / 36.0 * (x - 1.0) * (x - 239.0 / 140.0);
+        if (x < 2.5)
+            return 1.0 / 6.0 * (x - 2.0) * (65.0 / 24.0 - x);
+        if (x < 3.5)
+            return 1.0 / 36.0 * (x - 3.0) * (x - 15.0 / 4.0);
+        if (x < 4.5)
+            return -1.0 / 288.0 * pow(x - 9.0 / 2.0, 2);
+        return 0.0;
+    }
+    return 0.0;
+}
+
+static inline double scipix_rs_support(int filter)
+{
+    switch (filter) {
+    case SCIPIX_RS_BOX:
+        return 0.5;
+    case SCIPIX_RS_BICUBIC:
+        return 2.0;
+    case SCIPIX_RS_LANCZOS:
+        return 3.0;
+    case SCIPIX_RS_MKS2013:
+        return 2.5;
+    case SCIPIX_RS_MKS2021:
+        return 4.5;
+    }
+    return 1.0;
+}
+
+/* Pillow's coefficient row length for `out_size` outputs over [in0, in1):
+ * the stride of the coefficient table.  -1 when it passes `limit`. */
+static inline ptrdiff_t scipix_rs_pillow_ksize(float in0, float in1, ptrdiff_t out_size,
+                                               int filter, double limit)
+{
+    double filterscale = (double)(in1 - in0) / out_size;
+    double support;
+    if (filterscale < 1.0)
+        filterscale = 1.0;
+    support = scipix_rs_support(filter) * filterscale;
+    if (ceil(support) * 2 + 1 > limit)
+        return -1;
+    return (ptrdiff_t)ceil(support) * 2 + 1;
+}
+
+/* Pillow's precompute_coeffs + normalize_coeffs_8bpc: first/count/coeffs
+ * of `out_size` outputs over the input span [in0, in1) of `in_size`
+ * pixels; `weights` is scratch of ksize doubles. */
+static inline void scipix_rs_pillow_taps(ptrdiff_t in_size, float in0, float in1,
+                                         ptrdiff_t out_size, int filter, ptrdiff_t ksize,
+                                         int shift, int32_t *first, int32_t *count,
+                                         int32_t *coeffs, double *weights)
+{
+    double scale = (double)(in1 - in0) / out_size, filterscale = scale;
+    double support, inv_filterscale;
+    ptrdiff_t xx, x;
+    if (filterscale < 1.0)
+        filterscale = 1.0;
+    support = scipix_rs_support(filter) * filterscale;
+    inv_filterscale = 1.0 / filterscale;
+    for (xx = 0; xx < out_size; xx++) {
+        double center = in0 + (xx + 0.5) * scale, ww = 0.0;
+        int xmin = (int)(center - support + 0.5), xmax = (int)(center + support + 0.5);
+        int32_t *k = coeffs + xx * ksize;
+        if (xmin < 0)
+            xmin = 0;
+        if (xmax > in_size)
+            xmax = (int)in_size;
+        xmax -= xmin;
+        for (x = 0; x < xmax; x++) {
+            double w = scipix_rs_filter(filter, (x + xmin - center + 0.5) * inv_filterscale);
+            weights[x] = w;
+            ww += w;
+        }
+        if (ww != 0.0)
+            for (x = 0; x < xmax; x++)
+                weights[x] /= ww;
+        for (x = 0; x < ksize; x++) {
+            double w = x < xmax ? weights[x] : 0.0;
+            k[x] = w < 0 ? (int32_t)(-0.5 + w * (1 << shift))
+                         : (int32_t)(0.5 + w * (1 << shift));
+        }
+        first[xx] = xmin;
+        count[xx] = xmax;
+    }
+}
+
+/* ---- Premultiplied alpha, as Pillow's RGBA <-> RGBa conversions ---- */
+
+/* rgbA2rgba / lA2la: (v * a + 128) / 255 by shifts; alpha is the last of
+ * `channels`. */
+static inline void scipix_rs_premultiply(const uint8_t *src, uint8_t *dst, ptrdiff_t pixels,
+                                         int channels)
+{
+    ptrdiff_t i;
+    int c;
+    for (i = 0; i < pixels; i++) {
+        const uint32_t alpha = src[i * channels + channels - 1];
+        for (c = 0; c < channels - 1; c++) {
+            const uint32_t t = src[i * channels + c] * alpha + 128;
+            dst[i * channels + c] = (uint8_t)(((t >> 8) + t) >> 8);
+        }
+        dst[i * channels + channels - 1] = (uint8_t)alpha;
+    }
+}
+
+/* rgba2rgbA / la2lA in place: 255 * v / a (integer division, clipped),
+ * read from `table` (256 alphas x 256 values, scipix_rs_unpremultiply_table). */
+static inline void scipix_rs_unpremultiply(uint8_t *row, ptrdiff_t pixels, int channels,
+                                           const uint8_t *table)
+{
+    ptrdiff_t i;
+    int c;
+    for (i = 0; i < pixels; i++) {
+        const uint8_t *divided = table + 256 * row[i * channels + channels - 1];
+        for (c = 0; c < channels - 1; c++)
+            row[i * channels + c] = divided[row[i * channels + c]];
+    }
+}
+
+static inline void scipix_rs_unpremultiply_table(uint8_t *table)
+{
+    int alpha, v;
+    for (alpha = 0; alpha < 256; alpha++)
+        for (v = 0; v < 256; v++) {
+            int divided = (alpha == 0 || alpha == 255) ? v : 255 * v / alpha;
+            table[alpha * 256 + v] = (uint8_t)(divided > 255 ? 255 : divided);
+        }
+}
+
+/* ---- The passes ---- */
+
+/* A fixed-point sum as Pillow's clip8: arithmetic shift, clamp to 0..255. */
+static inline uint8_t scipix_rs_clip8(uint32_t sum, int shift)
+{
+    const int32_t level = (int32_t)sum >> shift;
+    return (uint8_t)(level < 0 ? 0 : level > 255 ? 255 : level);
+}
+
+/* One output pixel of the horizontal pass, the plain loop. */
+static inline void scipix_rs_hpixel_plain(const uint8_t *in, const int32_t *k, int32_t n,
+                                          int channels, int shift, uint8_t *out)
+{
+    int c, x;
+    for (c = 0; c < channels; c++) {
+        uint32_t sum = 1u << (shift - 1);
+        for (x = 0; x < n; x++)
+            sum += (uint32_t)in[x * channels + c] * (uint32_t)k[x];
+        out[c] = scipix_rs_clip8(sum, shift);
+    }
+}
+
+#if !defined(SCIPIX_SCALAR_REFERENCE)
+#define SCIPIX_RS_LANES (SCIPIX_VEC_BYTES / 4)
+typedef uint32_t scipix_rs_u32v __attribute__((vector_size(SCIPIX_VEC_BYTES)));
+typedef int32_t scipix_rs_i32v __attribute__((vector_size(SCIPIX_VEC_BYTES)));
+
+/* Lanes a pixel's channels take in the horizontal pass's vectors: RGB is
+ * spread to four (the fourth weighted 0), so that a vector holds whole
+ * pixels. */
+#define SCIPIX_RS_SLOT(channels) ((channels) == 3 ? 4 : (channels))
+
+/* SCIPIX_RS_LANES bytes at p, each widened to a 32-bit lane.  Written per
+ * instruction set: GCC lowers __builtin_convertvector of a loaded byte
+ * vector to byte-by-byte inserts. */
+static inline scipix_rs_u32v scipix_rs_widen(const uint8_t *p)
+{
+#if SCIPIX_RS_LANES == 16
+    return (scipix_rs_u32v)_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
+#elif SCIPIX_RS_LANES == 8 && defined(__AVX2__)
+    return (scipix_rs_u32v)_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
+#else
+    uint32_t word;
+    memcpy(&word, p, sizeof word);
+#if defined(__SSE4_1__)
+    return (scipix_rs_u32v)_mm_cvtepu8_epi32(_mm_cvtsi32_si128((int)word));
+#elif defined(__SSE2__)
+    {
+        const __m128i zero = _mm_setzero_si128();
+        return (scipix_rs_u32v)_mm_unpacklo_epi16(
+            _mm_unpacklo_epi8(_mm_cvtsi32_si128((int)word), zero), zero);
+    }
+#elif defined(__ARM_NEON)
+    return (scipix_rs_u32v)vmovl_u16(vget_low_u16(vmovl_u8(vreinterpret_u8_u32(
+        vdup_n_u32(word)))));
+#else
+    {
+        scipix_rs_u32v lanes;
+        int i;
+        for (i = 0; i < SCIPIX_RS_LANES; i++)
+            lanes[i] = p[i];
+        return lanes;
+    }
+#endif
+#endif
+}
+
+/* Stores SCIPIX_RS_LANES levels, clamped to 0..255, as bytes at out (the
+ * levels lie within 16 bits: a saturating pack clamps them). */
+static inline void scipix_rs_store_levels(uint8_t *out, scipix_rs_i32v level)
+{
+#if SCIPIX_RS_LANES == 16
+    const __m512i clamped = _mm512_min_epi32(_mm512_max_epi32((__m512i)level,
+        _mm512_setzero_si512()), _mm512_set1_epi32(255));
+    _mm_storeu_si128((__m128i *)out, _mm512_cvtepi32_epi8(clamped));
+#elif SCIPIX_RS_LANES == 8 && defined(__AVX2__)
+    const __m256i words = _mm256_packs_epi32((__m256i)level, (__m256i)level);
+    const __m256i bytes = _mm256_packus_epi16(words, words);
+    const uint32_t low = (uint32_t)_mm256_extract_epi32(bytes, 0);
+    const uint32_t high = (uint32_t)_mm256_extract_epi32(bytes, 4);
+    memcpy(out, &low, 4);
+    memcpy(out + 4, &high, 4);
+#elif defined(__SSE2__)
+    const __m128i words = _mm_packs_epi32((__m128i)level, (__m128i)level);
+    const uint32_t bytes = (uint32_t)_mm_cvtsi128_si32(_mm_packus_epi16(words, words));
+    memcpy(out, &bytes, 4);
+#elif defined(__ARM_NEON)
+    const uint16x4_t words = vqmovun_s32((int32x4_t)level);
+    const uint8x8_t bytes = vqmovn_u16(vcombine_u16(words, words));
+    vst1_lane_u32((uint32_t *)(void *)out, vreinterpret_u32_u8(bytes), 0);
+#else
+    int i;
+    for (i = 0; i < SCIPIX_RS_LANES; i++)
+        out[i] = (uint8_t)(level[i] < 0 ? 0 : level[i] > 255 ? 255 : level[i]);
+#endif
+}
+
+/* Lanes of RGB pixels (widened bytes) spread to 4 each; one permute. */
+#if SCIPIX_RS_LANES == 16
+#define SCIPIX_RS_SPREAD3(v) __builtin_shufflevector(v, v, 0, 1, 2, 0, 3, 4, 5, 0, 6, 7, 8, 0, \
+    9, 10, 11, 0)
+#elif SCIPIX_RS_LANES == 8
+#define SCIPIX_RS_SPREAD3(v) __builtin_shufflevector(v, v, 0, 1, 2, 0, 3, 4, 5, 0)
+#else
+#define SCIPIX_RS_SPREAD3(v) __builtin_shufflevector(v, v, 0, 1, 2, 0)
+#endif
+
+/* Adds the upper half of a vector's lanes onto the lower half, `width`
+ * lanes at a time (the other lanes are left undefined). */
+static inline scipix_rs_u32v scipix_rs_fold(scipix_rs_u32v v, int width)
+{
+#if SCIPIX_RS_LANES == 16
+    if (width == 8)
+        return v + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15,
+                                           8, 9, 10, 11, 12, 13, 14, 15);
+    if (width == 4)
+        return v + __builtin_shufflevector(v, v, 4, 5, 6, 7, 4, 5, 6, 7,
+                                           8, 9, 10, 11, 12, 13, 14, 15);
+    if (width == 2)
+        return v + __builtin_shufflevector(v, v, 2, 3, 2, 3, 4, 5, 6, 7,
+                                           8, 9, 10, 11, 12, 13, 14, 15);
+    return v + __builtin_shufflevector(v, v, 1, 1, 2, 3, 4, 5, 6, 7,
+                                       8, 9, 10, 11, 12, 13, 14, 15);
+#elif SCIPIX_RS_LANES == 8
+    if (width == 4)
+        return v + __builtin_shufflevector(v, v, 4, 5, 6, 7, 4, 5, 6, 7);
+    if (width == 2)
+        return v + __builtin_shufflevector(v, v, 2, 3, 2, 3, 4, 5, 6, 7);
+    return v + __builtin_shufflevector(v, v, 1, 1, 2, 3, 4, 5, 6, 7);
+#else
+    if (width == 2)
+        return v + __builtin_shufflevector(v, v, 2, 3, 2, 3);
+    return v + __builtin_shufflevector(v, v, 1, 1, 2, 3);
+#endif
+}
+
+/* Horizontal weights spread to the vector lanes: for output i, group g
+ * (of SCIPIX_RS_LANES / slot taps), lane j holds the weight of tap
+ * g * taps_per_vector + j / slot for channel j % slot (0 for RGB's
+ * fourth lane and past the output's taps).  Size: out_size * groups *
+ * SCIPIX_RS_LANES. */
+static inline ptrdiff_t scipix_rs_groups(ptrdiff_t ksize, int channels)
+{
+    const ptrdiff_t per_vector = SCIPIX_RS_LANES / SCIPIX_RS_SLOT(channels);
+    return (ksize + per_vector - 1) / per_vector;
+}
+
+static inline void scipix_rs_spread_weights(const int32_t *coeffs, const int32_t *count,
+                                            ptrdiff_t out_size, ptrdiff_t ksize,
+                                            int channels, uint32_t *spread)
+{
+    const int slot = SCIPIX_RS_SLOT(channels);
+    const ptrdiff_t groups = scipix_rs_groups(ksize, channels);
+    ptrdiff_t i, j;
+    for (i = 0; i < out_size; i++) {
+        uint32_t *dst = spread + i * groups * SCIPIX_RS_LANES;
+        for (j = 0; j < groups * SCIPIX_RS_LANES; j++) {
+            const ptrdiff_t tap = j / slot;
+            dst[j] = (j % slot < channels && tap < count[i])
+                ? (uint32_t)coeffs[i * ksize + tap] : 0u;
+        }
+    }
+}
+
+/* One output pixel of the horizontal pass, a vector of whole pixels at a
+ * time; `in` is the first tap's pixel.  The caller guarantees the last
+ * vector load stays inside the row. */
+static inline __attribute__((always_inline)) void
+scipix_rs_hpixel_vector(const uint8_t *in, const uint32_t *weights, ptrdiff_t groups,
+                        const int channels, int shift, uint8_t *out)
+{
+    const int slot = SCIPIX_RS_SLOT(channels);
+    const ptrdiff_t step = (SCIPIX_RS_LANES / slot) * channels;
+    scipix_rs_u32v sum = {0}, w;
+    ptrdiff_t g;
+    int width, c;
+    for (g = 0; g < groups; g++) {
+        scipix_rs_u32v pixels = scipix_rs_widen(in + g * step);
+        if (channels == 3)
+            pixels = SCIPIX_RS_SPREAD3(pixels);
+        memcpy(&w, weights + g * SCIPIX_RS_LANES, sizeof w);
+        sum += pixels * w;
+    }
+    for (width = SCIPIX_RS_LANES / 2; width >= slot; width /= 2)
+        sum = scipix_rs_fold(sum, width);
+    for (c = 0; c < channels; c++)
+        out[c] = scipix_rs_clip8(sum[c] + (1u << (shift - 1)), shift);
+}
+#endif
+
+/* The horizontal pass over one row of `in_cols` pixels into `out_cols`. */
+static inline __attribute__((always_inline)) void
+scipix_rs_hrow_channels(const uint8_t *in, ptrdiff_t in_cols, uint8_t *out,
+                        ptrdiff_t out_cols, const int32_t *first, const int32_t *count,
+                        const int32_t *coeffs, ptrdiff_t ksize, const uint32_t *spread,
+                        const int channels, int shift)
+{
+    ptrdiff_t i;
+#if !defined(SCIPIX_SCALAR_REFERENCE)
+    const ptrdiff_t per_vector = SCIPIX_RS_LANES / SCIPIX_RS_SLOT(channels);
+    const ptrdiff_t groups = scipix_rs_groups(ksize, channels);
+    const ptrdiff_t row_bytes = in_cols * channels;
+    for (i = 0; i < out_cols; i++) {
+        const ptrdiff_t used = (count[i] + per_vector - 1) / per_vector;
+        const ptrdiff_t last_byte = (first[i] + (used - 1) * per_vector) * channels
+                                    + SCIPIX_RS_LANES;
+        if (used > 0 && last_byte <= row_bytes)
+            scipix_rs_hpixel_vector(in + (ptrdiff_t)first[i] * channels,
+                                    spread + i * groups * SCIPIX_RS_LANES, used, channels,
+                                    shift, out + i * channels);
+        else
+            scipix_rs_hpixel_plain(in + (ptrdiff_t)first[i] * channels, coeffs + i * ksize,
+                                   count[i], channels, shift, out + i * channels);
+    }
+#else
+    (void)in_cols;
+    (void)spread;
+    for (i = 0; i < out_cols; i++)
+        scipix_rs_hpixel_plain(in + (ptrdiff_t)first[i] * channels, coeffs + i * ksize,
+                               count[i], channels, shift, out + i * channels);
+#endif
+}
+
+static inline void scipix_rs_hrow(const uint8_t *in, ptrdiff_t in_cols, uint8_t *out,
+                                  ptrdiff_t out_cols, const int32_t *first,
+                                  const int32_t *count, const int32_t *coeffs,
+                                  ptrdiff_t ksize, const uint32_t *spread, int channels,
+                                  int shift)
+{
+    /* Constant channel counts: each call below is compiled for its layout. */
+    switch (channels) {
+    case 1:
+        scipix_rs_hrow_channels(in, in_cols, out, out_cols, first, count, coeffs, ksize,
+                                spread, 1, shift);
+        break;
+    case 2:
+        scipix_rs_hrow_channels(in, in_cols, out, out_cols, first, count, coeffs, ksize,
+                                spread, 2, shift);
+        break;
+    case 3:
+        scipix_rs_hrow_channels(in, in_cols, out, out_cols, first, count, coeffs, ksize,
+                                spread, 3, shift);
+        break;
+    default:
+        scipix_rs_hrow_channels(in, in_cols, out, out_cols, first, count, coeffs, ksize,
+                                spread, 4, shift);
+        break;
+    }
+}
+
+/* The vertical pass for one output row: `n` input rows `rows[t]` weighted
+ * by k[t], `values` bytes each. */
+static inline void scipix_rs_vrow(const uint8_t *const *rows, const int32_t *k, int32_t n,
+                                  ptrdiff_t values, int shift, uint8_t *out)
+{
+    const uint32_t half = 1u << (shift - 1);
+    ptrdiff_t x = 0;
+    int32_t t;
+#if !defined(SCIPIX_SCALAR_REFERENCE)
+    for (; x + 2 * SCIPIX_RS_LANES <= values; x += 2 * SCIPIX_RS_LANES) {
+        scipix_rs_u32v sum0 = half + (scipix_rs_u32v){0}, sum1 = sum0;
+        for (t = 0; t < n; t++) {
+            const uint32_t w = (uint32_t)k[t];
+            sum0 += scipix_rs_widen(rows[t] + x) * w;
+            sum1 += scipix_rs_widen(rows[t] + x + SCIPIX_RS_LANES) * w;
+        }
+        scipix_rs_store_levels(out + x, (scipix_rs_i32v)sum0 >> shift);
+        scipix_rs_store_levels(out + x + SCIPIX_RS_LANES, (scipix_rs_i32v)sum1 >> shift);
+    }
+#endif
+    for (; x < values; x++) {
+        uint32_t sum = half;
+        for (t = 0; t < n; t++)
+            sum += (uint32_t)rows[t][x] * (uint32_t)k[t];
+        out[x] = scipix_rs_clip8(sum, shift);
+    }
+}
+
+/* ---- Driving both passes over a band of output rows ---- */
+
+typedef struct {
+    const int32_t *first, *count, *coeffs;
+    ptrdiff_t ksize;
+    int shift;
+} scipix_rs_pass;
+
+typedef struct {
+    const uint8_t *src;
+    ptrdiff_t src_rows, src_cols, src_stride;
+    uint8_t *dst;
+    ptrdiff_t dst_rows, dst_cols, dst_stride;
+    int channels;
+    /* Resample premultiplied by alpha (the last channel), as Pillow's RGBA
+     * and LA; `unpremultiply` is scipix_rs_unpremultiply_table's table. */
+    int alpha;
+    const uint8_t *unpremultiply;
+    int horizontal, vertical;     /* which passes run (Pillow skips identities) */
+    int horizontal_first;         /* the order when both run */
+    scipix_rs_pass h, v;
+    const uint32_t *h_spread;     /* scipix_rs_spread_weights of h (vector builds) */
+} scipix_rs_plan;
+
+/* Whether source rows go through the horizontal pass before the vertical
+ * pass reads them. */
+static inline int scipix_rs_rows_first(const scipix_rs_plan *plan)
+{
+    return plan->horizontal && (plan->horizontal_first || !plan->vertical);
+}
+
+/* Bytes of a row as the vertical pass reads it. */
+static inline ptrdiff_t scipix_rs_ring_values(const scipix_rs_plan *plan)
+{
+    return (scipix_rs_rows_first(plan) ? plan->dst_cols : plan->src_cols) * plan->channels;
+}
+
+/* Scratch one band needs: a ring of the rows the vertical filter reads, a
+ * premultiplied source row, a vertically resampled source row (vertical
+ * pass first), the ring's row pointers and the current window's, 64-byte
+ * aligned. */
+static inline size_t scipix_rs_scratch_bytes(const scipix_rs_plan *plan)
+{
+    const ptrdiff_t ring_rows = plan->vertical ? plan->v.ksize : 1;
+    return (size_t)ring_rows * scipix_rs_ring_values(plan)
+           + (size_t)2 * plan->src_cols * plan->channels
+           + (size_t)(2 * ring_rows) * sizeof(uint8_t *) + 64;
+}
+
+/* Source row r as the vertical pass reads it (or, without one, the output
+ * row): premultiplied if alpha, horizontally resampled into `slot` if that
+ * pass comes first; else the source row itself. */
+static inline const uint8_t *scipix_rs_prepare_row(const scipix_rs_plan *plan, ptrdiff_t r,
+                                                   uint8_t *slot, uint8_t *alpha_row)
+{
+    const int resample_row = scipix_rs_rows_first(plan);
+    const uint8_t *row = plan->src + r * plan->src_stride;
+    if (plan->alpha) {
+        uint8_t *premultiplied = resample_row ? alpha_row : slot;
+        scipix_rs_premultiply(row, premultiplied, plan->src_cols, plan->channels);
+        row = premultiplied;
+    }
+    if (resample_row) {
+        scipix_rs_hrow(row, plan->src_cols, slot, plan->dst_cols, plan->h.first,
+                       plan->h.count, plan->h.coeffs, plan->h.ksize, plan->h_spread,
+                       plan->channels, plan->h.shift);
+        row = slot;
+    }
+    return row;
+}
+
+/* Output rows [y0, y1): each source row the band needs is prepared once,
+ * into a ring as long as the vertical filter (source rows are in order:
+ * first[] and first[] + count[] never decrease). */
+static inline void scipix_rs_band(const scipix_rs_plan *plan, ptrdiff_t y0, ptrdiff_t y1,
+                                  void *scratch)
+{
+    const ptrdiff_t ring_rows = plan->vertical ? plan->v.ksize : 1;
+    const ptrdiff_t ring_values = scipix_rs_ring_values(plan);
+    const ptrdiff_t source_values = plan->src_cols * plan->channels;
+    uint8_t *ring = (uint8_t *)scratch;
+    uint8_t *alpha_row = ring + ring_rows * ring_values;
+    uint8_t *column_pass = alpha_row + source_values;
+    const uint8_t **slots = (const uint8_t **)(((uintptr_t)(column_pass + source_values)
+                                                + 63) & ~(uintptr_t)63);
+    const uint8_t **window = slots + ring_rows;
+    ptrdiff_t y, next = 0, r, t;
+    for (y = y0; y < y1; y++) {
+        uint8_t *out = plan->dst + y * plan->dst_stride;
+        if (!plan->vertical) {
+            const uint8_t *row = scipix_rs_prepare_row(plan, y, out, alpha_row);
+            if (row != out)
+                memcpy(out, row, (size_t)(plan->dst_cols * plan->channels));
+        } else {
+            const ptrdiff_t lo = plan->v.first[y], n = plan->v.count[y];
+            const int32_t *k = plan->v.coeffs + y * plan->v.ksize;
+            for (r = next > lo ? next : lo; r < lo + n; r++)
+                slots[r % ring_rows] = scipix_rs_prepare_row(
+                    plan, r, ring + (r % ring_rows) * ring_values, alpha_row);
+            if (next < lo + n)
+                next = lo + n;
+            for (t = 0; t < n; t++)
+                window[t] = slots[(lo + t) % ring_rows];
+            if (scipix_rs_rows_first(plan) || !plan->horizontal) {
+                scipix_rs_vrow(window, k, (int32_t)n, ring_values, plan->v.shift, out);
+            } else {
+                scipix_rs_vrow(window, k, (int32_t)n, source_values, plan->v.shift,
+                               column_pass);
+                scipix_rs_hrow(column_pass, plan->src_cols, out, plan->dst_cols,
+                               plan->h.first, plan->h.count, plan->h.coeffs, plan->h.ksize,
+                               plan->h_spread, plan->channels, plan->h.shift);
+            }
+        }
+        if (plan->alpha)
+            scipix_rs_unpremultiply(out, plan->dst_cols, plan->channels,
+                                    plan->unpremultiply);
+    }
+}
+
+#endif

@@ -15,6 +15,7 @@ settings.load_profile("default")
 IMAGE_MODULES = family_modules("image")
 QUANTIZE_MODULES = family_modules("quantize")
 WARP_MODULES = family_modules("warp")
+RESAMPLE_MODULES = family_modules("resample")
 
 
 @pytest.fixture(params=IMAGE_MODULES, ids=names(IMAGE_MODULES))
@@ -32,6 +33,12 @@ def quantize_kernels(request):
 @pytest.fixture(params=WARP_MODULES, ids=names(WARP_MODULES))
 def warp_kernels(request):
     """Each variant's warp kernel module in turn (called directly)."""
+    return request.param[1]
+
+
+@pytest.fixture(params=RESAMPLE_MODULES, ids=names(RESAMPLE_MODULES))
+def resample_kernels(request):
+    """Each variant's resampling kernel module in turn."""
     return request.param[1]
 
 

@@ -409,6 +409,105 @@ scipix_rs_hpixel_vector(const uint8_t *in, const uint32_t *weights, ptrdiff_t gr
     for (c = 0; c < channels; c++)
         out[c] = scipix_rs_clip8(sum[c] + (1u << (shift - 1)), shift);
 }
+
+/* Sums of 4 rows' accumulators, 4 lanes a row: lane 4 * i + j of the
+ * result vectors (SCIPIX_RS_LANES / 4 rows each) is the sum of row i's
+ * lanes j, j + 4, j + 8, ... */
+static inline void scipix_rs_combine4(scipix_rs_u32v a0, scipix_rs_u32v a1,
+                                      scipix_rs_u32v a2, scipix_rs_u32v a3,
+                                      scipix_rs_u32v *totals)
+{
+#if SCIPIX_RS_LANES == 16
+    const scipix_rs_u32v c01 = __builtin_shufflevector(a0, a1, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17,
+                                                       18, 19, 20, 21, 22, 23)
+                               + __builtin_shufflevector(a0, a1, 8, 9, 10, 11, 12, 13, 14, 15,
+                                                         24, 25, 26, 27, 28, 29, 30, 31);
+    const scipix_rs_u32v c23 = __builtin_shufflevector(a2, a3, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17,
+                                                       18, 19, 20, 21, 22, 23)
+                               + __builtin_shufflevector(a2, a3, 8, 9, 10, 11, 12, 13, 14, 15,
+                                                         24, 25, 26, 27, 28, 29, 30, 31);
+    totals[0] = __builtin_shufflevector(c01, c23, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19,
+                                        24, 25, 26, 27)
+                + __builtin_shufflevector(c01, c23, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23,
+                                          28, 29, 30, 31);
+#elif SCIPIX_RS_LANES == 8
+    totals[0] = __builtin_shufflevector(a0, a1, 0, 1, 2, 3, 8, 9, 10, 11)
+                + __builtin_shufflevector(a0, a1, 4, 5, 6, 7, 12, 13, 14, 15);
+    totals[1] = __builtin_shufflevector(a2, a3, 0, 1, 2, 3, 8, 9, 10, 11)
+                + __builtin_shufflevector(a2, a3, 4, 5, 6, 7, 12, 13, 14, 15);
+#else
+    totals[0] = a0;
+    totals[1] = a1;
+    totals[2] = a2;
+    totals[3] = a3;
+#endif
+}
+
+/* Adds lanes j + width onto lanes j within each group of 4. */
+static inline scipix_rs_u32v scipix_rs_fold4(scipix_rs_u32v v, int width)
+{
+#if SCIPIX_RS_LANES == 16
+    if (width == 2)
+        return v + __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9,
+                                           14, 15, 12, 13);
+    return v + __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10,
+                                       13, 12, 15, 14);
+#elif SCIPIX_RS_LANES == 8
+    if (width == 2)
+        return v + __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5);
+    return v + __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6);
+#else
+    if (width == 2)
+        return v + __builtin_shufflevector(v, v, 2, 3, 0, 1);
+    return v + __builtin_shufflevector(v, v, 1, 0, 3, 2);
+#endif
+}
+
+/* One output pixel of the horizontal pass in 4 rows at once: the weights
+ * are loaded once for the 4 rows, and their sums are reduced and rounded
+ * together.  `offset` is the first tap's byte in each row; with `spill`
+ * the pixel may write a byte past itself (it is not the row's last). */
+static inline __attribute__((always_inline)) void
+scipix_rs_hpixel_vector4(const uint8_t *const *in, ptrdiff_t offset, const uint32_t *weights,
+                         ptrdiff_t groups, const int channels, int shift, uint8_t *const *out,
+                         ptrdiff_t at, int spill)
+{
+    const int slot = SCIPIX_RS_SLOT(channels);
+    const ptrdiff_t step = (SCIPIX_RS_LANES / slot) * channels;
+    scipix_rs_u32v sum0 = {0}, sum1 = {0}, sum2 = {0}, sum3 = {0}, w;
+    scipix_rs_u32v totals[4];
+    uint8_t levels[64];
+    ptrdiff_t g;
+    int i, width, block;
+    for (g = 0; g < groups; g++) {
+        const ptrdiff_t byte = offset + g * step;
+        scipix_rs_u32v p0 = scipix_rs_widen(in[0] + byte), p1 = scipix_rs_widen(in[1] + byte);
+        scipix_rs_u32v p2 = scipix_rs_widen(in[2] + byte), p3 = scipix_rs_widen(in[3] + byte);
+        if (channels == 3) {
+            p0 = SCIPIX_RS_SPREAD3(p0);
+            p1 = SCIPIX_RS_SPREAD3(p1);
+            p2 = SCIPIX_RS_SPREAD3(p2);
+            p3 = SCIPIX_RS_SPREAD3(p3);
+        }
+        memcpy(&w, weights + g * SCIPIX_RS_LANES, sizeof w);
+        sum0 += p0 * w;
+        sum1 += p1 * w;
+        sum2 += p2 * w;
+        sum3 += p3 * w;
+    }
+    scipix_rs_combine4(sum0, sum1, sum2, sum3, totals);
+    for (block = 0; block < 16 / SCIPIX_RS_LANES; block++) {
+        scipix_rs_u32v total = totals[block];
+        for (width = 2; width >= slot; width /= 2)
+            total = scipix_rs_fold4(total, width);
+        total += 1u << (shift - 1);
+        scipix_rs_store_levels(levels + block * SCIPIX_RS_LANES,
+                               (scipix_rs_i32v)total >> shift);
+    }
+    /* RGB: 4 bytes a pixel, the fourth overwritten by the next pixel. */
+    for (i = 0; i < 4; i++)
+        memcpy(out[i] + at, levels + 4 * i, (size_t)(spill ? slot : channels));
+}
 #endif
 
 /* The horizontal pass over one row of `in_cols` pixels into `out_cols`. */
@@ -467,6 +566,65 @@ static inline void scipix_rs_hrow(const uint8_t *in, ptrdiff_t in_cols, uint8_t 
     default:
         scipix_rs_hrow_channels(in, in_cols, out, out_cols, first, count, coeffs, ksize,
                                 spread, 4, shift);
+        break;
+    }
+}
+
+/* The horizontal pass over 4 rows at once (vector builds; the plain
+ * build runs scipix_rs_hrow on each). */
+static inline __attribute__((always_inline)) void
+scipix_rs_hrows4_channels(const uint8_t *const *in, ptrdiff_t in_cols, uint8_t *const *out,
+                          ptrdiff_t out_cols, const int32_t *first, const int32_t *count,
+                          const int32_t *coeffs, ptrdiff_t ksize, const uint32_t *spread,
+                          const int channels, int shift)
+{
+    ptrdiff_t i;
+#if !defined(SCIPIX_SCALAR_REFERENCE)
+    const ptrdiff_t per_vector = SCIPIX_RS_LANES / SCIPIX_RS_SLOT(channels);
+    const ptrdiff_t groups = scipix_rs_groups(ksize, channels);
+    const ptrdiff_t row_bytes = in_cols * channels;
+    int r;
+    for (i = 0; i < out_cols; i++) {
+        const ptrdiff_t used = (count[i] + per_vector - 1) / per_vector;
+        const ptrdiff_t offset = (ptrdiff_t)first[i] * channels;
+        if (used > 0 && offset + (used - 1) * per_vector * channels + SCIPIX_RS_LANES
+                        <= row_bytes)
+            scipix_rs_hpixel_vector4(in, offset, spread + i * groups * SCIPIX_RS_LANES, used,
+                                     channels, shift, out, i * channels, i + 1 < out_cols);
+        else
+            for (r = 0; r < 4; r++)
+                scipix_rs_hpixel_plain(in[r] + offset, coeffs + i * ksize, count[i], channels,
+                                       shift, out[r] + i * channels);
+    }
+#else
+    for (i = 0; i < 4; i++)
+        scipix_rs_hrow_channels(in[i], in_cols, out[i], out_cols, first, count, coeffs, ksize,
+                                spread, channels, shift);
+#endif
+}
+
+static inline void scipix_rs_hrows4(const uint8_t *const *in, ptrdiff_t in_cols,
+                                    uint8_t *const *out, ptrdiff_t out_cols,
+                                    const int32_t *first, const int32_t *count,
+                                    const int32_t *coeffs, ptrdiff_t ksize,
+                                    const uint32_t *spread, int channels, int shift)
+{
+    switch (channels) {
+    case 1:
+        scipix_rs_hrows4_channels(in, in_cols, out, out_cols, first, count, coeffs, ksize,
+                                  spread, 1, shift);
+        break;
+    case 2:
+        scipix_rs_hrows4_channels(in, in_cols, out, out_cols, first, count, coeffs, ksize,
+                                  spread, 2, shift);
+        break;
+    case 3:
+        scipix_rs_hrows4_channels(in, in_cols, out, out_cols, first, count, coeffs, ksize,
+                                  spread, 3, shift);
+        break;
+    default:
+        scipix_rs_hrows4_channels(in, in_cols, out, out_cols, first, count, coeffs, ksize,
+                                  spread, 4, shift);
         break;
     }
 }
@@ -537,14 +695,14 @@ static inline ptrdiff_t scipix_rs_ring_values(const scipix_rs_plan *plan)
 }
 
 /* Scratch one band needs: a ring of the rows the vertical filter reads, a
- * premultiplied source row, a vertically resampled source row (vertical
+ * premultiplied source rows (4), a vertically resampled source row (vertical
  * pass first), the ring's row pointers and the current window's, 64-byte
  * aligned. */
 static inline size_t scipix_rs_scratch_bytes(const scipix_rs_plan *plan)
 {
-    const ptrdiff_t ring_rows = plan->vertical ? plan->v.ksize : 1;
+    const ptrdiff_t ring_rows = plan->vertical ? plan->v.ksize + 3 : 1;
     return (size_t)ring_rows * scipix_rs_ring_values(plan)
-           + (size_t)2 * plan->src_cols * plan->channels
+           + (size_t)5 * plan->src_cols * plan->channels
            + (size_t)(2 * ring_rows) * sizeof(uint8_t *) + 64;
 }
 
@@ -570,18 +728,44 @@ static inline const uint8_t *scipix_rs_prepare_row(const scipix_rs_plan *plan, p
     return row;
 }
 
+/* Source rows r .. r + 3 through the horizontal pass at once, into their
+ * ring slots (premultiplied first, into 4 rows at alpha_row, if alpha). */
+static inline void scipix_rs_prepare_rows4(const scipix_rs_plan *plan, ptrdiff_t r,
+                                           uint8_t *ring, ptrdiff_t ring_rows,
+                                           ptrdiff_t ring_values, const uint8_t **slots,
+                                           uint8_t *alpha_row)
+{
+    const ptrdiff_t source_values = plan->src_cols * plan->channels;
+    const uint8_t *in[4];
+    uint8_t *out[4];
+    int i;
+    for (i = 0; i < 4; i++) {
+        in[i] = plan->src + (r + i) * plan->src_stride;
+        if (plan->alpha) {
+            uint8_t *premultiplied = alpha_row + i * source_values;
+            scipix_rs_premultiply(in[i], premultiplied, plan->src_cols, plan->channels);
+            in[i] = premultiplied;
+        }
+        out[i] = ring + ((r + i) % ring_rows) * ring_values;
+        slots[(r + i) % ring_rows] = out[i];
+    }
+    scipix_rs_hrows4(in, plan->src_cols, out, plan->dst_cols, plan->h.first, plan->h.count,
+                     plan->h.coeffs, plan->h.ksize, plan->h_spread, plan->channels,
+                     plan->h.shift);
+}
+
 /* Output rows [y0, y1): each source row the band needs is prepared once,
- * into a ring as long as the vertical filter (source rows are in order:
- * first[] and first[] + count[] never decrease). */
+ * into a ring as long as the vertical filter and 3 rows (source rows are
+ * in order: first[] and first[] + count[] never decrease). */
 static inline void scipix_rs_band(const scipix_rs_plan *plan, ptrdiff_t y0, ptrdiff_t y1,
                                   void *scratch)
 {
-    const ptrdiff_t ring_rows = plan->vertical ? plan->v.ksize : 1;
+    const ptrdiff_t ring_rows = plan->vertical ? plan->v.ksize + 3 : 1;
     const ptrdiff_t ring_values = scipix_rs_ring_values(plan);
     const ptrdiff_t source_values = plan->src_cols * plan->channels;
     uint8_t *ring = (uint8_t *)scratch;
     uint8_t *alpha_row = ring + ring_rows * ring_values;
-    uint8_t *column_pass = alpha_row + source_values;
+    uint8_t *column_pass = alpha_row + 4 * source_values;
     const uint8_t **slots = (const uint8_t **)(((uintptr_t)(column_pass + source_values)
                                                 + 63) & ~(uintptr_t)63);
     const uint8_t **window = slots + ring_rows;
@@ -595,11 +779,21 @@ static inline void scipix_rs_band(const scipix_rs_plan *plan, ptrdiff_t y0, ptrd
         } else {
             const ptrdiff_t lo = plan->v.first[y], n = plan->v.count[y];
             const int32_t *k = plan->v.coeffs + y * plan->v.ksize;
-            for (r = next > lo ? next : lo; r < lo + n; r++)
-                slots[r % ring_rows] = scipix_rs_prepare_row(
-                    plan, r, ring + (r % ring_rows) * ring_values, alpha_row);
-            if (next < lo + n)
-                next = lo + n;
+            /* Rows through the horizontal pass 4 at a time, up to 3 ahead of
+             * the window (the ring has room for them). */
+            for (r = next > lo ? next : lo; r < lo + n;) {
+                if (scipix_rs_rows_first(plan) && r + 4 <= plan->src_rows) {
+                    scipix_rs_prepare_rows4(plan, r, ring, ring_rows, ring_values, slots,
+                                            alpha_row);
+                    r += 4;
+                } else {
+                    slots[r % ring_rows] = scipix_rs_prepare_row(
+                        plan, r, ring + (r % ring_rows) * ring_values, alpha_row);
+                    r++;
+                }
+            }
+            if (next < r)
+                next = r;
             for (t = 0; t < n; t++)
                 window[t] = slots[(lo + t) % ring_rows];
             if (scipix_rs_rows_first(plan) || !plan->horizontal) {

@@ -15,7 +15,7 @@ from ._dispatch import current_kernels
 from ._validate import output_array, positive_int, real_number, uint8_array, unaliased
 from .config import kernel_threads
 
-__all__ = ["FILTERS", "resample", "filter_name"]
+__all__ = ["FILTERS", "resample", "resample_window", "filter_name"]
 
 # Filter names with the kernels' numbering (scipix_resample.h); nearest
 # has a kernel of its own.
@@ -175,10 +175,7 @@ def resample(image: ArrayLike, width: int, height: int, filter: Any = "bilinear"
         np.copyto(target, source)
         return result
     if reference == "torch":
-        from ._torch_taps import torch_taps  # noqa: PLC0415 (built on first use)
-        horizontal = torch_taps(cols, width, name) if width != cols else None
-        vertical = torch_taps(rows, height, name) if height != rows else None
-        kernels.resample(source, target, horizontal, vertical, True, False, kernel_threads())
+        resample_window(source, height, width, name, "torch", (0, height), (0, width), target)
         return result
     if name == "nearest":
         kernels.nearest(source, target, left, upper, right, lower)
@@ -204,3 +201,42 @@ def resample(image: ArrayLike, width: int, height: int, filter: Any = "bilinear"
     kernels.resample(source, target, horizontal, vertical, horizontal_first, alpha,
                      kernel_threads())
     return result
+
+
+def resample_window(source: NDArray[np.uint8], height: int, width: int, name: str,
+                    reference: str, rows: tuple[int, int], cols: tuple[int, int],
+                    out: NDArray[np.uint8]) -> None:
+    """Rows ``rows`` and columns ``cols`` of ``source`` resized to (height, width).
+
+    The window's pixels equal those of the whole resize (each output pixel
+    has its own taps; the pass order is the whole resize's), computed alone:
+    what a resize followed by a crop needs.  ``source`` is (H, W, C) packed
+    pixels without alpha; ``out`` is (rows, cols, C).
+    """
+    kernels = current_kernels().resample
+    (r0, r1), (c0, c1) = rows, cols
+    source_rows, source_cols = source.shape[:2]
+    if name == "nearest":
+        whole = np.empty((height, width, source.shape[2]), np.uint8)
+        kernels.nearest(source, whole, 0.0, 0.0, float(source_cols), float(source_rows))
+        np.copyto(out, whole[r0:r1, c0:c1])
+        return
+    if reference == "torch":
+        def taps(size: int, length: int, lo: int, hi: int) -> Any:
+            from ._torch_taps import torch_taps  # noqa: PLC0415 (NumPy work on first use)
+            first, count, coeffs, shift = torch_taps(size, length, name)
+            return first[lo:hi], count[lo:hi], coeffs[lo:hi], shift
+        horizontal_first = True
+    else:
+        def taps(size: int, length: int, lo: int, hi: int) -> Any:
+            first, count, coeffs = kernels.pillow_taps(size, 0.0, float(size), length,
+                                                       FILTERS[name])
+            return first[lo:hi], count[lo:hi], coeffs[lo:hi], 22
+        shrink = source_rows - height
+        horizontal_first = not (shrink > 0 and shrink > (source_cols - width) * 2)
+    horizontal = taps(source_cols, width, c0, c1) if width != source_cols else None
+    vertical = taps(source_rows, height, r0, r1) if height != source_rows else None
+    window = source[r0:r1] if vertical is None else source
+    window = window[:, c0:c1] if horizontal is None else window
+    kernels.resample(window, out, horizontal, vertical, horizontal_first, False,
+                     kernel_threads())

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from scipix.optimize import set_thread_count, get_thread_count
-from scipix.optimize.parallel import crop_quads
+from scipix.optimize.parallel import crop_quads, crop_widths
 from scipix.optimize.parallel import _crops
 
 from variants import REFERENCE
@@ -458,6 +458,8 @@ BOX = [[10, 10], [110, 10], [110, 40], [10, 40]]
     ({"quads": [[[0, 0], [3e9, 0], [3e9, 10], [0, 10]]]}, ValueError, r"quads\[0\] is too large"),
     ({"quads": [BOX, [[0, 0], [1e20, 0], [1e20, 1e19], [0, 1e19]]]}, ValueError,
      r"quads\[1\] is too large"),
+    ({"quads": [BOX, [[0, 0], [1e8, 0], [1e8, 1], [0, 1]]]}, ValueError,
+     r"quads\[1\] gives a line 3200000000 columns wide at height 32.*max_width"),
     ({"height": 0}, ValueError, "height"),
     ({"height": 2.5}, TypeError, "height"),
     ({"max_width": 0}, ValueError, "max_width"),
@@ -499,3 +501,13 @@ def test_bad_out(page, out, match):
     with pytest.raises((TypeError, ValueError), match=match):
         crop_quads(page, [BOX], 32, out=out)
     np.testing.assert_array_equal(out, before)
+
+
+def test_crop_widths_past_int32_raise_instead_of_wrapping():
+    """Issue 27.7: a quad 5e7 pixels long at height 48 gave -1894967296
+    (the int64 width cast to int32 unchecked)."""
+    long_quad = [[[0, 0], [5e7, 0], [5e7, 1], [0, 1]]]
+    with pytest.raises(ValueError, match=r"quads\[0\] gives a line 2400000000 columns wide"):
+        crop_widths(long_quad, 48)
+    np.testing.assert_array_equal(crop_widths(long_quad, 48, max_width=100), [100])
+    assert crop_widths([[[0, 0], [44739242, 0], [44739242, 1], [0, 1]]], 48)[0] == 2**31 - 1 - 31

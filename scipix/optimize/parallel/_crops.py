@@ -20,6 +20,8 @@ UPRIGHT_RATIO = 1.5
 # The longest crop side the kernel's 32-bit crop indices reach
 # (SCIPIX_WARP_MAX_CROP_SIDE).
 MAX_CROP_SIDE = 2**31 - 1
+# The widest line a batch holds: its widths are int32.
+MAX_LINE_WIDTH = 2**31 - 1
 # BT.601 luma weights of R, G, B for gray output from colour input.
 _LUMA = (0.299, 0.587, 0.114)
 _COLORS = {"gray": 1, "rgb": 3, "bgr": 3}
@@ -178,6 +180,12 @@ def _line_geometry(points: NDArray[np.float64], height: int, max_width: Optional
     line_widths = np.ceil(height * (upright_w / upright_h)).astype(np.int64)
     if max_width is not None:
         line_widths = np.minimum(line_widths, max_width)
+    too_wide = line_widths > MAX_LINE_WIDTH
+    if too_wide.any():
+        i = int(np.argmax(too_wide))
+        raise ValueError(f"quads[{i}] gives a line {line_widths[i]} columns wide at height "
+                         f"{height} (at most {MAX_LINE_WIDTH}); pass max_width to cap it: "
+                         f"{points[i].tolist()}")
     return crop_w, crop_h, turned, line_widths
 
 
@@ -192,6 +200,11 @@ def crop_widths(quads: ArrayLike, height: int, *, max_width: Optional[int] = Non
     Returns
     -------
     widths : int32 array, shape (N,)
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`crop_quads` for ``quads``, ``height`` and ``max_width``.
     """
     points = _as_quads(quads)
     height = positive_int(height, "height")
@@ -243,7 +256,7 @@ def crop_quads(image: ArrayLike, quads: ArrayLike, height: int, *,
         Rows of every line (48 for PP-OCR recognizers).
     max_width : int >= 1, optional
         The batch width ``W`` and cap of every line's width; default the
-        widest line.
+        widest line.  A line wider than ``2**31 - 1`` columns needs it.
     interpolation : {"bilinear", "cubic"}
         How the crop is sampled from the page; cubic is OpenCV's
         (A = -0.75), clamped to [0, 255], and about twice as slow.  The
@@ -278,7 +291,7 @@ def crop_quads(image: ArrayLike, quads: ArrayLike, height: int, *,
     TypeError, ValueError
         Naming the argument: a quad that is not 4 points, degenerate (zero
         area), not convex or with a crop side over ``2**31 - 1`` pixels,
-        ``height`` 0, ``mean`` / ``std`` of the wrong length, a zero or
+        a line over ``2**31 - 1`` columns without ``max_width``, ``height`` 0, ``mean`` / ``std`` of the wrong length, a zero or
         negative ``std``, a line wider than ``out``.
     """
     pixels = _as_pixels(image, "image", input_order)

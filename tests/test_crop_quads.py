@@ -511,3 +511,18 @@ def test_crop_widths_past_int32_raise_instead_of_wrapping():
         crop_widths(long_quad, 48)
     np.testing.assert_array_equal(crop_widths(long_quad, 48, max_width=100), [100])
     assert crop_widths([[[0, 0], [44739242, 0], [44739242, 1], [0, 1]]], 48)[0] == 2**31 - 1 - 31
+
+
+def test_out_sharing_memory_with_the_page_gives_the_same_crops(rng, page):
+    """Issue 27.8: out overlapping the page gave wrong crops (the kernel
+    read page bytes it had already overwritten with lines)."""
+    quads = random_quads(rng, 4, page.shape)
+    expected, widths = crop_quads(page, quads, 32)
+    batch_bytes = expected.nbytes
+    memory = np.zeros(batch_bytes + page.nbytes, np.uint8)
+    shared_page = memory[:page.nbytes].reshape(page.shape)  # the batch overwrites it
+    shared_page[...] = page
+    out = memory[:batch_bytes].view(np.float32).reshape(expected.shape)
+    result, _ = crop_quads(shared_page, quads, 32, out=out)
+    assert result is out
+    np.testing.assert_array_equal(out, expected)

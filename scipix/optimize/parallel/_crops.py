@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._dispatch import current_kernels
-from .._validate import output_array, positive_int
+from .._validate import output_array, positive_int, unaliased
 from ..config import kernel_threads
 from ._batch import _as_pixels
 
@@ -277,7 +277,8 @@ def crop_quads(image: ArrayLike, quads: ArrayLike, height: int, *,
     out : float32 array, shape (N, K, height, W), C-contiguous, optional
         The batch to write; its ``W`` is the batch width (every line must
         fit, or pass ``max_width``).  Nothing is written when an argument
-        is rejected.
+        is rejected.  If it shares memory with ``image``, the page is
+        copied first.
 
     Returns
     -------
@@ -337,6 +338,7 @@ def crop_quads(image: ArrayLike, quads: ArrayLike, height: int, *,
 
     maps = _line_maps(_homographies(points, crop_w, crop_h), crop_w, crop_h, turned, height,
                       line_widths)
+    pixels = unaliased(pixels, out)  # the kernel writes lines while it reads the page
     weights = (mix * (scale / std_values)[:, np.newaxis]).astype(np.float32)
     bias = (-mean_values / std_values).astype(np.float32)
     current_kernels().warp.crop_quads(pixels, maps, widths, weights, bias,

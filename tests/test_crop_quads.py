@@ -526,3 +526,12 @@ def test_out_sharing_memory_with_the_page_gives_the_same_crops(rng, page):
     result, _ = crop_quads(shared_page, quads, 32, out=out)
     assert result is out
     np.testing.assert_array_equal(out, expected)
+
+
+def test_small_quad_far_from_the_origin_is_not_called_degenerate(page):
+    """Issue 27.13: a 20x5 quad at 1e12 was 'degenerate (area 0)': the
+    shoelace terms, about 1e24 each, cancelled."""
+    far = np.array([[[0, 0], [20, 0], [20, 5], [0, 5]]]) + 1e12
+    batch, widths = crop_quads(page, far, 8)
+    assert widths.tolist() == [32]
+    assert np.isfinite(batch).all()

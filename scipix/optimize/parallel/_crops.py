@@ -88,7 +88,10 @@ def _crop_sizes(quads: NDArray[np.float64]) -> Tuple[NDArray[np.int64], NDArray[
         raise ValueError(f"quads[{i}] is too large (crop {across[i]:.4g}x{down[i]:.4g} pixels, "
                          f"at most {MAX_CROP_SIDE} a side): {quads[i].tolist()}")
     widths, heights = across.astype(np.int64), down.astype(np.int64)
-    x, y = quads[..., 0], quads[..., 1]
+    # Relative to the first point: far from the origin (1e12), the
+    # shoelace terms would cancel to 0 for a quad of a few pixels.
+    x = quads[..., 0] - quads[:, :1, 0]
+    y = quads[..., 1] - quads[:, :1, 1]
     area = 0.5 * np.abs(np.sum(x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y, axis=1))
     bad = (area == 0) | (widths < 1) | (heights < 1)
     if bad.any():

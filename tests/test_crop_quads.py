@@ -535,3 +535,15 @@ def test_small_quad_far_from_the_origin_is_not_called_degenerate(page):
     batch, widths = crop_quads(page, far, 8)
     assert widths.tolist() == [32]
     assert np.isfinite(batch).all()
+
+
+def test_one_pixel_view_with_any_strides_is_accepted():
+    """Issue 27.13: a one-pixel RGB view of an RGBA image (strides (4, 4, 1),
+    C-contiguous to NumPy) was refused with advice to call
+    numpy.ascontiguousarray, which returns it unchanged."""
+    rgba = np.full((1, 1, 4), (10, 200, 30, 255), np.uint8)
+    pixel = np.ascontiguousarray(rgba[:, :, :3])
+    assert pixel.strides == (4, 4, 1)
+    quads = [[[0, 0], [1, 0], [1, 1], [0, 1]]]
+    np.testing.assert_array_equal(crop_quads(pixel, quads, 4)[0],
+                                  crop_quads(np.array([[[10, 200, 30]]], np.uint8), quads, 4)[0])

@@ -150,6 +150,25 @@ def test_grayscale_out_overlapping_input(rng):
     np.testing.assert_array_equal(buffer[:64], expected)
 
 
+@pytest.mark.parametrize("kernel", [
+    lambda image: simd_grayscale(image),
+    lambda image: simd_resize_bilinear(image, 3, 2),
+    lambda image: fast_area_resize(image, 1, 1),
+], ids=["grayscale", "bilinear", "area"])
+def test_length_one_axes_with_any_stride_are_accepted(kernel):
+    """Issue 27.13: a one-pixel RGB view of an RGBA image (strides (4, 4, 1),
+    which NumPy calls C-contiguous) was refused with advice to call
+    numpy.ascontiguousarray, which returns it unchanged; a length-1 axis
+    has no stride to respect."""
+    rgba = np.zeros((5, 7, 4), np.uint8)
+    rgba[..., :3] = (10, 200, 30)
+    pixel = np.ascontiguousarray(rgba[:1, :1].copy()[:, :, :3])
+    column = rgba[:, 2:3, :3]
+    assert pixel.strides == (4, 4, 1) and pixel.flags.c_contiguous
+    np.testing.assert_array_equal(kernel(pixel), kernel(np.array(pixel.tolist(), np.uint8)))
+    np.testing.assert_array_equal(kernel(column), kernel(column.copy()))
+
+
 # ---------------------------------------------------------------- threshold
 
 @pytest.mark.parametrize("shape", SHAPES)

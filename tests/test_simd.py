@@ -373,6 +373,25 @@ def test_area_integer_equals_opencv(rng, src_shape, dst_shape):
         cv2.resize(src, dst_shape[::-1], interpolation=cv2.INTER_AREA))
 
 
+@pytest.mark.parametrize("block", [(98, 29), (106, 49), (116, 103), (2, 2)])
+@pytest.mark.parametrize("channels", [None, 3])
+def test_area_exact_half_means_round_half_to_even_within_one_of_opencv(block, channels):
+    """Issue 27.12: at a mean of exactly n + 0.5, OpenCV's float32
+    sum * (1 / area) lands on either side, so the README no longer calls
+    whole-number factors identical to INTER_AREA: scipix rounds such a
+    mean half to even (the 2x2 mean half up, as OpenCV) and stays within 1."""
+    cv2 = pytest.importorskip("cv2")
+    rows, cols = block
+    area = rows * cols
+    for base in (127, 128, 129):
+        src = np.full((rows, cols) + ((channels,) if channels else ()), base, np.uint8)
+        src.reshape(area, -1)[:area // 2] += 1  # mean base + 0.5
+        ours = fast_area_resize(src, 1, 1).astype(int)
+        expected = base + 1 if area == 4 else round(base + 0.5)  # round() is half to even
+        assert np.all(ours == expected)
+        assert np.all(np.abs(ours - cv2.resize(src, (1, 1), interpolation=cv2.INTER_AREA)) <= 1)
+
+
 AREA_GENERAL = [((10, 10), (3, 7)), ((37, 53), (20, 21)), ((256, 300), (97, 181)),
                 ((100, 100), (99, 1)), ((1, 500), (1, 7)), ((333, 333), (100, 100)),
                 ((1000, 90), (3, 89))]

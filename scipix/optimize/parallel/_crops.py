@@ -295,8 +295,9 @@ def crop_quads(image: ArrayLike, quads: ArrayLike, height: int, *,
     TypeError, ValueError
         Naming the argument: a quad that is not 4 points, degenerate (zero
         area), not convex or with a crop side over ``2**31 - 1`` pixels,
-        a line over ``2**31 - 1`` columns without ``max_width``, ``height`` 0, ``mean`` / ``std`` of the wrong length, a zero or
-        negative ``std``, a line wider than ``out``.
+        a line over ``2**31 - 1`` columns without ``max_width``, ``height``
+        0, ``mean`` / ``std`` of the wrong length, a zero or negative
+        ``std``, a line wider than ``out``.
     """
     pixels = _as_pixels(image, "image", input_order)
     points = _as_quads(quads)

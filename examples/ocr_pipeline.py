@@ -4,24 +4,42 @@
                                     --json IMAGE...
 
 prints one JSON object per image, ``{"path": ..., "lines": [{"text": ...,
-"box": [[x, y] x 4], "score": ...}]}``, and pages per second on stderr.
-``--models`` defaults to the models inside an installed
-``rapidocr-onnxruntime`` wheel (PP-OCRv4 detection and recognition);
-nothing is downloaded.
+"box": [[x, y] x 4], "score": ...}]}``, in input order, and pages per second
+on stderr.  An image that cannot be read is named on stderr and the others
+are still printed; the exit status is then 1.  ``--models`` defaults to the
+models inside an installed ``rapidocr-onnxruntime`` wheel (PP-OCRv4
+detection and recognition); nothing is downloaded.
 
-Steps, per page (the models, thresholds and box rules are RapidOCR 1.4.4's):
+Steps, per page (the models, thresholds and box rules are RapidOCR 1.4.4's;
+its text-direction classifier is not run):
 
-1. detector input: ``preprocess_batch`` of the BGR page, resized so both
-   sides are multiples of 32 (``detector_size``, RapidOCR's rule),
-   ``(x / 255 - 0.5) / 0.5`` per channel, NCHW float32, into a reused buffer;
+1. detector input (``detector_plan``), RapidOCR's rules in its order: a
+   page longer than 2000 pixels is scaled down to that, one with a side
+   under 30 up to 30; a page then 30 rows or less, or more than 8 times
+   wider than high, gets black rows above and below (RapidOCR's
+   letterbox: a 40 x 1800 strip is detected as 450 x 1800, not stretched
+   to 736 x 33120); the short side is then scaled to at least 736, both
+   sides to multiples of 32 (``detector_size``).  One rule is this
+   example's own: the detector input's long side is capped at 4096, so
+   a page more than about 5.6 times taller than wide (a till receipt), or
+   one with a side of a few pixels, is detected smaller than RapidOCR
+   would (its text smaller: small text on it may be missed) instead of
+   exhausting memory (by RapidOCR's rules a 1999 x 1 page gets a
+   1379264 x 736 input, 12 GB in float32; here 4096 x 32).
+   ``preprocess_batch`` resizes the BGR page, ``(x / 255 - 0.5) / 0.5``
+   per channel, NCHW float32, into a reused buffer;
 2. detector (ONNX Runtime) -> probability map -> bitmap (``simd_threshold``
    on the float32 map, ``> 0.3``);
 3. boxes: DB post-processing with RapidOCR's own code (OpenCV contours and
-   minimum-area rectangles, pyclipper unclipping, its box ordering);
+   minimum-area rectangles, pyclipper unclipping, its box ordering), mapped
+   back to page pixels;
 4. ``crop_quads``: every line cut by its quadrilateral (bicubic, as
    RapidOCR's warp: the bilinear default reads a little worse), turned
    upright, resized to height 48 and normalized straight into a recognizer
-   batch;
+   batch.  A box RapidOCR's clipping to the page has folded (two corners
+   on one point: not a convex quadrilateral, which ``crop_quads`` refuses)
+   is cut by the minimum-area rectangle around its points instead, and a
+   box with nothing inside is skipped (``cropping_quads``);
    lines are grouped by width through ``DynamicBatcher(group_key=...)`` so
    little padding is computed, each width bucket with its own reused buffer;
 5. recognizer (ONNX Runtime) -> CTC greedy decoding (``argmax_last``: the
@@ -61,20 +79,29 @@ from rapidocr_onnxruntime.main import RapidOCR
 from scipix.optimize.batch import BatchConfig, DynamicBatcher
 from scipix.optimize.parallel import (Pipeline, crop_quads, crop_widths, detector_size,
                                       preprocess_batch)
-from scipix.optimize.simd import argmax_last, simd_threshold
+from scipix.optimize.simd import argmax_last, simd_resize_bilinear, simd_threshold
 
 DET_MODEL = "ch_PP-OCRv4_det_infer.onnx"
 REC_MODEL = "ch_PP-OCRv4_rec_infer.onnx"
 # RapidOCR 1.4.4's defaults (config.yaml).
 MAX_SIDE = 2000          # pages larger than this are shrunk for detection
+MIN_PAGE_SIDE = 30       # pages with a shorter side are enlarged to it first
+LETTERBOX_HEIGHT = 30    # pages this short or shorter are letterboxed,
+LETTERBOX_RATIO = 8      # as are pages wider than this times their height
 MIN_SIDE = 736           # detector input's short side at least this
 SIDE_MULTIPLE = 32
+# This example's own: the detector input's long side at most this (the
+# process peaked at 0.6 GB detecting a blank 4096 x 736 input; RapidOCR has
+# no limit).
+DET_MAX_SIDE = 4096
 DET_THRESHOLD = 0.3
 LINE_HEIGHT = 48
 TEXT_SCORE = 0.5         # lines recognized with a lower mean score are dropped
 # Width buckets of the recognizer batches: the model reads 8 columns a step.
 BUCKET = 32
 MAX_BATCH = 16
+# RapidOCR's box helpers (corner order, clipping), which use no state.
+BOX_RULES = TextDetector.__new__(TextDetector)
 
 
 def default_models() -> str:
@@ -83,22 +110,104 @@ def default_models() -> str:
     return os.path.join(os.path.dirname(rapidocr_onnxruntime.__file__), "models")
 
 
-def detector_input_size(rows: int, cols: int) -> Tuple[int, int]:
-    """(height, width) of the detector input, RapidOCR's rule: a page longer
-    than MAX_SIDE shrunk to it, else the short side at least MIN_SIDE; each
-    side rounded to a multiple of 32."""
+@dataclass(frozen=True)
+class DetectorPlan:
+    """How a page becomes the detector input (see :func:`detector_plan`).
+
+    Attributes
+    ----------
+    scaled : (rows, cols)
+        The page's size after RapidOCR's side limits.
+    padding : int
+        Black rows above and below the scaled page (RapidOCR's letterbox).
+    shape : (height, width)
+        The detector input's size, multiples of 32.
+    """
+
+    scaled: Tuple[int, int]
+    padding: int
+    shape: Tuple[int, int]
+
+    def page_positions(self, boxes: np.ndarray, rows: int, cols: int) -> np.ndarray:
+        """(N, 4, 2) boxes in the letterboxed, scaled page -> page pixels,
+        clipped to the page (as RapidOCR's ``_get_origin_points``)."""
+        scaled_rows, scaled_cols = self.scaled
+        x = np.clip(boxes[..., 0] * (cols / scaled_cols), 0, cols)
+        y = np.clip((boxes[..., 1] - self.padding) * (rows / scaled_rows), 0, rows)
+        return np.stack([x, y], axis=-1).astype(np.float32)
+
+
+def detector_plan(rows: int, cols: int) -> DetectorPlan:
+    """The detector input of a ``rows`` x ``cols`` page by RapidOCR 1.4.4's
+    rules (``RapidOCR.preprocess``, ``maybe_add_letterbox``,
+    ``DetPreProcess``), the input's long side capped at ``DET_MAX_SIDE``."""
     if max(rows, cols) > MAX_SIDE:
-        return detector_size(rows, cols, limit_side=MAX_SIDE, limit_type="max",
-                             multiple=SIDE_MULTIPLE)
-    return detector_size(rows, cols, limit_side=MIN_SIDE, limit_type="min",
-                         multiple=SIDE_MULTIPLE)
+        rows, cols = detector_size(rows, cols, limit_side=MAX_SIDE, limit_type="max",
+                                   multiple=SIDE_MULTIPLE)
+    if min(rows, cols) < MIN_PAGE_SIDE:
+        rows, cols = detector_size(rows, cols, limit_side=MIN_PAGE_SIDE, limit_type="min",
+                                   multiple=SIDE_MULTIPLE)
+    padding = 0
+    if rows <= LETTERBOX_HEIGHT or cols / rows > LETTERBOX_RATIO:
+        padded_rows = max(int(cols / LETTERBOX_RATIO), LETTERBOX_HEIGHT) * 2
+        padding = int(abs(padded_rows - rows) / 2)
+    shape = detector_size(rows + 2 * padding, cols, limit_side=MIN_SIDE, limit_type="min",
+                          multiple=SIDE_MULTIPLE)
+    shape = detector_size(*shape, limit_side=DET_MAX_SIDE, limit_type="max",
+                          multiple=SIDE_MULTIPLE)
+    return DetectorPlan((rows, cols), padding, shape)
 
 
-def detector_input(page: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """The BGR page into ``out`` (1, 3, H, W): resized bilinearly (as
-    ``cv2.resize``), ``(x / 255 - 0.5) / 0.5`` per channel."""
+def detector_input(page: np.ndarray, plan: DetectorPlan, out: np.ndarray) -> np.ndarray:
+    """The BGR page into ``out`` (1, 3, H, W) as ``plan`` says: resized
+    bilinearly (as ``cv2.resize``), ``(x / 255 - 0.5) / 0.5`` per channel.
+
+    A letterboxed page is padded at its scaled size, then resized, as
+    RapidOCR does, unless the padded page would be larger than the input
+    (a page with a side under 30 pixels, enlarged first: a 1 x 1999 page
+    pads to 14992 x 59968 pixels, 2.7 GB); such a page is resized to its
+    rows of the input first and padded there, its edges rounded to whole
+    input rows.  Without a letterbox the page is resized once.
+    """
+    if plan.padding:
+        (rows, cols), (height, width) = plan.scaled, plan.shape
+        padded_rows = rows + 2 * plan.padding
+        if padded_rows * cols <= height * width:
+            if page.shape[:2] != (rows, cols):
+                page = simd_resize_bilinear(page, cols, rows)
+            top = bottom = plan.padding
+        else:
+            page_rows = max(1, round(rows * height / padded_rows))
+            page = simd_resize_bilinear(page, width, page_rows)
+            top = min(round(plan.padding * height / padded_rows), height - page_rows)
+            bottom = height - top - page_rows
+        page = np.pad(page, ((top, bottom), (0, 0), (0, 0)))
     return preprocess_batch([page], out.shape[2:], color="bgr", input_order="bgr", mean=0.5,
                             std=0.5, scale=1 / 255, interpolation="bilinear", out=out)
+
+
+def cropping_quads(boxes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """The quad each line is cut by, and which lines are cut.
+
+    A box that is not a strictly convex quadrilateral (RapidOCR clips its
+    rotated boxes to the page, which can put two corners on one point)
+    is cut by the minimum-area rectangle around its points, in RapidOCR's
+    corner order; a box whose rectangle is less than a pixel thick holds
+    no text and is skipped.
+    """
+    quads = boxes.astype(np.float64)
+    edges = np.roll(quads, -1, axis=1) - quads
+    following = np.roll(edges, -1, axis=1)
+    turns = edges[..., 0] * following[..., 1] - edges[..., 1] * following[..., 0]
+    convex = np.all(turns > 0, axis=1) | np.all(turns < 0, axis=1)
+    usable = convex.copy()
+    for i in np.flatnonzero(~convex):
+        rectangle = cv2.boxPoints(cv2.minAreaRect(boxes[i].astype(np.float32)))
+        rectangle = BOX_RULES.order_points_clockwise(rectangle)
+        sides = np.hypot(*(np.roll(rectangle, -1, axis=0) - rectangle).T)
+        if sides.min() >= 1:
+            quads[i], usable[i] = rectangle, True
+    return quads, usable
 
 
 def cpu_count() -> int:
@@ -119,12 +228,14 @@ def make_session(path: str, threads: int) -> ort.InferenceSession:
 
 @dataclass
 class Page:
-    """One page on its way through the pipeline."""
+    """One page on its way through the pipeline; ``error`` says why a page
+    that could not be read has no ``image`` (the stages pass it on)."""
 
     path: str
-    image: np.ndarray                      # BGR uint8
+    image: Optional[np.ndarray]            # BGR uint8
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4, 2), np.float32))
     lines: List[dict] = field(default_factory=list)
+    error: Optional[str] = None
 
 
 class CtcDecoder:
@@ -170,7 +281,6 @@ class OcrPipeline:
         self.decode = CtcDecoder(characters)
         self.post = DBPostProcess(thresh=DET_THRESHOLD, box_thresh=0.5, max_candidates=1000,
                                   unclip_ratio=1.6, score_mode="fast", use_dilation=True)
-        self.box_rules = TextDetector.__new__(TextDetector)  # its box helpers use no state
         self._det_buffers: Dict[Tuple[int, int], np.ndarray] = {}
         self._worker = threading.local()  # each recognizer worker's batch buffers
         self.stage_seconds: Dict[str, float] = {}
@@ -186,23 +296,28 @@ class OcrPipeline:
 
     def detect(self, page: Page) -> Page:
         """Page -> text-line quads in page pixels, in reading order."""
+        if page.image is None:
+            return page
         start = time.perf_counter()
         rows, cols = page.image.shape[:2]
-        shape = detector_input_size(rows, cols)
-        batch = self._det_buffers.get(shape)
+        plan = detector_plan(rows, cols)
+        batch = self._det_buffers.get(plan.shape)
         if batch is None:
-            batch = self._det_buffers[shape] = np.empty((1, 3) + shape, np.float32)
-        detector_input(page.image, batch)
+            batch = self._det_buffers[plan.shape] = np.empty((1, 3) + plan.shape, np.float32)
+        detector_input(page.image, plan, batch)
         start = self._timed("det_pre", start)
         probability = self.det.run(None, {self.det.get_inputs()[0].name: batch})[0][0, 0]
         start = self._timed("det_infer", start)
         bitmap = simd_threshold(probability, DET_THRESHOLD)  # 255 where > 0.3
         mask = cv2.dilate(bitmap, self.post.dilation_kernel.astype(np.uint8))
         np.bitwise_and(mask, 1, out=mask)  # RapidOCR's boxes_from_bitmap takes 0 / 1
-        boxes, _ = self.post.boxes_from_bitmap(probability, mask, cols, rows)
-        boxes = self.box_rules.filter_tag_det_res(boxes, (rows, cols))
+        # Boxes in the letterboxed, scaled page, where RapidOCR filters and orders them.
+        scaled_rows, scaled_cols = plan.scaled
+        padded_rows = scaled_rows + 2 * plan.padding
+        boxes, _ = self.post.boxes_from_bitmap(probability, mask, scaled_cols, padded_rows)
+        boxes = BOX_RULES.filter_tag_det_res(boxes, (padded_rows, scaled_cols))
         if len(boxes):
-            page.boxes = np.array(RapidOCR.sorted_boxes(boxes), np.float32)
+            page.boxes = plan.page_positions(np.array(RapidOCR.sorted_boxes(boxes)), rows, cols)
         self._timed("det_post", start)
         return page
 
@@ -210,21 +325,25 @@ class OcrPipeline:
 
     def recognize(self, page: Page) -> Page:
         """Quads -> text: width-bucketed batches through a DynamicBatcher."""
-        if len(page.boxes):
-            results = asyncio.run(self._recognize_lines(page))
-            for box, (text, score) in zip(page.boxes, results):
+        if page.image is None or not len(page.boxes):
+            return page
+        quads, usable = cropping_quads(page.boxes)
+        if usable.any():
+            results = asyncio.run(self._recognize_lines(page.image, quads[usable]))
+            for box, (text, score) in zip(page.boxes[usable], results):
                 if score >= TEXT_SCORE:
                     page.lines.append({"text": text, "box": box.tolist(), "score": score})
         return page
 
-    async def _recognize_lines(self, page: Page) -> List[Tuple[str, float]]:
+    async def _recognize_lines(self, image: np.ndarray,
+                               quads: np.ndarray) -> List[Tuple[str, float]]:
         """The batcher groups lines into width buckets; each batch it forms
         goes to the recognizer pool at once, and each line's caller gets the
         batch's future and its place in it."""
-        widths = crop_widths(page.boxes, LINE_HEIGHT)
+        widths = crop_widths(quads, LINE_HEIGHT)
         config = BatchConfig(max_batch_size=MAX_BATCH, max_wait_ms=1, preferred_batch_size=1)
         batcher: DynamicBatcher[int, Tuple[Future, int]] = DynamicBatcher(
-            config, lambda lines: self._submit_batch(page, lines),
+            config, lambda lines: self._submit_batch(image, quads, lines),
             group_key=lambda line: -(-int(widths[line]) // BUCKET))
         runner = asyncio.ensure_future(batcher.run())
         try:
@@ -236,8 +355,9 @@ class OcrPipeline:
         await asyncio.gather(*(asyncio.wrap_future(future) for future in batches.values()))
         return [future.result()[place] for future, place in handles]
 
-    def _submit_batch(self, page: Page, lines: List[int]) -> List[Tuple[Future, int]]:
-        future = self._rec_pool.submit(self._recognize_batch, page, lines)
+    def _submit_batch(self, image: np.ndarray, quads: np.ndarray,
+                      lines: List[int]) -> List[Tuple[Future, int]]:
+        future = self._rec_pool.submit(self._recognize_batch, image, quads[lines])
         return [(future, place) for place in range(len(lines))]
 
     def _rec_buffer(self, width: int) -> np.ndarray:
@@ -249,14 +369,13 @@ class OcrPipeline:
             buffers[width] = np.empty((MAX_BATCH, 3, LINE_HEIGHT, width), np.float32)
         return buffers[width]
 
-    def _recognize_batch(self, page: Page, lines: List[int]) -> List[Tuple[str, float]]:
+    def _recognize_batch(self, image: np.ndarray, quads: np.ndarray) -> List[Tuple[str, float]]:
         start = time.perf_counter()
-        quads = page.boxes[lines]
         bucket_width = -(-int(crop_widths(quads, LINE_HEIGHT).max()) // BUCKET) * BUCKET
         buffer = self._rec_buffer(bucket_width)
-        batch, _ = crop_quads(page.image, quads, LINE_HEIGHT, mean=0.5, std=0.5,
+        batch, _ = crop_quads(image, quads, LINE_HEIGHT, mean=0.5, std=0.5,
                               interpolation="cubic", input_order="bgr", color="bgr",
-                              out=buffer[:len(lines)])
+                              out=buffer[:len(quads)])
         start = self._timed("rec_pre", start)
         probabilities = self.rec.run(None, {self.rec.get_inputs()[0].name: batch})[0]
         start = self._timed("rec_infer", start)
@@ -272,11 +391,15 @@ class OcrPipeline:
 
 
 def load_pages(paths: Iterable[str]) -> Iterator[Page]:
+    """A page per path; one that cannot be read has ``error`` set instead
+    of an image (raising here would drop the pages in flight)."""
     for path in paths:
         image = cv2.imread(path, cv2.IMREAD_COLOR)
         if image is None:
-            raise SystemExit(f"cannot read image {path!r}")
-        yield Page(path, image)
+            yield Page(path, None, error="cannot read the image (missing, or not an image "
+                                         "OpenCV can decode)")
+        else:
+            yield Page(path, image)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -292,8 +415,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     pipeline = OcrPipeline(args.models or default_models(), args.det_threads, args.rec_workers)
     start = time.perf_counter()
-    count = 0
+    count = failed = 0
     for page in pipeline.run(load_pages(args.images)):
+        if page.error is not None:
+            failed += 1
+            print(f"{page.path}: {page.error}", file=sys.stderr)
+            continue
         count += 1
         if args.json:
             print(json.dumps({"path": page.path, "lines": page.lines}, ensure_ascii=False))
@@ -303,7 +430,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 print(f"  {line['score']:.3f}  {line['text']}")
     elapsed = time.perf_counter() - start
     print(f"{count} pages in {elapsed:.2f} s: {count / elapsed:.3f} pages/s", file=sys.stderr)
-    return 0
+    if failed:
+        print(f"{failed} of {failed + count} images could not be read", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

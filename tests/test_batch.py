@@ -571,7 +571,7 @@ def test_asyncio_run_returns_while_threads_keep_submitting():
                 while True:
                     try:
                         batcher.submit(0)
-                    except RuntimeError:  # not running any more, or the loop is closed
+                    except BatcherClosed:  # not running any more, or the loop is closed
                         return
                     time.sleep(0.0002)
 
@@ -785,8 +785,88 @@ def test_stats_and_submit_from_threads():
         assert stats.items == 100 and stats.batches >= 2 and stats.mean_batch_size > 0
         assert 0 < stats.p50_latency_ms <= stats.p95_latency_ms <= stats.p99_latency_ms
         await stop(batcher, task)
-        with pytest.raises(RuntimeError, match="running batcher"):
+        with pytest.raises(BatcherClosed, match="shut down"):
             batcher.submit(1)
+
+    run(main())
+
+
+def in_thread(function, *args):
+    """``function(*args)`` in a thread the caller waits for: the event loop
+    runs nothing meanwhile.  What it raises is raised here."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(function, *args).result(GUARD_S)
+
+
+@pytest.mark.parametrize("kind", ["dynamic", "adaptive"])
+def test_submit_just_after_runs_task_was_created_is_processed(kind):
+    """Issue 27.9: submit() raised RuntimeError while run()'s task had not
+    started yet, where add() already works."""
+    async def main():
+        batcher = (DynamicBatcher(FAST, echo) if kind == "dynamic"
+                   else AdaptiveBatcher(FAST, 0.05, echo))
+        task = asyncio.create_task(batcher.run())
+        futures = [in_thread(batcher.submit, i) for i in range(3)]
+        timed = in_thread(functools.partial(batcher.submit, 3, timeout=GUARD_S))
+        assert not task.done() and batcher.stats().items == 0  # run() has not started
+        assert await asyncio.gather(*map(asyncio.wrap_future, futures + [timed])) == [0, 1, 2, 3]
+        assert await asyncio.wrap_future(in_thread(batcher.submit, 4)) == 4  # running now
+        await stop(batcher, task)
+
+    run(main())
+
+
+def test_submit_after_shutdown_raises_batcher_closed():
+    """Issue 27.9: submit() after shutdown() raised a plain RuntimeError
+    where add() raises BatcherClosed."""
+    async def main():
+        never_run = DynamicBatcher(FAST, echo)
+        await never_run.shutdown()
+        stopped = DynamicBatcher(FAST, echo)
+        await stop(stopped, await running(stopped))
+        for batcher in (never_run, stopped):
+            with pytest.raises(BatcherClosed, match="shut down"):
+                await batcher.add(1)
+            with pytest.raises(BatcherClosed, match="shut down"):
+                in_thread(batcher.submit, 1)
+
+    run(main())
+
+
+def test_submitted_before_run_starts_fails_at_shutdown_or_when_run_never_starts():
+    """What add() does for an item whose run() never comes, submit() does
+    too: BatcherClosed, never a future left pending."""
+    async def main():
+        shut = DynamicBatcher(FAST, echo)
+        early = in_thread(shut.submit, 1)
+        await shut.shutdown()
+        with pytest.raises(BatcherClosed, match="before run"):
+            await asyncio.wrap_future(early)
+        forgotten = DynamicBatcher(FAST, echo)
+        early = in_thread(forgotten.submit, 1)
+        with pytest.raises(BatcherClosed, match="run\\(\\) was not started"):
+            await forgotten.add(2)  # the loop's first use of the batcher
+        with pytest.raises(BatcherClosed, match="run\\(\\) was not started"):
+            await asyncio.wrap_future(early)
+
+    run(main())
+
+
+def test_cancelling_an_early_submit_withdraws_its_item():
+    seen = []
+
+    def record(items):
+        seen.extend(items)
+        return items
+
+    async def main():
+        batcher = DynamicBatcher(FAST, record)
+        task = asyncio.create_task(batcher.run())
+        cancelled, kept = in_thread(batcher.submit, 1), in_thread(batcher.submit, 2)
+        assert cancelled.cancel()
+        assert await asyncio.wrap_future(kept) == 2
+        await stop(batcher, task)
+        assert seen == [2]
 
     run(main())
 

@@ -436,3 +436,20 @@ def test_wait_policy_untouched_when_openmp_loaded_first():
     prelude = f"import ctypes; ctypes.CDLL({_wait_policy.openmp_runtime()!r}); "
     assert _wait_policy_in_child(prelude) == \
         ["runtime default (OpenMP was loaded before scipix)", "None"]
+
+
+def test_threadpool_limits_above_the_maximum_clamp_and_restore_every_library():
+    """Issue 27.6: a limit above max_thread_count() raised ValueError from
+    scipix's controller part-way through threadpoolctl's set-up, and the
+    libraries already changed (OpenBLAS, libgomp) kept the new limit."""
+    threadpoolctl = pytest.importorskip("threadpoolctl", minversion="3.3")
+    set_thread_count(2)
+    before = [(info["filepath"], info["num_threads"])
+              for info in threadpoolctl.threadpool_info()]
+    with pytest.warns(RuntimeWarning, match="max_thread_count"):
+        with threadpoolctl.threadpool_limits(max_thread_count() + 7):
+            assert _scipix_infos(threadpoolctl)[0]["num_threads"] == max_thread_count()
+    after = [(info["filepath"], info["num_threads"])
+             for info in threadpoolctl.threadpool_info()]
+    assert after == before
+    assert get_thread_count() == 2

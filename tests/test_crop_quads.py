@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from scipix.optimize import set_thread_count, get_thread_count
-from scipix.optimize.parallel import crop_quads
+from scipix.optimize.parallel import crop_quads, crop_widths
 from scipix.optimize.parallel import _crops
 
 from variants import REFERENCE
@@ -458,6 +458,8 @@ BOX = [[10, 10], [110, 10], [110, 40], [10, 40]]
     ({"quads": [[[0, 0], [3e9, 0], [3e9, 10], [0, 10]]]}, ValueError, r"quads\[0\] is too large"),
     ({"quads": [BOX, [[0, 0], [1e20, 0], [1e20, 1e19], [0, 1e19]]]}, ValueError,
      r"quads\[1\] is too large"),
+    ({"quads": [BOX, [[0, 0], [1e8, 0], [1e8, 1], [0, 1]]]}, ValueError,
+     r"quads\[1\] gives a line 3200000000 columns wide at height 32.*max_width"),
     ({"height": 0}, ValueError, "height"),
     ({"height": 2.5}, TypeError, "height"),
     ({"max_width": 0}, ValueError, "max_width"),
@@ -499,3 +501,49 @@ def test_bad_out(page, out, match):
     with pytest.raises((TypeError, ValueError), match=match):
         crop_quads(page, [BOX], 32, out=out)
     np.testing.assert_array_equal(out, before)
+
+
+def test_crop_widths_past_int32_raise_instead_of_wrapping():
+    """Issue 27.7: a quad 5e7 pixels long at height 48 gave -1894967296
+    (the int64 width cast to int32 unchecked)."""
+    long_quad = [[[0, 0], [5e7, 0], [5e7, 1], [0, 1]]]
+    with pytest.raises(ValueError, match=r"quads\[0\] gives a line 2400000000 columns wide"):
+        crop_widths(long_quad, 48)
+    np.testing.assert_array_equal(crop_widths(long_quad, 48, max_width=100), [100])
+    assert crop_widths([[[0, 0], [44739242, 0], [44739242, 1], [0, 1]]], 48)[0] == 2**31 - 1 - 31
+
+
+def test_out_sharing_memory_with_the_page_gives_the_same_crops(rng, page):
+    """Issue 27.8: out overlapping the page gave wrong crops (the kernel
+    read page bytes it had already overwritten with lines)."""
+    quads = random_quads(rng, 4, page.shape)
+    expected, widths = crop_quads(page, quads, 32)
+    batch_bytes = expected.nbytes
+    memory = np.zeros(batch_bytes + page.nbytes, np.uint8)
+    shared_page = memory[:page.nbytes].reshape(page.shape)  # the batch overwrites it
+    shared_page[...] = page
+    out = memory[:batch_bytes].view(np.float32).reshape(expected.shape)
+    result, _ = crop_quads(shared_page, quads, 32, out=out)
+    assert result is out
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_small_quad_far_from_the_origin_is_not_called_degenerate(page):
+    """Issue 27.13: a 20x5 quad at 1e12 was 'degenerate (area 0)': the
+    shoelace terms, about 1e24 each, cancelled."""
+    far = np.array([[[0, 0], [20, 0], [20, 5], [0, 5]]]) + 1e12
+    batch, widths = crop_quads(page, far, 8)
+    assert widths.tolist() == [32]
+    assert np.isfinite(batch).all()
+
+
+def test_one_pixel_view_with_any_strides_is_accepted():
+    """Issue 27.13: a one-pixel RGB view of an RGBA image (strides (4, 4, 1),
+    C-contiguous to NumPy) was refused with advice to call
+    numpy.ascontiguousarray, which returns it unchanged."""
+    rgba = np.full((1, 1, 4), (10, 200, 30, 255), np.uint8)
+    pixel = np.ascontiguousarray(rgba[:, :, :3])
+    assert pixel.strides == (4, 4, 1)
+    quads = [[[0, 0], [1, 0], [1, 1], [0, 1]]]
+    np.testing.assert_array_equal(crop_quads(pixel, quads, 4)[0],
+                                  crop_quads(np.array([[[10, 200, 30]]], np.uint8), quads, 4)[0])

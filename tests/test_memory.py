@@ -631,3 +631,18 @@ def test_reading_one_tensor_touches_only_its_pages(tmp_path):
         assert int(model.tensor("small").sum()) == 0
         grown = resident_bytes() - before
     assert grown < 16 << 20, f"resident memory grew by {grown} bytes"
+
+
+@pytest.mark.parametrize("shape, data, match", [
+    ([0, 2**70], b"", "Maximum allowed dimension"),
+    ([1] * 65, b"\x00" * 4, "maximum supported dimension"),
+])
+def test_shapes_numpy_cannot_hold_name_the_file_and_tensor(tmp_path, shape, data, match):
+    """Issue 27.13: MmapModel.tensor() surfaced NumPy's message alone for a
+    header shape NumPy refuses."""
+    path = write_safetensors(tmp_path / "odd.safetensors",
+                             {"wide": {**F32, "shape": shape, "data_offsets": [0, len(data)]}},
+                             data)
+    with MmapModel.from_file(path) as model, pytest.raises(ValueError, match=match) as caught:
+        model.tensor("wide")
+    assert str(path) in str(caught.value) and "'wide'" in str(caught.value)

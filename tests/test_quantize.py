@@ -411,3 +411,27 @@ def test_matches_pytorch_when_installed(rng):
         expected = torch.quantize_per_tensor(torch.from_numpy(x), params.scale,
                                              params.zero_point, torch.qint8).int_repr().numpy()
         np.testing.assert_array_equal(quantize_with_params(x, params), expected)
+
+
+GOOD_PARTS = {"data": np.zeros(4, np.int8), "scale": np.array([0.5], F32),
+              "zero_point": np.array([0], np.int32)}
+
+
+@pytest.mark.parametrize("parts, metadata, match", [
+    ({"scale": np.zeros(0, F32)}, None, "scale must be one number, got float32 of shape \\(0,\\)"),
+    ({"zero_point": np.zeros((2, 1), np.int32)}, None, "zero_point must be one number"),
+    ({"scale": np.array([-1.0], F32)}, None, "scale must be positive"),
+    ({"zero_point": np.array([np.nan], F32)}, None, "not a valid QuantizedTensor"),
+    ({}, {"qmin": "low"}, "not a valid QuantizedTensor"),
+    ({}, {"qmin": "0"}, "qmin must be -128 or -127"),
+    ({"data": np.zeros(4, np.uint8)}, None, "data must be I8"),
+])
+def test_load_format_errors_are_value_errors_naming_the_file(tmp_path, parts, metadata, match):
+    """Issue 27.13: an empty scale raised IndexError, and the other format
+    errors (a bad scale, zero point or qmin) did not name the file."""
+    from scipix.optimize.memory._safetensors import write
+    path = tmp_path / "bad.safetensors"
+    write(path, {**GOOD_PARTS, **parts}, metadata)
+    with pytest.raises(ValueError, match=match) as caught:
+        QuantizedTensor.load(path)
+    assert str(path) in str(caught.value)

@@ -150,6 +150,25 @@ def test_grayscale_out_overlapping_input(rng):
     np.testing.assert_array_equal(buffer[:64], expected)
 
 
+@pytest.mark.parametrize("kernel", [
+    lambda image: simd_grayscale(image),
+    lambda image: simd_resize_bilinear(image, 3, 2),
+    lambda image: fast_area_resize(image, 1, 1),
+], ids=["grayscale", "bilinear", "area"])
+def test_length_one_axes_with_any_stride_are_accepted(kernel):
+    """Issue 27.13: a one-pixel RGB view of an RGBA image (strides (4, 4, 1),
+    which NumPy calls C-contiguous) was refused with advice to call
+    numpy.ascontiguousarray, which returns it unchanged; a length-1 axis
+    has no stride to respect."""
+    rgba = np.zeros((5, 7, 4), np.uint8)
+    rgba[..., :3] = (10, 200, 30)
+    pixel = np.ascontiguousarray(rgba[:1, :1].copy()[:, :, :3])
+    column = rgba[:, 2:3, :3]
+    assert pixel.strides == (4, 4, 1) and pixel.flags.c_contiguous
+    np.testing.assert_array_equal(kernel(pixel), kernel(np.array(pixel.tolist(), np.uint8)))
+    np.testing.assert_array_equal(kernel(column), kernel(column.copy()))
+
+
 # ---------------------------------------------------------------- threshold
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -352,6 +371,25 @@ def test_area_integer_equals_opencv(rng, src_shape, dst_shape):
     np.testing.assert_array_equal(
         fast_area_resize(src, dst_shape[1], dst_shape[0]),
         cv2.resize(src, dst_shape[::-1], interpolation=cv2.INTER_AREA))
+
+
+@pytest.mark.parametrize("block", [(98, 29), (106, 49), (116, 103), (2, 2)])
+@pytest.mark.parametrize("channels", [None, 3])
+def test_area_exact_half_means_round_half_to_even_within_one_of_opencv(block, channels):
+    """Issue 27.12: at a mean of exactly n + 0.5, OpenCV's float32
+    sum * (1 / area) lands on either side, so the README no longer calls
+    whole-number factors identical to INTER_AREA: scipix rounds such a
+    mean half to even (the 2x2 mean half up, as OpenCV) and stays within 1."""
+    cv2 = pytest.importorskip("cv2")
+    rows, cols = block
+    area = rows * cols
+    for base in (127, 128, 129):
+        src = np.full((rows, cols) + ((channels,) if channels else ()), base, np.uint8)
+        src.reshape(area, -1)[:area // 2] += 1  # mean base + 0.5
+        ours = fast_area_resize(src, 1, 1).astype(int)
+        expected = base + 1 if area == 4 else round(base + 0.5)  # round() is half to even
+        assert np.all(ours == expected)
+        assert np.all(np.abs(ours - cv2.resize(src, (1, 1), interpolation=cv2.INTER_AREA)) <= 1)
 
 
 AREA_GENERAL = [((10, 10), (3, 7)), ((37, 53), (20, 21)), ((256, 300), (97, 181)),

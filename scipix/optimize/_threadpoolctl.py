@@ -9,6 +9,12 @@ that thread's count (see :mod:`scipix.optimize.config`).  threadpoolctl's
 own OpenMP controller cannot do it: it calls ``omp_set_num_threads``, and
 scipix passes its count to every parallel region explicitly.
 
+A limit above :func:`~scipix.optimize.max_thread_count` is lowered to it
+with a RuntimeWarning, as a large ``OMP_NUM_THREADS`` is: threadpoolctl sets
+every library's controller in turn and restores only those it has set, so
+an error from scipix's would leave the libraries before it (OpenBLAS, other
+OpenMP runtimes) at the new limit for good.
+
 threadpoolctl finds controllers among the shared objects loaded in the
 process; scipix's is its ``_openmp_helpers`` extension, told from other
 packages' modules of that name by the symbol it exports.  Registering needs
@@ -18,6 +24,7 @@ registered controllers); with an older one, or none, nothing is registered.
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any
 
 from . import config
@@ -37,6 +44,18 @@ def _supported(version: str) -> bool:
     return (major, minor) >= (3, 3)
 
 
+def _clamped(num_threads: int) -> int:
+    """``num_threads`` within [1, max_thread_count()], with a RuntimeWarning
+    when it was outside."""
+    ceiling = config.max_thread_count()
+    count = min(max(int(num_threads), 1), ceiling)
+    if count != num_threads:
+        warnings.warn(f"threadpool_limits asked scipix for {num_threads} threads; scipix uses "
+                      f"{count} (from 1 to max_thread_count(), {ceiling})",
+                      RuntimeWarning, stacklevel=2)
+    return count
+
+
 def _controller_class() -> Any:
     class ScipixController(threadpoolctl.LibController):  # type: ignore[misc, unused-ignore]
         """scipix's OpenMP thread count, for threadpoolctl."""
@@ -50,7 +69,7 @@ def _controller_class() -> Any:
             return config._calling_thread_count()
 
         def set_num_threads(self, num_threads: int) -> None:
-            config._set_calling_thread_count(num_threads)
+            config._set_calling_thread_count(_clamped(num_threads))
 
         def get_version(self) -> str:
             from .. import __version__

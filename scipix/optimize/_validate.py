@@ -127,7 +127,30 @@ def uint8_array(obj: Any, name: str) -> NDArray[np.uint8]:
         raise TypeError(f"{name} must have dtype uint8, got {array.dtype}")
     if array.size == 0:
         raise ValueError(f"{name} is empty (shape {array.shape})")
-    return array
+    return _packed_length_one_axes(array)
+
+
+def _packed_length_one_axes(array: NDArray[Any]) -> NDArray[Any]:
+    """``array`` with each length-1 axis given the stride it would have if
+    packed (its next axis's stride times that axis's length).
+
+    Nothing is read through such a stride, but the kernels check strides:
+    a one-pixel RGB view of an RGBA image has strides (4, 4, 1), which
+    NumPy calls C-contiguous and ``numpy.ascontiguousarray`` returns
+    unchanged.
+    """
+    if 1 not in array.shape:
+        return array
+    strides = list(array.strides)
+    packed = array.itemsize
+    for axis in reversed(range(array.ndim)):
+        if array.shape[axis] == 1:
+            strides[axis] = packed
+        packed = strides[axis] * array.shape[axis]
+    if tuple(strides) == array.strides:
+        return array
+    return np.lib.stride_tricks.as_strided(array, strides=strides,
+                                           writeable=array.flags.writeable)
 
 
 def output_array(out: Any, shape: tuple[int, ...], dtype: DTypeLike,

@@ -7,6 +7,7 @@ import concurrent.futures
 import copy
 import functools
 import inspect
+import threading
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Deque, Dict, Generic, List, Optional, Tuple, TypeVar, Union
@@ -63,6 +64,19 @@ class _Pending:
         self.key = key
         self.timer: Optional[asyncio.TimerHandle] = None
 
+
+
+def _copy_outcome(future: concurrent.futures.Future[Any], task: asyncio.Task[Any]) -> None:
+    """``task``'s result, exception or cancellation into ``future``, unless
+    the caller cancelled ``future`` meanwhile."""
+    if not future.set_running_or_notify_cancel():
+        return
+    if task.cancelled():
+        future.set_exception(BatcherClosed("the item's add() was cancelled"))
+    elif task.exception() is not None:
+        future.set_exception(task.exception())
+    else:
+        future.set_result(task.result())
 
 
 def runs_on_loop(processor: Callable[..., Any]) -> bool:
@@ -131,6 +145,10 @@ class DynamicBatcher(Generic[T, R]):
         self._wakeup: Optional[asyncio.Event] = None
         self._stopped: Optional[asyncio.Event] = None
         self._start_checked = False  # a check that run() starts is scheduled
+        # Items submit() took before the batcher knew its loop (run()'s task
+        # created, not yet started): the loop's first use hands them to add().
+        self._early: List[Tuple[Any, Optional[float], concurrent.futures.Future[Any]]] = []
+        self._early_lock = threading.Lock()  # submit() runs on other threads
         self._in_flight: List[_Pending] = []
         self._batch_done: Optional[asyncio.Future[Outcome]] = None
         self._processor_task: Optional[asyncio.Future[Any]] = None
@@ -199,12 +217,45 @@ class DynamicBatcher(Generic[T, R]):
     def submit(self, item: T, *, timeout: float | None = None) -> concurrent.futures.Future[R]:
         """:meth:`add` from another thread: a ``concurrent.futures.Future``.
 
-        Call it only after :meth:`run` has started, and never block on the
-        future from the event loop's own thread.
+        The future fails as ``add`` would, with the same :class:`BatchError`
+        subclasses, and ``submit`` accepts items when ``add`` does: as soon
+        as ``run()``'s task is created (an item submitted before the loop
+        has started ``run()`` waits for it, or fails with
+        :class:`BatcherClosed` at ``shutdown()``).  After ``shutdown()``,
+        or once the dispatch loop died, ``submit`` itself raises
+        :class:`BatcherClosed`.  Never block on the future from the event
+        loop's own thread.
+
+        Parameters
+        ----------
+        item : any
+        timeout : float seconds, optional
+            As for :meth:`add`.
+
+        Notes
+        -----
+        On Python 3.11 and later ``concurrent.futures.TimeoutError`` is the
+        builtin ``TimeoutError``, and :class:`Timeout` is one too: an
+        ``except concurrent.futures.TimeoutError`` around
+        ``future.result(timeout=...)`` also catches the item's own
+        ``Timeout`` (its ``timeout`` ran out in the batcher).  Put
+        ``except Timeout`` first to tell the two apart.
         """
-        if self._loop is None or self._state != "running":
-            raise RuntimeError("submit() needs a running batcher: start run() first")
-        return asyncio.run_coroutine_threadsafe(self.add(item, timeout=timeout), self._loop)
+        if timeout is not None:
+            timeout = positive_finite(timeout, "timeout")
+        with self._early_lock:
+            self._check_open()
+            loop = self._loop
+            if loop is None:
+                early: concurrent.futures.Future[R] = concurrent.futures.Future()
+                self._early.append((item, timeout, early))
+                return early
+        adding = self.add(item, timeout=timeout)
+        try:
+            return asyncio.run_coroutine_threadsafe(adding, loop)
+        except RuntimeError:  # the loop is closed
+            adding.close()
+            raise BatcherClosed("the batcher's event loop is closed") from None
 
     def queue_size(self) -> int:
         """Items waiting for a batch."""
@@ -295,8 +346,14 @@ class DynamicBatcher(Generic[T, R]):
         if timeout is not None:
             timeout = positive_finite(timeout, "timeout")
         if self._state == "idle":
-            self._state = "stopped"
-            self._fail_waiting(BatcherClosed("shut down before run() was started"))
+            closed = BatcherClosed("shut down before run() was started")
+            with self._early_lock:
+                self._state = "stopped"
+                early, self._early = self._early, []
+            for _, _, future in early:
+                if future.set_running_or_notify_cancel():
+                    future.set_exception(closed)
+            self._fail_waiting(closed)
             return
         if self._state in ("stopped", "dead"):
             return
@@ -440,11 +497,26 @@ class DynamicBatcher(Generic[T, R]):
     def _bind(self, loop: asyncio.AbstractEventLoop) -> asyncio.Event:
         """Tie the batcher to ``loop`` on first use; its wake-up event."""
         if self._wakeup is None:
-            self._loop = loop
             self._wakeup = asyncio.Event()
+            with self._early_lock:
+                self._loop = loop
+                early, self._early = self._early, []
+            for item, timeout, future in early:
+                self._adopt(loop, item, timeout, future)
         elif self._loop is not loop:
             raise RuntimeError("a batcher belongs to one event loop")
         return self._wakeup
+
+    def _adopt(self, loop: asyncio.AbstractEventLoop, item: Any, timeout: Optional[float],
+               future: concurrent.futures.Future[Any]) -> None:
+        """An item submitted before the loop was known: ``add`` it now, its
+        outcome into ``future`` (a cancelled ``future`` cancels the add)."""
+        if future.cancelled():
+            return
+        task = loop.create_task(self.add(item, timeout=timeout))
+        task.add_done_callback(functools.partial(_copy_outcome, future))
+        future.add_done_callback(
+            lambda done: done.cancelled() and loop.call_soon_threadsafe(task.cancel))
 
     def _check_open(self) -> None:
         if self._state == "dead":

@@ -182,18 +182,32 @@ class MmapModel:
         """Tensor ``name`` as a read-only ndarray over the mapping.
 
         A ``.npy`` file holds one tensor, named after the file (its stem).
+
+        Raises
+        ------
+        KeyError
+            The file has no tensor ``name``.
+        ValueError
+            The model is closed, the file is not a valid ``.npy`` or
+            ``.safetensors`` file, or the tensor's shape is one NumPy cannot
+            hold (more than its dimension limit, or an axis past ``2**63``);
+            the message names the file and the tensor.
         """
         table = self._table()
         if name not in table:
             raise KeyError(f"{self.path} has no tensor {name!r}; it has {list(table)[:10]}")
         entry = table[name]
-        if entry.nbytes == 0:  # frombuffer cannot start at the very end of the file
-            empty = np.zeros(entry.shape, entry.dtype)
-            empty.flags.writeable = False
-            return empty
-        flat = np.frombuffer(self._open_mapping(), dtype=entry.dtype,
-                             count=entry.nbytes // entry.dtype.itemsize, offset=entry.offset)
-        return flat.reshape(entry.shape, order=entry.order)
+        try:
+            if entry.nbytes == 0:  # frombuffer cannot start at the very end of the file
+                empty = np.zeros(entry.shape, entry.dtype)
+                empty.flags.writeable = False
+                return empty
+            flat = np.frombuffer(self._open_mapping(), dtype=entry.dtype,
+                                 count=entry.nbytes // entry.dtype.itemsize, offset=entry.offset)
+            return flat.reshape(entry.shape, order=entry.order)
+        except ValueError as exc:  # a shape NumPy cannot hold: too many or too long axes
+            raise ValueError(f"{self.path}: tensor {name!r} of shape {list(entry.shape)} is "
+                             f"not a NumPy array: {exc}") from None
 
     def tensors(self) -> dict[str, NDArray[Any]]:
         """Every tensor, name -> read-only ndarray, in file order."""

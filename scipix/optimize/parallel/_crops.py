@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .._dispatch import current_kernels
-from .._validate import output_array, positive_int
+from .._validate import output_array, positive_int, unaliased
 from ..config import kernel_threads
 from ._batch import _as_pixels
 
@@ -20,6 +20,8 @@ UPRIGHT_RATIO = 1.5
 # The longest crop side the kernel's 32-bit crop indices reach
 # (SCIPIX_WARP_MAX_CROP_SIDE).
 MAX_CROP_SIDE = 2**31 - 1
+# The widest line a batch holds: its widths are int32.
+MAX_LINE_WIDTH = 2**31 - 1
 # BT.601 luma weights of R, G, B for gray output from colour input.
 _LUMA = (0.299, 0.587, 0.114)
 _COLORS = {"gray": 1, "rgb": 3, "bgr": 3}
@@ -86,7 +88,10 @@ def _crop_sizes(quads: NDArray[np.float64]) -> Tuple[NDArray[np.int64], NDArray[
         raise ValueError(f"quads[{i}] is too large (crop {across[i]:.4g}x{down[i]:.4g} pixels, "
                          f"at most {MAX_CROP_SIDE} a side): {quads[i].tolist()}")
     widths, heights = across.astype(np.int64), down.astype(np.int64)
-    x, y = quads[..., 0], quads[..., 1]
+    # Relative to the first point: far from the origin (1e12), the
+    # shoelace terms would cancel to 0 for a quad of a few pixels.
+    x = quads[..., 0] - quads[:, :1, 0]
+    y = quads[..., 1] - quads[:, :1, 1]
     area = 0.5 * np.abs(np.sum(x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y, axis=1))
     bad = (area == 0) | (widths < 1) | (heights < 1)
     if bad.any():
@@ -178,6 +183,12 @@ def _line_geometry(points: NDArray[np.float64], height: int, max_width: Optional
     line_widths = np.ceil(height * (upright_w / upright_h)).astype(np.int64)
     if max_width is not None:
         line_widths = np.minimum(line_widths, max_width)
+    too_wide = line_widths > MAX_LINE_WIDTH
+    if too_wide.any():
+        i = int(np.argmax(too_wide))
+        raise ValueError(f"quads[{i}] gives a line {line_widths[i]} columns wide at height "
+                         f"{height} (at most {MAX_LINE_WIDTH}); pass max_width to cap it: "
+                         f"{points[i].tolist()}")
     return crop_w, crop_h, turned, line_widths
 
 
@@ -192,6 +203,11 @@ def crop_widths(quads: ArrayLike, height: int, *, max_width: Optional[int] = Non
     Returns
     -------
     widths : int32 array, shape (N,)
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`crop_quads` for ``quads``, ``height`` and ``max_width``.
     """
     points = _as_quads(quads)
     height = positive_int(height, "height")
@@ -243,7 +259,7 @@ def crop_quads(image: ArrayLike, quads: ArrayLike, height: int, *,
         Rows of every line (48 for PP-OCR recognizers).
     max_width : int >= 1, optional
         The batch width ``W`` and cap of every line's width; default the
-        widest line.
+        widest line.  A line wider than ``2**31 - 1`` columns needs it.
     interpolation : {"bilinear", "cubic"}
         How the crop is sampled from the page; cubic is OpenCV's
         (A = -0.75), clamped to [0, 255], and about twice as slow.  The
@@ -264,7 +280,8 @@ def crop_quads(image: ArrayLike, quads: ArrayLike, height: int, *,
     out : float32 array, shape (N, K, height, W), C-contiguous, optional
         The batch to write; its ``W`` is the batch width (every line must
         fit, or pass ``max_width``).  Nothing is written when an argument
-        is rejected.
+        is rejected.  If it shares memory with ``image``, the page is
+        copied first.
 
     Returns
     -------
@@ -278,8 +295,9 @@ def crop_quads(image: ArrayLike, quads: ArrayLike, height: int, *,
     TypeError, ValueError
         Naming the argument: a quad that is not 4 points, degenerate (zero
         area), not convex or with a crop side over ``2**31 - 1`` pixels,
-        ``height`` 0, ``mean`` / ``std`` of the wrong length, a zero or
-        negative ``std``, a line wider than ``out``.
+        a line over ``2**31 - 1`` columns without ``max_width``, ``height``
+        0, ``mean`` / ``std`` of the wrong length, a zero or negative
+        ``std``, a line wider than ``out``.
     """
     pixels = _as_pixels(image, "image", input_order)
     points = _as_quads(quads)
@@ -324,6 +342,7 @@ def crop_quads(image: ArrayLike, quads: ArrayLike, height: int, *,
 
     maps = _line_maps(_homographies(points, crop_w, crop_h), crop_w, crop_h, turned, height,
                       line_widths)
+    pixels = unaliased(pixels, out)  # the kernel writes lines while it reads the page
     weights = (mix * (scale / std_values)[:, np.newaxis]).astype(np.float32)
     bias = (-mean_values / std_values).astype(np.float32)
     current_kernels().warp.crop_quads(pixels, maps, widths, weights, bias,

@@ -174,15 +174,24 @@ class QuantizedTensor:
 
     @classmethod
     def _of_model(cls, model: MmapModel) -> QuantizedTensor:
+        """The tensor a :meth:`save` file holds; any format error is a
+        ValueError naming the file."""
         try:
-            qmin = int(model.metadata.get("qmin", QMIN))
-            params = QuantParams(float(model.tensor("scale")[0]),
-                                 int(model.tensor("zero_point")[0]), qmin)
-            data = model.tensor("data")
-            if data.dtype != np.int8:
-                raise ValueError(f"{model.path}: data must be I8, got {data.dtype}")
+            data, scale, zero_point = (model.tensor(name)
+                                       for name in ("data", "scale", "zero_point"))
         except KeyError as exc:
             raise ValueError(f"{model.path}: not a QuantizedTensor file ({exc})") from None
+        if data.dtype != np.int8:
+            raise ValueError(f"{model.path}: data must be I8, got {data.dtype}")
+        for name, values in (("scale", scale), ("zero_point", zero_point)):
+            if values.size != 1 or values.dtype.kind not in "iuf":
+                raise ValueError(f"{model.path}: {name} must be one number, got "
+                                 f"{values.dtype} of shape {values.shape}")
+        try:
+            params = QuantParams(float(scale.flat[0]), int(zero_point.flat[0]),
+                                 int(model.metadata.get("qmin", QMIN)))
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ValueError(f"{model.path}: not a valid QuantizedTensor file: {exc}") from None
         return cls(data, params, model)
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -42,7 +42,8 @@ def main(argv=None):
     bench.add_argument("--repeat", type=int, default=15, help="timed repeats (median kept)")
     bench.add_argument("--kernels", nargs="+", default=None,
                        help="subset of: grayscale threshold normalize bilinear area "
-                            "batch scaling overhead memory batching quantize gemm model ocr")
+                            "batch scaling overhead memory batching quantize gemm model ocr "
+                            "resample recipes")
     bench.add_argument("--batch", type=int, default=64,
                        help="images in the preprocess_batch tables (default 64)")
     bench.set_defaults(run=_bench)

@@ -13,7 +13,9 @@ adaptive batcher's p95 latency across a step change in load, and the
 ``quantize`` table INT8 quantization against NumPy, the ``gemm`` tables
 the INT8 linear layer and weight quantizer against PyTorch and ONNX Runtime,
 and the ``model`` table model inputs against OpenCV and RapidOCR
-(:mod:`.bench_model`).
+(:mod:`.bench_model`), the ``resample`` and ``recipes`` tables Pillow-exact
+resampling and the Hugging Face recipes against Pillow, torch and
+transformers (:mod:`.bench_resample`).
 """
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +34,7 @@ from .baselines import numpy_dequantize, numpy_quantize, opencv_preprocess_batch
 from .bench_gemm import gemm_tables
 from .batch_load import echo_throughput, open_loop_p95, sleeping_processor
 from .bench_model import model_table
+from .bench_resample import recipes_table, resample_table
 from .soak import resident_bytes
 from .synthetic import page_rgba
 from ..optimize import OptLevel, batch, memory, parallel, quantize, simd
@@ -123,7 +126,8 @@ def run_bench(sizes, repeat, kernels=None, batch=64):
           f"median of {repeat}; OpenCV "
           f"{cv2.__version__ + ' on 1 thread' if cv2 else 'not installed'}")
     if not kernels or set(kernels) - {"batch", "scaling", "overhead", "memory", "batching",
-                                      "quantize", "gemm", "model", "ocr"}:
+                                      "quantize", "gemm", "model", "ocr", "resample",
+                                      "recipes"}:
         _kernel_table(sizes, repeat, kernels, threads)
     if not kernels or "batch" in kernels:
         _batch_table(batch, repeat, threads)
@@ -141,6 +145,10 @@ def run_bench(sizes, repeat, kernels=None, batch=64):
         gemm_tables(repeat)
     if not kernels or "model" in kernels:
         model_table(repeat)
+    if not kernels or "resample" in kernels:
+        resample_table(repeat)
+    if not kernels or "recipes" in kernels:
+        recipes_table(repeat)
     if kernels and "ocr" in kernels:  # minutes: only when asked for
         from .bench_ocr import ocr_tables
         ocr_tables(repeat)

@@ -144,3 +144,58 @@ def test_read_only_out():
     out.flags.writeable = False
     with pytest.raises(ValueError, match="out is read-only"):
         preprocess_batch([GOOD], (4, 4), out=out)
+
+
+# Pillow's and torch's filters (reference=): the placed pixels are the
+# library's own, bit for bit; the normalization and layout are the kernel's.
+def _pillow_placed(image, size, name, crop=None):
+    from PIL import Image
+    resized = np.asarray(Image.fromarray(image).resize(
+        size, getattr(Image.Resampling, name.upper())))
+    if crop is None:
+        return resized
+    top, left = (resized.shape[0] - crop[0]) // 2, (resized.shape[1] - crop[1]) // 2
+    return resized[top:top + crop[0], left:left + crop[1]]
+
+
+@pytest.mark.parametrize("name", ["nearest", "bilinear", "bicubic", "lanczos", "box"])
+def test_pillow_filters_place_pillows_pixels(rng, name):
+    images = [rng.integers(0, 256, shape, np.uint8) for shape in
+              [(300, 200, 3), (97, 500, 3), (224, 224, 3), (5, 3, 3)]]
+    stretched = preprocess_batch(images, (64, 80), color="rgb", normalize="none",
+                                 dtype=np.uint8, layout="nhwc", interpolation=name,
+                                 reference="pillow")
+    cropped = preprocess_batch(images, (224, 224), color="rgb", normalize="none",
+                               dtype=np.uint8, layout="nhwc", interpolation=name,
+                               reference="pillow", resize="shortest_edge", edge=256)
+    for i, image in enumerate(images):
+        np.testing.assert_array_equal(stretched[i], _pillow_placed(image, (80, 64), name))
+        rows, cols = image.shape[:2]
+        size = ((256, int(256 * rows / cols)) if cols <= rows
+                else (int(256 * cols / rows), 256))
+        np.testing.assert_array_equal(cropped[i], _pillow_placed(image, size, name, (224, 224)))
+
+
+def test_pillow_filters_normalize_and_map_back(rng):
+    image = rng.integers(0, 256, (120, 90, 3), np.uint8)
+    mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    result = preprocess_batch([image], (48, 48), color="bgr", mean=mean, std=std,
+                              scale=1 / 255, interpolation="bicubic", reference="pillow",
+                              resize="shortest_edge", return_transforms=True)
+    pixels = _pillow_placed(image, (48, 64), "bicubic", (48, 48))[:, :, ::-1]
+    expected = (pixels / 255 - np.array(mean)) / np.array(std)  # mean, std in output order
+    np.testing.assert_allclose(result.tensor[0].transpose(1, 2, 0), expected, atol=1e-5)
+    # The transform maps the tensor back onto the whole image.
+    np.testing.assert_allclose(result.to_image(0, [[0, 0], [48, 48]]),
+                               [[0, 15], [90, 105]])
+
+
+def test_reference_and_interpolation_checked():
+    with pytest.raises(ValueError, match="reference"):
+        preprocess_batch([GOOD], (4, 4), reference="cv2")
+    with pytest.raises(ValueError, match="interpolation"):
+        preprocess_batch([GOOD], (4, 4), interpolation="lanczos")
+    with pytest.raises(ValueError, match="interpolation"):
+        preprocess_batch([GOOD], (4, 4), interpolation="lanczos", reference="torch")
+    with pytest.raises(ValueError, match="edge"):
+        preprocess_batch([GOOD], (4, 4), resize="shortest_edge", edge=0)

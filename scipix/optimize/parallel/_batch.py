@@ -10,16 +10,16 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from .._dispatch import current_kernels
 from .._validate import output_array, pillow_order, positive_int, uint8_array
 from ..config import kernel_threads
+from ._pillow_geometry import check_interpolation, resampled, shortest_edge_placement
 
 __all__ = ["preprocess_batch", "BatchResult"]
 
 _DTYPE_CODES = {np.dtype(np.float32): 0, np.dtype(np.float16): 1, np.dtype(np.uint8): 2}
 _COLORS = {"gray": 1, "rgb": 3, "bgr": 3}
 _ORDERS = ("rgb", "bgr")
-_RESIZES = ("stretch", "letterbox", "crop_center")
+_RESIZES = ("stretch", "letterbox", "crop_center", "shortest_edge")
 _ANCHORS = ("center", "top_left")
 _NORMALIZE = ("standardize", "fixed", "none")
-_INTERPOLATIONS = ("auto", "bilinear")
 _LAYOUTS = ("nchw", "nhwc")
 
 
@@ -158,7 +158,8 @@ def preprocess_batch(images: Iterable[ArrayLike], shape: tuple[int, int], *,
                      anchor: str = "center", pad_value: Any = 0,
                      interpolation: str = "auto", layout: str = "nchw",
                      dtype: DTypeLike = np.float32, out: NDArray[Any] | None = None,
-                     return_transforms: bool = False) -> NDArray[Any] | BatchResult:
+                     return_transforms: bool = False, reference: str = "opencv",
+                     edge: Any = None) -> NDArray[Any] | BatchResult:
     """Resize, normalize and lay out images as one model input tensor.
 
     For each image, in one call: converted to gray (BT.601, as
@@ -205,18 +206,36 @@ def preprocess_batch(images: Iterable[ArrayLike], shape: tuple[int, int], *,
     scale : float, optional
         Multiplies the pixel values first, e.g. ``1 / 255``; non-zero.
     normalize : {"standardize", "fixed", "none"}, optional
-    resize : {"stretch", "letterbox", "crop_center"}
+    resize : {"stretch", "letterbox", "crop_center", "shortest_edge"}
         ``"stretch"`` resizes to ``shape``; ``"letterbox"`` keeps the
         aspect ratio, fits the image inside and pads the rest with
         ``pad_value``; ``"crop_center"`` keeps the aspect ratio, covers the
         output and crops the middle.  Sizes and offsets are OpenCV's
         ``blobFromImagesWithParams`` ones (the covering size is rounded,
-        the fitted size truncated).
+        the fitted size truncated).  ``"shortest_edge"`` resizes the short
+        side to ``edge`` and the long side in proportion (truncated), then
+        crops the middle ``shape`` (floor offsets; padded where the image is
+        smaller, ceil before): Hugging Face's ``size={"shortest_edge":
+        edge}`` with ``crop_size=shape``.
+    edge : int, optional
+        The short side's size for ``resize="shortest_edge"`` (default
+        ``min(shape)``); timm's ``crop_pct`` is ``edge=floor(size /
+        crop_pct)``.
     anchor : {"center", "top_left"}
         Where a letterboxed image sits.
     pad_value : float or sequence of C floats in [0, 255]
         Padding, in pixel values (normalized as the pixels are).
-    interpolation : {"auto", "bilinear"}
+    interpolation : str
+        With ``reference="opencv"``: ``"auto"`` or ``"bilinear"`` (above).
+        With ``reference="pillow"``: a filter of
+        :func:`~scipix.optimize.simd.resample` (``"bilinear"``,
+        ``"bicubic"``, ``"lanczos"``, ...); with ``"torch"``: ``"bilinear"``
+        or ``"bicubic"``.  Each image is then resized with that library's
+        exact arithmetic (only the part that lands in the output), before
+        the conversion to ``color`` and the normalization.
+    reference : {"opencv", "pillow", "torch"}
+        Whose resize ``interpolation`` names; ``"opencv"`` (the default)
+        keeps the behaviour above.
     layout : {"nchw", "nhwc"}
     dtype : float32, float16 or uint8
         float16 rounds to nearest even; uint8 rounds half to even and
@@ -259,7 +278,7 @@ def preprocess_batch(images: Iterable[ArrayLike], shape: tuple[int, int], *,
     input_order = _choice(input_order, "input_order", _ORDERS)
     resize = _choice(resize, "resize", _RESIZES)
     anchor = _choice(anchor, "anchor", _ANCHORS)
-    interpolation = _choice(interpolation, "interpolation", _INTERPOLATIONS)
+    interpolation = check_interpolation(interpolation, reference)
     layout = _choice(layout, "layout", _LAYOUTS)
     try:
         out_dtype = np.dtype(dtype)
@@ -274,8 +293,16 @@ def preprocess_batch(images: Iterable[ArrayLike], shape: tuple[int, int], *,
     if ((pad < 0) | (pad > 255)).any():
         raise ValueError(f"pad_value must be in [0, 255] (pixel values), got {pad_value!r}")
     pixels = [_as_pixels(image, f"images[{i}]", input_order) for i, image in enumerate(images)]
-    placement = np.array([_placement(p.shape[0], p.shape[1], height, width, resize, anchor)
+    edge = min(height, width) if edge is None else positive_int(edge, "edge")
+    placement = np.array([shortest_edge_placement(p.shape[0], p.shape[1], height, width, edge)
+                          if resize == "shortest_edge"
+                          else _placement(p.shape[0], p.shape[1], height, width, resize, anchor)
                           for p in pixels], dtype=np.int64).reshape(-1, 4)
+    sizes = np.array([p.shape[:2] for p in pixels], np.float64)
+    transform_placement = placement
+    if reference != "opencv":
+        pixels, placement = resampled(pixels, placement, height, width, interpolation,
+                                      reference)
     expected = ((len(pixels), channels, height, width) if layout == "nchw"
                 else (len(pixels), height, width, channels))
     if out is None:
@@ -288,10 +315,10 @@ def preprocess_batch(images: Iterable[ArrayLike], shape: tuple[int, int], *,
     current_kernels().image.preprocess_batch(
         pixels, out, placement, channels, layout == "nhwc", _DTYPE_CODES[out_dtype],
         input_order == "bgr", color == "bgr", shift, factor, pad.astype(np.float32),
-        standardize, interpolation == "bilinear", kernel_threads())
+        standardize, reference == "opencv" and interpolation == "bilinear", kernel_threads())
     if not return_transforms:
         return out
-    sizes = np.array([p.shape[:2] for p in pixels], np.float64)
+    placement = transform_placement
     transforms = np.column_stack([placement[:, 1] / sizes[:, 1], placement[:, 0] / sizes[:, 0],
                                   placement[:, 3], placement[:, 2]]).astype(np.float64)
     return BatchResult(out, transforms)

@@ -1,6 +1,7 @@
 """scipix.optimize.simd.resample against Pillow itself, bit for bit, on every
 variant and thread count; its bad-input contract."""
 import platform
+import re
 import shutil
 
 import numpy as np
@@ -174,23 +175,31 @@ def test_every_variant_and_thread_count_equal(monkeypatch, rng, resample_kernels
 
 
 X86 = platform.machine() in ("x86_64", "AMD64")
-# What each variant's passes multiply with: 32-bit lane products in the
-# variant's widest registers (baseline SSE2 has only pmuludq).
-RESAMPLE_PRODUCTS = {"avx512": ("vpmulld", "%zmm"), "avxvnni": ("vpmulld", "%ymm"),
+# What each variant's passes multiply with, in its widest registers: the
+# horizontal pass 16-bit pairs (VNNI's vpdpwssd, else vpmaddwd) on AVX2 and
+# AVX-512, 32-bit products elsewhere; the vertical pass 32-bit products
+# (baseline SSE2 has only pmuludq).
+HORIZONTAL_PRODUCTS = {"avx512": ("vpdpwssd", "%zmm"), "avxvnni": ("vpdpwssd", "%ymm"),
+                       "avx2": ("vpmaddwd", "%ymm"), "sse42": ("pmulld", "%xmm"),
+                       "baseline": ("pmuludq", "%xmm")}
+VERTICAL_PRODUCTS = {"avx512": ("vpmulld", "%zmm"), "avxvnni": ("vpmulld", "%ymm"),
                      "avx2": ("vpmulld", "%ymm"), "sse42": ("pmulld", "%xmm"),
                      "baseline": ("pmuludq", "%xmm")}
 
 
 @pytest.mark.skipif(not (X86 and shutil.which("objdump")), reason="needs x86-64 objdump")
-@pytest.mark.parametrize("variant", list(RESAMPLE_PRODUCTS))
+@pytest.mark.parametrize("variant", list(HORIZONTAL_PRODUCTS))
 def test_resample_passes_are_vectorized(variant):
     if variant not in _dispatch.built_variants():
         pytest.skip(f"{variant} was not built")
     code = disassembly(_dispatch.module_names(variant)["resample"])
     if "__asan_" in code:
         pytest.skip("sanitized build (.ci/sanitize): instrumentation keeps loops scalar")
-    mnemonic, register = RESAMPLE_PRODUCTS[variant]
-    assert any(f"\t{mnemonic} " in line and register in line for line in code.splitlines())
+    for products in (HORIZONTAL_PRODUCTS, VERTICAL_PRODUCTS):
+        mnemonic, register = products[variant]
+        # AVX-VNNI's forms print as "{vex} vpdpwssd".
+        assert any(re.search(rf"[\t ]{mnemonic} ", line) and register in line
+                   for line in code.splitlines()), mnemonic
 
 
 def test_bad_arguments_name_themselves_and_leave_out_untouched(rng):

@@ -53,7 +53,7 @@ cdef extern from *:
         Py_ssize_t out_size, Py_ssize_t ksize, int channels, uint32_t *spread)
     { (void)coeffs; (void)count; (void)out_size; (void)ksize; (void)channels; (void)spread; }
     #else
-    #define SCIPIX_RS_SPREAD_LANES SCIPIX_RS_LANES
+    #define SCIPIX_RS_SPREAD_LANES SCIPIX_RS_GROUP_WORDS
     #endif
     """
     enum: SPREAD_LANES "SCIPIX_RS_SPREAD_LANES"

@@ -357,53 +357,189 @@ static inline scipix_rs_u32v scipix_rs_fold(scipix_rs_u32v v, int width)
 #endif
 }
 
-/* Horizontal weights spread to the vector lanes: for output i, group g
- * (of SCIPIX_RS_LANES / slot taps), lane j holds the weight of tap
- * g * taps_per_vector + j / slot for channel j % slot (0 for RGB's
- * fourth lane and past the output's taps).  Size: out_size * groups *
- * SCIPIX_RS_LANES. */
+/* The horizontal pass takes its taps a group at a time.  On AVX2 and
+ * AVX-512 a group is pairs of taps in 16-bit lanes, multiplied and summed
+ * pairwise (vpmaddwd, or VNNI's vpdpwssd) with each 32-bit weight split in
+ * two 16-bit halves, low 15 bits and the rest, summed apart and joined at
+ * the end: Pillow's 32-bit products, exactly.  Elsewhere a group is whole
+ * pixels widened to 32-bit lanes, multiplied by 32-bit weights.  Either
+ * way 32-bit lane m of a group's sum holds channel m % slot. */
+#if defined(__AVX2__)
+#define SCIPIX_RS_MADD 1
+#define SCIPIX_RS_GROUP_WORDS (2 * SCIPIX_RS_LANES)   /* weights: low halves, high halves */
+#define SCIPIX_RS_GROUP_BYTES (SCIPIX_RS_LANES == 16 ? 32 : 16)   /* bytes a group reads */
+#define SCIPIX_RS_GROUP_TAPS(channels) (2 * SCIPIX_RS_LANES / SCIPIX_RS_SLOT(channels))
+#else
+#define SCIPIX_RS_GROUP_WORDS SCIPIX_RS_LANES
+#define SCIPIX_RS_GROUP_BYTES SCIPIX_RS_LANES
+#define SCIPIX_RS_GROUP_TAPS(channels) (SCIPIX_RS_LANES / SCIPIX_RS_SLOT(channels))
+#endif
+/* Bits of a weight's low half. */
+#define SCIPIX_RS_LOW_BITS 15
+
 static inline ptrdiff_t scipix_rs_groups(ptrdiff_t ksize, int channels)
 {
-    const ptrdiff_t per_vector = SCIPIX_RS_LANES / SCIPIX_RS_SLOT(channels);
-    return (ksize + per_vector - 1) / per_vector;
+    const ptrdiff_t taps = SCIPIX_RS_GROUP_TAPS(channels);
+    return (ksize + taps - 1) / taps;
 }
 
+/* The horizontal weights of each output laid out as its groups read them:
+ * out_size * groups * SCIPIX_RS_GROUP_WORDS words. */
 static inline void scipix_rs_spread_weights(const int32_t *coeffs, const int32_t *count,
                                             ptrdiff_t out_size, ptrdiff_t ksize,
                                             int channels, uint32_t *spread)
 {
     const int slot = SCIPIX_RS_SLOT(channels);
     const ptrdiff_t groups = scipix_rs_groups(ksize, channels);
-    ptrdiff_t i, j;
-    for (i = 0; i < out_size; i++) {
-        uint32_t *dst = spread + i * groups * SCIPIX_RS_LANES;
-        for (j = 0; j < groups * SCIPIX_RS_LANES; j++) {
-            const ptrdiff_t tap = j / slot;
-            dst[j] = (j % slot < channels && tap < count[i])
-                ? (uint32_t)coeffs[i * ksize + tap] : 0u;
+    const ptrdiff_t group_taps = SCIPIX_RS_GROUP_TAPS(channels);
+    ptrdiff_t i, g, m;
+    for (i = 0; i < out_size; i++)
+        for (g = 0; g < groups; g++) {
+            uint32_t *dst = spread + (i * groups + g) * SCIPIX_RS_GROUP_WORDS;
+            for (m = 0; m < SCIPIX_RS_LANES; m++) {
+#if defined(SCIPIX_RS_MADD)
+                /* Lane m: taps 2q and 2q + 1 of channel c, as 16-bit pairs. */
+                const ptrdiff_t q = m / slot, c = m % slot;
+                uint16_t low[2], high[2];
+                int e;
+                for (e = 0; e < 2; e++) {
+                    const ptrdiff_t tap = g * group_taps + 2 * q + e;
+                    const int32_t k = (c < channels && tap < count[i])
+                        ? coeffs[i * ksize + tap] : 0;
+                    low[e] = (uint16_t)(k & ((1 << SCIPIX_RS_LOW_BITS) - 1));
+                    high[e] = (uint16_t)(k >> SCIPIX_RS_LOW_BITS);
+                }
+                dst[m] = low[0] | (uint32_t)low[1] << 16;
+                dst[SCIPIX_RS_LANES + m] = high[0] | (uint32_t)high[1] << 16;
+#else
+                const ptrdiff_t tap = g * group_taps + m / slot;
+                dst[m] = (m % slot < channels && tap < count[i])
+                    ? (uint32_t)coeffs[i * ksize + tap] : 0u;
+#endif
+            }
         }
-    }
 }
 
-/* One output pixel of the horizontal pass, a vector of whole pixels at a
- * time; `in` is the first tap's pixel.  The caller guarantees the last
- * vector load stays inside the row. */
+#if defined(SCIPIX_RS_MADD)
+#if SCIPIX_RS_LANES == 16
+typedef __m512i scipix_rs_pairs;
+/* 16-bit lane 2m + e of a group: byte (2q + e) * channels + c (vpermw), 0
+ * for RGB's fourth channel. */
+static const uint16_t scipix_rs_pair_index[3][32] = {
+    {0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15, 16, 18, 17, 19, 20, 22, 21, 23,
+     24, 26, 25, 27, 28, 30, 29, 31},
+    {0, 3, 1, 4, 2, 5, 0, 0, 6, 9, 7, 10, 8, 11, 0, 0, 12, 15, 13, 16, 14, 17, 0, 0, 18, 21,
+     19, 22, 20, 23, 0, 0},
+    {0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15, 16, 20, 17, 21, 18, 22, 19, 23, 24,
+     28, 25, 29, 26, 30, 27, 31}};
+
+static inline __attribute__((always_inline)) scipix_rs_pairs
+scipix_rs_load_pairs(const uint8_t *p, const int channels)
+{
+    const __m512i words = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)p));
+    if (channels == 1)
+        return words;
+    return _mm512_maskz_permutexvar_epi16(channels == 3 ? 0x3f3f3f3fu : 0xffffffffu,
+        _mm512_loadu_si512((const void *)scipix_rs_pair_index[channels - 2]), words);
+}
+
+static inline __m512i scipix_rs_madd(__m512i sum, scipix_rs_pairs pixels, const uint32_t *w)
+{
+    const __m512i weights = _mm512_loadu_si512((const void *)w);
+#if defined(__AVX512VNNI__)
+    return _mm512_dpwssd_epi32(sum, pixels, weights);
+#else
+    return _mm512_add_epi32(sum, _mm512_madd_epi16(pixels, weights));
+#endif
+}
+#else
+typedef __m256i scipix_rs_pairs;
+/* vpshufb within each 128-bit half of the 16 bytes loaded twice: byte
+ * (2q + e) * channels + c into 16-bit lane 2m + e's low byte, 0 (0x80)
+ * into its high byte and RGB's fourth channel. */
+static const uint8_t scipix_rs_pair_index[4][32] = {
+    {0, 128, 1, 128, 2, 128, 3, 128, 4, 128, 5, 128, 6, 128, 7, 128, 8, 128, 9, 128, 10, 128,
+     11, 128, 12, 128, 13, 128, 14, 128, 15, 128},
+    {0, 128, 2, 128, 1, 128, 3, 128, 4, 128, 6, 128, 5, 128, 7, 128, 8, 128, 10, 128, 9, 128,
+     11, 128, 12, 128, 14, 128, 13, 128, 15, 128},
+    {0, 128, 3, 128, 1, 128, 4, 128, 2, 128, 5, 128, 128, 128, 128, 128, 6, 128, 9, 128, 7,
+     128, 10, 128, 8, 128, 11, 128, 128, 128, 128, 128},
+    {0, 128, 4, 128, 1, 128, 5, 128, 2, 128, 6, 128, 3, 128, 7, 128, 8, 128, 12, 128, 9, 128,
+     13, 128, 10, 128, 14, 128, 11, 128, 15, 128}};
+
+static inline __attribute__((always_inline)) scipix_rs_pairs
+scipix_rs_load_pairs(const uint8_t *p, const int channels)
+{
+    return _mm256_shuffle_epi8(
+        _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)p)),
+        _mm256_loadu_si256((const __m256i *)scipix_rs_pair_index[channels - 1]));
+}
+
+static inline __m256i scipix_rs_madd(__m256i sum, scipix_rs_pairs pixels, const uint32_t *w)
+{
+    const __m256i weights = _mm256_loadu_si256((const __m256i *)w);
+#if defined(__AVXVNNI__)
+    return _mm256_dpwssd_avx_epi32(sum, pixels, weights);
+#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    return _mm256_dpwssd_epi32(sum, pixels, weights);
+#else
+    return _mm256_add_epi32(sum, _mm256_madd_epi16(pixels, weights));
+#endif
+}
+#endif
+#endif
+
+/* A group's sum: (low, high) halves' sums of products (vpmaddwd builds),
+ * or products of whole weights (others, `high` unused). */
+typedef struct {
+    scipix_rs_u32v low, high;
+} scipix_rs_sum;
+
+static inline __attribute__((always_inline)) void
+scipix_rs_accumulate(scipix_rs_sum *sum, const uint8_t *p, const uint32_t *w,
+                     const int channels)
+{
+#if defined(SCIPIX_RS_MADD)
+    const scipix_rs_pairs pixels = scipix_rs_load_pairs(p, channels);
+    sum->low = (scipix_rs_u32v)scipix_rs_madd((scipix_rs_pairs)sum->low, pixels, w);
+    sum->high = (scipix_rs_u32v)scipix_rs_madd((scipix_rs_pairs)sum->high, pixels,
+                                               w + SCIPIX_RS_LANES);
+#else
+    scipix_rs_u32v pixels = scipix_rs_widen(p), weights;
+    if (channels == 3)
+        pixels = SCIPIX_RS_SPREAD3(pixels);
+    memcpy(&weights, w, sizeof weights);
+    sum->low += pixels * weights;
+#endif
+}
+
+/* The 32-bit sums of a group sum (wrapping: exact once the true sum fits). */
+static inline scipix_rs_u32v scipix_rs_total(scipix_rs_sum sum)
+{
+#if defined(SCIPIX_RS_MADD)
+    return (sum.high << SCIPIX_RS_LOW_BITS) + sum.low;
+#else
+    return sum.low;
+#endif
+}
+
+/* One output pixel of the horizontal pass, a group of taps at a time;
+ * `in` is the first tap's pixel.  The caller guarantees the last group's
+ * load stays inside the row. */
 static inline __attribute__((always_inline)) void
 scipix_rs_hpixel_vector(const uint8_t *in, const uint32_t *weights, ptrdiff_t groups,
                         const int channels, int shift, uint8_t *out)
 {
     const int slot = SCIPIX_RS_SLOT(channels);
-    const ptrdiff_t step = (SCIPIX_RS_LANES / slot) * channels;
-    scipix_rs_u32v sum = {0}, w;
+    const ptrdiff_t step = SCIPIX_RS_GROUP_TAPS(channels) * channels;
+    scipix_rs_sum sums = {{0}, {0}};
+    scipix_rs_u32v sum;
     ptrdiff_t g;
     int width, c;
-    for (g = 0; g < groups; g++) {
-        scipix_rs_u32v pixels = scipix_rs_widen(in + g * step);
-        if (channels == 3)
-            pixels = SCIPIX_RS_SPREAD3(pixels);
-        memcpy(&w, weights + g * SCIPIX_RS_LANES, sizeof w);
-        sum += pixels * w;
-    }
+    for (g = 0; g < groups; g++)
+        scipix_rs_accumulate(&sums, in + g * step, weights + g * SCIPIX_RS_GROUP_WORDS,
+                             channels);
+    sum = scipix_rs_total(sums);
     for (width = SCIPIX_RS_LANES / 2; width >= slot; width /= 2)
         sum = scipix_rs_fold(sum, width);
     for (c = 0; c < channels; c++)
@@ -473,29 +609,22 @@ scipix_rs_hpixel_vector4(const uint8_t *const *in, ptrdiff_t offset, const uint3
                          ptrdiff_t at, int spill)
 {
     const int slot = SCIPIX_RS_SLOT(channels);
-    const ptrdiff_t step = (SCIPIX_RS_LANES / slot) * channels;
-    scipix_rs_u32v sum0 = {0}, sum1 = {0}, sum2 = {0}, sum3 = {0}, w;
+    const ptrdiff_t step = SCIPIX_RS_GROUP_TAPS(channels) * channels;
+    scipix_rs_sum sum0 = {{0}, {0}}, sum1 = sum0, sum2 = sum0, sum3 = sum0;
     scipix_rs_u32v totals[4];
     uint8_t levels[64];
     ptrdiff_t g;
     int i, width, block;
     for (g = 0; g < groups; g++) {
         const ptrdiff_t byte = offset + g * step;
-        scipix_rs_u32v p0 = scipix_rs_widen(in[0] + byte), p1 = scipix_rs_widen(in[1] + byte);
-        scipix_rs_u32v p2 = scipix_rs_widen(in[2] + byte), p3 = scipix_rs_widen(in[3] + byte);
-        if (channels == 3) {
-            p0 = SCIPIX_RS_SPREAD3(p0);
-            p1 = SCIPIX_RS_SPREAD3(p1);
-            p2 = SCIPIX_RS_SPREAD3(p2);
-            p3 = SCIPIX_RS_SPREAD3(p3);
-        }
-        memcpy(&w, weights + g * SCIPIX_RS_LANES, sizeof w);
-        sum0 += p0 * w;
-        sum1 += p1 * w;
-        sum2 += p2 * w;
-        sum3 += p3 * w;
+        const uint32_t *w = weights + g * SCIPIX_RS_GROUP_WORDS;
+        scipix_rs_accumulate(&sum0, in[0] + byte, w, channels);
+        scipix_rs_accumulate(&sum1, in[1] + byte, w, channels);
+        scipix_rs_accumulate(&sum2, in[2] + byte, w, channels);
+        scipix_rs_accumulate(&sum3, in[3] + byte, w, channels);
     }
-    scipix_rs_combine4(sum0, sum1, sum2, sum3, totals);
+    scipix_rs_combine4(scipix_rs_total(sum0), scipix_rs_total(sum1), scipix_rs_total(sum2),
+                       scipix_rs_total(sum3), totals);
     for (block = 0; block < 16 / SCIPIX_RS_LANES; block++) {
         scipix_rs_u32v total = totals[block];
         for (width = 2; width >= slot; width /= 2)
@@ -504,9 +633,14 @@ scipix_rs_hpixel_vector4(const uint8_t *const *in, ptrdiff_t offset, const uint3
         scipix_rs_store_levels(levels + block * SCIPIX_RS_LANES,
                                (scipix_rs_i32v)total >> shift);
     }
-    /* RGB: 4 bytes a pixel, the fourth overwritten by the next pixel. */
-    for (i = 0; i < 4; i++)
-        memcpy(out[i] + at, levels + 4 * i, (size_t)(spill ? slot : channels));
+    /* RGB: 4 bytes a pixel, the fourth overwritten by the next pixel (sizes
+     * known at compile time: a store each, not a byte loop). */
+    if (spill && slot == 4)
+        for (i = 0; i < 4; i++)
+            memcpy(out[i] + at, levels + 4 * i, 4);
+    else
+        for (i = 0; i < 4; i++)
+            memcpy(out[i] + at, levels + 4 * i, (size_t)channels);
 }
 #endif
 
@@ -519,17 +653,17 @@ scipix_rs_hrow_channels(const uint8_t *in, ptrdiff_t in_cols, uint8_t *out,
 {
     ptrdiff_t i;
 #if !defined(SCIPIX_SCALAR_REFERENCE)
-    const ptrdiff_t per_vector = SCIPIX_RS_LANES / SCIPIX_RS_SLOT(channels);
+    const ptrdiff_t per_vector = SCIPIX_RS_GROUP_TAPS(channels);
     const ptrdiff_t groups = scipix_rs_groups(ksize, channels);
     const ptrdiff_t row_bytes = in_cols * channels;
     for (i = 0; i < out_cols; i++) {
         const ptrdiff_t used = (count[i] + per_vector - 1) / per_vector;
         const ptrdiff_t last_byte = (first[i] + (used - 1) * per_vector) * channels
-                                    + SCIPIX_RS_LANES;
+                                    + SCIPIX_RS_GROUP_BYTES;
         if (used > 0 && last_byte <= row_bytes)
             scipix_rs_hpixel_vector(in + (ptrdiff_t)first[i] * channels,
-                                    spread + i * groups * SCIPIX_RS_LANES, used, channels,
-                                    shift, out + i * channels);
+                                    spread + i * groups * SCIPIX_RS_GROUP_WORDS, used,
+                                    channels, shift, out + i * channels);
         else
             scipix_rs_hpixel_plain(in + (ptrdiff_t)first[i] * channels, coeffs + i * ksize,
                                    count[i], channels, shift, out + i * channels);
@@ -580,17 +714,18 @@ scipix_rs_hrows4_channels(const uint8_t *const *in, ptrdiff_t in_cols, uint8_t *
 {
     ptrdiff_t i;
 #if !defined(SCIPIX_SCALAR_REFERENCE)
-    const ptrdiff_t per_vector = SCIPIX_RS_LANES / SCIPIX_RS_SLOT(channels);
+    const ptrdiff_t per_vector = SCIPIX_RS_GROUP_TAPS(channels);
     const ptrdiff_t groups = scipix_rs_groups(ksize, channels);
     const ptrdiff_t row_bytes = in_cols * channels;
     int r;
     for (i = 0; i < out_cols; i++) {
         const ptrdiff_t used = (count[i] + per_vector - 1) / per_vector;
         const ptrdiff_t offset = (ptrdiff_t)first[i] * channels;
-        if (used > 0 && offset + (used - 1) * per_vector * channels + SCIPIX_RS_LANES
+        if (used > 0 && offset + (used - 1) * per_vector * channels + SCIPIX_RS_GROUP_BYTES
                         <= row_bytes)
-            scipix_rs_hpixel_vector4(in, offset, spread + i * groups * SCIPIX_RS_LANES, used,
-                                     channels, shift, out, i * channels, i + 1 < out_cols);
+            scipix_rs_hpixel_vector4(in, offset, spread + i * groups * SCIPIX_RS_GROUP_WORDS,
+                                     used, channels, shift, out, i * channels,
+                                     i + 1 < out_cols);
         else
             for (r = 0; r < 4; r++)
                 scipix_rs_hpixel_plain(in[r] + offset, coeffs + i * ksize, count[i], channels,

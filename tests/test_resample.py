@@ -6,6 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
+from hypothesis import given, strategies as st
 from PIL import Image, ImageDraw
 
 from scipix.optimize import _dispatch, _resampling, local_thread_count
@@ -247,3 +248,18 @@ def test_torch_reference_equals_torch(rng, name):
                                                    align_corners=False)[0].permute(1, 2, 0)
         result = resample(pixels, size[1], size[0], name, reference="torch")
         np.testing.assert_array_equal(result, expected.numpy())
+
+
+@given(rows=st.integers(1, 40), cols=st.integers(1, 40), channels=st.sampled_from([1, 2, 3, 4]),
+       width=st.integers(1, 60), height=st.integers(1, 60), name=st.sampled_from(list(PILLOW)),
+       box=st.one_of(st.none(), st.tuples(st.floats(0, 0.45), st.floats(0, 0.45),
+                                          st.floats(0.55, 1), st.floats(0.55, 1))),
+       seed=st.integers(0, 2**32 - 1))
+def test_property_equals_pillow(rows, cols, channels, width, height, name, box, seed):
+    rng = np.random.default_rng(seed)
+    shape = (rows, cols) if channels == 1 else (rows, cols, channels)
+    pixels = rng.integers(0, 256, shape, np.uint8)
+    if box is not None:  # fractions of the image, as Pillow takes them in pixels
+        box = (box[0] * cols, box[1] * rows, box[2] * cols, box[3] * rows)
+    np.testing.assert_array_equal(resample(pixels, width, height, name, box=box),
+                                  pillow_resize(pixels, width, height, name, box))

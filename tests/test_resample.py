@@ -211,6 +211,7 @@ def test_bad_arguments_name_themselves_and_leave_out_untouched(rng):
            ({"filter": 2.0}, TypeError, "filter"),
            ({"reference": "opencv"}, ValueError, "reference"),
            ({"reference": "torch", "filter": "lanczos"}, ValueError, "reference"),
+           ({"reference": "torch", "box": (0, 0, 30, 20)}, ValueError, "box"),
            ({"box": (0, 0, 31, 20)}, ValueError, "box"),
            ({"box": (-1, 0, 30, 20)}, ValueError, "box"),
            ({"box": (5, 5, 5, 9)}, ValueError, "empty"),

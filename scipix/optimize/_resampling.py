@@ -152,6 +152,9 @@ def resample(image: ArrayLike, width: int, height: int, filter: Any = "bilinear"
     if reference == "torch" and name not in ("bilinear", "bicubic"):
         raise ValueError(f"reference='torch' has filters 'bilinear' and 'bicubic', "
                          f"got {name!r}")
+    if reference == "torch" and box is not None:
+        raise ValueError("box is Pillow's: torch's interpolate resizes the whole image "
+                         "(crop the array first)")
     source, mode = _source(image, mode)
     width, height = positive_int(width, "width"), positive_int(height, "height")
     if width > _MAX_SIDE or height > _MAX_SIDE:

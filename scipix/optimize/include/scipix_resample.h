@@ -40,6 +40,13 @@ enum {
     SCIPIX_RS_MKS2021 = 7
 };
 
+/* One pass's taps (see above); `shift` is the weights' fractional bits. */
+typedef struct {
+    const int32_t *first, *count, *coeffs;
+    ptrdiff_t ksize;
+    int shift;
+} scipix_rs_pass;
+
 /* ---- Pillow's filters and weights (Resample.c, verbatim arithmetic) ---- */
 
 static inline double scipix_rs_filter(int filter, double x)
@@ -644,124 +651,73 @@ scipix_rs_hpixel_vector4(const uint8_t *const *in, ptrdiff_t offset, const uint3
 }
 #endif
 
-/* The horizontal pass over one row of `in_cols` pixels into `out_cols`. */
+/* The horizontal pass over `rows` rows at once (1, or 4: their weights
+ * loaded once and their sums reduced together) of `in_cols` pixels into
+ * `out_cols`; the plain build takes each row and pixel in turn.  An output
+ * whose last group would read past the row takes the plain loop. */
 static inline __attribute__((always_inline)) void
-scipix_rs_hrow_channels(const uint8_t *in, ptrdiff_t in_cols, uint8_t *out,
-                        ptrdiff_t out_cols, const int32_t *first, const int32_t *count,
-                        const int32_t *coeffs, ptrdiff_t ksize, const uint32_t *spread,
-                        const int channels, int shift)
+scipix_rs_hrows_layout(const uint8_t *const *in, ptrdiff_t in_cols, uint8_t *const *out,
+                       ptrdiff_t out_cols, const int32_t *first, const int32_t *count,
+                       const int32_t *coeffs, ptrdiff_t ksize, const uint32_t *spread,
+                       const int rows, const int channels, int shift)
 {
     ptrdiff_t i;
+    int r;
 #if !defined(SCIPIX_SCALAR_REFERENCE)
     const ptrdiff_t per_vector = SCIPIX_RS_GROUP_TAPS(channels);
     const ptrdiff_t groups = scipix_rs_groups(ksize, channels);
     const ptrdiff_t row_bytes = in_cols * channels;
     for (i = 0; i < out_cols; i++) {
         const ptrdiff_t used = (count[i] + per_vector - 1) / per_vector;
-        const ptrdiff_t last_byte = (first[i] + (used - 1) * per_vector) * channels
-                                    + SCIPIX_RS_GROUP_BYTES;
-        if (used > 0 && last_byte <= row_bytes)
-            scipix_rs_hpixel_vector(in + (ptrdiff_t)first[i] * channels,
-                                    spread + i * groups * SCIPIX_RS_GROUP_WORDS, used,
-                                    channels, shift, out + i * channels);
-        else
-            scipix_rs_hpixel_plain(in + (ptrdiff_t)first[i] * channels, coeffs + i * ksize,
-                                   count[i], channels, shift, out + i * channels);
+        const ptrdiff_t offset = (ptrdiff_t)first[i] * channels;
+        const uint32_t *weights = spread + i * groups * SCIPIX_RS_GROUP_WORDS;
+        if (used > 0 && offset + (used - 1) * per_vector * channels + SCIPIX_RS_GROUP_BYTES
+                        <= row_bytes) {
+            if (rows == 4)
+                scipix_rs_hpixel_vector4(in, offset, weights, used, channels, shift, out,
+                                         i * channels, i + 1 < out_cols);
+            else
+                scipix_rs_hpixel_vector(in[0] + offset, weights, used, channels, shift,
+                                        out[0] + i * channels);
+        } else {
+            for (r = 0; r < rows; r++)
+                scipix_rs_hpixel_plain(in[r] + offset, coeffs + i * ksize, count[i], channels,
+                                       shift, out[r] + i * channels);
+        }
     }
 #else
     (void)in_cols;
     (void)spread;
-    for (i = 0; i < out_cols; i++)
-        scipix_rs_hpixel_plain(in + (ptrdiff_t)first[i] * channels, coeffs + i * ksize,
-                               count[i], channels, shift, out + i * channels);
+    for (r = 0; r < rows; r++)
+        for (i = 0; i < out_cols; i++)
+            scipix_rs_hpixel_plain(in[r] + (ptrdiff_t)first[i] * channels, coeffs + i * ksize,
+                                   count[i], channels, shift, out[r] + i * channels);
 #endif
 }
 
-static inline void scipix_rs_hrow(const uint8_t *in, ptrdiff_t in_cols, uint8_t *out,
-                                  ptrdiff_t out_cols, const int32_t *first,
-                                  const int32_t *count, const int32_t *coeffs,
-                                  ptrdiff_t ksize, const uint32_t *spread, int channels,
-                                  int shift)
+static inline void scipix_rs_hrows(const uint8_t *const *in, ptrdiff_t in_cols,
+                                   uint8_t *const *out, ptrdiff_t out_cols,
+                                   const scipix_rs_pass *h, const uint32_t *spread, int rows,
+                                   int channels)
 {
-    /* Constant channel counts: each call below is compiled for its layout. */
+    /* Constant row and channel counts: each call is compiled for its layout. */
+#define SCIPIX_RS_HROWS(ROWS, CHANNELS) scipix_rs_hrows_layout(in, in_cols, out, out_cols, \
+    h->first, h->count, h->coeffs, h->ksize, spread, ROWS, CHANNELS, h->shift)
     switch (channels) {
     case 1:
-        scipix_rs_hrow_channels(in, in_cols, out, out_cols, first, count, coeffs, ksize,
-                                spread, 1, shift);
+        if (rows == 4) SCIPIX_RS_HROWS(4, 1); else SCIPIX_RS_HROWS(1, 1);
         break;
     case 2:
-        scipix_rs_hrow_channels(in, in_cols, out, out_cols, first, count, coeffs, ksize,
-                                spread, 2, shift);
+        if (rows == 4) SCIPIX_RS_HROWS(4, 2); else SCIPIX_RS_HROWS(1, 2);
         break;
     case 3:
-        scipix_rs_hrow_channels(in, in_cols, out, out_cols, first, count, coeffs, ksize,
-                                spread, 3, shift);
+        if (rows == 4) SCIPIX_RS_HROWS(4, 3); else SCIPIX_RS_HROWS(1, 3);
         break;
     default:
-        scipix_rs_hrow_channels(in, in_cols, out, out_cols, first, count, coeffs, ksize,
-                                spread, 4, shift);
+        if (rows == 4) SCIPIX_RS_HROWS(4, 4); else SCIPIX_RS_HROWS(1, 4);
         break;
     }
-}
-
-/* The horizontal pass over 4 rows at once (vector builds; the plain
- * build runs scipix_rs_hrow on each). */
-static inline __attribute__((always_inline)) void
-scipix_rs_hrows4_channels(const uint8_t *const *in, ptrdiff_t in_cols, uint8_t *const *out,
-                          ptrdiff_t out_cols, const int32_t *first, const int32_t *count,
-                          const int32_t *coeffs, ptrdiff_t ksize, const uint32_t *spread,
-                          const int channels, int shift)
-{
-    ptrdiff_t i;
-#if !defined(SCIPIX_SCALAR_REFERENCE)
-    const ptrdiff_t per_vector = SCIPIX_RS_GROUP_TAPS(channels);
-    const ptrdiff_t groups = scipix_rs_groups(ksize, channels);
-    const ptrdiff_t row_bytes = in_cols * channels;
-    int r;
-    for (i = 0; i < out_cols; i++) {
-        const ptrdiff_t used = (count[i] + per_vector - 1) / per_vector;
-        const ptrdiff_t offset = (ptrdiff_t)first[i] * channels;
-        if (used > 0 && offset + (used - 1) * per_vector * channels + SCIPIX_RS_GROUP_BYTES
-                        <= row_bytes)
-            scipix_rs_hpixel_vector4(in, offset, spread + i * groups * SCIPIX_RS_GROUP_WORDS,
-                                     used, channels, shift, out, i * channels,
-                                     i + 1 < out_cols);
-        else
-            for (r = 0; r < 4; r++)
-                scipix_rs_hpixel_plain(in[r] + offset, coeffs + i * ksize, count[i], channels,
-                                       shift, out[r] + i * channels);
-    }
-#else
-    for (i = 0; i < 4; i++)
-        scipix_rs_hrow_channels(in[i], in_cols, out[i], out_cols, first, count, coeffs, ksize,
-                                spread, channels, shift);
-#endif
-}
-
-static inline void scipix_rs_hrows4(const uint8_t *const *in, ptrdiff_t in_cols,
-                                    uint8_t *const *out, ptrdiff_t out_cols,
-                                    const int32_t *first, const int32_t *count,
-                                    const int32_t *coeffs, ptrdiff_t ksize,
-                                    const uint32_t *spread, int channels, int shift)
-{
-    switch (channels) {
-    case 1:
-        scipix_rs_hrows4_channels(in, in_cols, out, out_cols, first, count, coeffs, ksize,
-                                  spread, 1, shift);
-        break;
-    case 2:
-        scipix_rs_hrows4_channels(in, in_cols, out, out_cols, first, count, coeffs, ksize,
-                                  spread, 2, shift);
-        break;
-    case 3:
-        scipix_rs_hrows4_channels(in, in_cols, out, out_cols, first, count, coeffs, ksize,
-                                  spread, 3, shift);
-        break;
-    default:
-        scipix_rs_hrows4_channels(in, in_cols, out, out_cols, first, count, coeffs, ksize,
-                                  spread, 4, shift);
-        break;
-    }
+#undef SCIPIX_RS_HROWS
 }
 
 /* The vertical pass for one output row: `n` input rows `rows[t]` weighted
@@ -793,12 +749,6 @@ static inline void scipix_rs_vrow(const uint8_t *const *rows, const int32_t *k, 
 }
 
 /* ---- Driving both passes over a band of output rows ---- */
-
-typedef struct {
-    const int32_t *first, *count, *coeffs;
-    ptrdiff_t ksize;
-    int shift;
-} scipix_rs_pass;
 
 typedef struct {
     const uint8_t *src;
@@ -855,9 +805,8 @@ static inline const uint8_t *scipix_rs_prepare_row(const scipix_rs_plan *plan, p
         row = premultiplied;
     }
     if (resample_row) {
-        scipix_rs_hrow(row, plan->src_cols, slot, plan->dst_cols, plan->h.first,
-                       plan->h.count, plan->h.coeffs, plan->h.ksize, plan->h_spread,
-                       plan->channels, plan->h.shift);
+        scipix_rs_hrows(&row, plan->src_cols, &slot, plan->dst_cols, &plan->h, plan->h_spread,
+                        1, plan->channels);
         row = slot;
     }
     return row;
@@ -884,9 +833,8 @@ static inline void scipix_rs_prepare_rows4(const scipix_rs_plan *plan, ptrdiff_t
         out[i] = ring + ((r + i) % ring_rows) * ring_values;
         slots[(r + i) % ring_rows] = out[i];
     }
-    scipix_rs_hrows4(in, plan->src_cols, out, plan->dst_cols, plan->h.first, plan->h.count,
-                     plan->h.coeffs, plan->h.ksize, plan->h_spread, plan->channels,
-                     plan->h.shift);
+    scipix_rs_hrows(in, plan->src_cols, out, plan->dst_cols, &plan->h, plan->h_spread, 4,
+                    plan->channels);
 }
 
 /* Output rows [y0, y1): each source row the band needs is prepared once,
@@ -936,9 +884,9 @@ static inline void scipix_rs_band(const scipix_rs_plan *plan, ptrdiff_t y0, ptrd
             } else {
                 scipix_rs_vrow(window, k, (int32_t)n, source_values, plan->v.shift,
                                column_pass);
-                scipix_rs_hrow(column_pass, plan->src_cols, out, plan->dst_cols,
-                               plan->h.first, plan->h.count, plan->h.coeffs, plan->h.ksize,
-                               plan->h_spread, plan->channels, plan->h.shift);
+                const uint8_t *column = column_pass;
+                scipix_rs_hrows(&column, plan->src_cols, &out, plan->dst_cols, &plan->h,
+                                plan->h_spread, 1, plan->channels);
             }
         }
         if (plan->alpha)

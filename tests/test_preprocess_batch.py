@@ -133,6 +133,10 @@ TWO_CHANNELS = np.zeros((8, 8, 2), np.uint8)
     ([GOOD], (4, 4), np.zeros((1, 1, 4, 4), np.float64), TypeError, "out must have dtype float32"),
     ([GOOD], (4, 4), np.zeros((1, 1, 4, 8), np.float32)[..., ::2], ValueError, "C-contiguous"),
     ([GOOD], (4, 4), [[0.0]], TypeError, "out must be a numpy.ndarray"),
+    # More rows than the resizes' int32 row taps reach (issue 27.1); a
+    # broadcast view, nothing allocated.
+    ([np.broadcast_to(GOOD[:1], (3 * 2**30 + 5, 8, 4))], (4, 4), None, ValueError,
+     r"images\[0\] has 3221225477 rows; at most 2\*\*31 - 1 are supported"),
 ])
 def test_bad_input(images, shape, out, error, match):
     with pytest.raises(error, match=match):

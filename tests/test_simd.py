@@ -656,3 +656,53 @@ def test_plain_calls_decline_what_the_general_path_handles(image_kernels):
         assert image_kernels.resize_area_plain(gray, width, height, None, 1) is None
     for width, height in [(0, 4), (4, -1), (4.0, 4), (2**31 + 1, 1)]:
         assert image_kernels.resize_bilinear_plain(gray, width, height, None, 1) is None
+
+
+# ---------------------------------------------------------------- sizes beyond int32
+
+_HUGE = 3 * 2**30 + 5  # more values than an int32 index reaches (issue 27.1)
+
+
+def _huge_view(shape, strides, value=0, writeable=False):
+    """A view of 64 bytes that claims ``shape``: nothing is allocated, and a
+    kernel that read (or wrote) it all would fault, so it must refuse first."""
+    return np.lib.stride_tricks.as_strided(np.full(64, value, np.uint8), shape, strides,
+                                           writeable=writeable)
+
+
+@pytest.mark.parametrize("function", [simd_resize_bilinear, fast_area_resize])
+@pytest.mark.parametrize("shape, strides, match", [
+    ((1, _HUGE), (0, 1), f"src has rows of {_HUGE} values"),
+    ((2, _HUGE), (0, 1), f"src has rows of {_HUGE} values"),
+    ((1, 2**30, 3), (0, 3, 1), f"src has rows of {3 * 2**30} values"),
+    ((_HUGE, 1), (0, 1), f"src has {_HUGE} rows"),
+    ((_HUGE, 1, 4), (0, 4, 1), f"src has {_HUGE} rows"),
+], ids=["gray-row", "gray-rows", "packed-row", "gray-column", "packed-column"])
+@pytest.mark.parametrize("path", [np.asarray, memoryview], ids=["plain", "general"])
+def test_resize_refuses_sizes_beyond_int32(function, shape, strides, match, path):
+    src = path(_huge_view(shape, strides))
+    with pytest.raises(ValueError, match=match):
+        function(src, 1, 1)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_resize_refuses_output_rows_beyond_int32(channels):
+    shape = (1, 2**31 // channels + 1) + ((channels,) if channels > 1 else ())
+    out = _huge_view(shape, (0, channels, 1)[:len(shape)], writeable=True)
+    src = np.zeros((2, 2) + shape[2:], np.uint8)
+    with pytest.raises(ValueError, match=r"width \d+ gives output rows of \d+ values"):
+        simd_resize_bilinear(src, shape[1], 1, out=out)
+
+
+@pytest.mark.parametrize("shape, strides", [((1, 9_000_000), (9_000_000, 1)),
+                                            ((9_000_000, 1), (0, 1)),
+                                            ((9_000_000, 1, 3), (0, 3, 1))],
+                         ids=["wide", "tall", "tall-packed"])
+def test_area_blocks_beyond_int32_sums(shape, strides):
+    # A whole-factor block of 9e6 pixels of 255 sums past 2**31 in int32
+    # (the result was 34): such blocks take the float path.
+    if strides[0]:
+        src = np.full(shape, 255, np.uint8)
+    else:
+        src = _huge_view(shape, strides, value=255)
+    assert (fast_area_resize(src, 1, 1) == 255).all()

@@ -84,6 +84,9 @@ cdef enum:
     # Fixed-point bilinear weights, as OpenCV's INTER_RESIZE_COEF_BITS.
     COEF_BITS = 11
     COEF_ONE = 1 << COEF_BITS
+    # Largest block the integer-factor area path sums in int32 (255 per pixel);
+    # larger blocks take the general (float) path.
+    AREA_INT_MAX_BLOCK = 8421504
 
 cnp.import_array()
 
@@ -874,6 +877,9 @@ cdef int _resize(ResizeMode mode, const Image* src, const Plane* dst, int bands)
     cdef int failed = 0
     if mode == BILINEAR and src.rows == 2 * dst.rows and src.cols == 2 * dst.cols:
         mode = AREA_INTEGER
+    if (mode == AREA_INTEGER
+            and (src.cols // dst.cols) * (src.rows // dst.rows) > AREA_INT_MAX_BLOCK):
+        mode = AREA
     if mode == AREA_INTEGER:
         kx = src.cols // dst.cols
         ky = src.rows // dst.rows
@@ -906,8 +912,25 @@ cdef inline ResizeMode _area_mode(const Image* src, const Plane* dst) noexcept n
     return AREA
 
 
+cdef int _check_row_values(Py_ssize_t values, str name) except -1:
+    """Refuse rows the resizes' int32 tap indices cannot address."""
+    if values >= (<Py_ssize_t>1 << 31):
+        raise ValueError(f"{name} has rows of {values} values; at most 2**31 - 1 are supported")
+    return 0
+
+
+cdef int _check_row_count(Py_ssize_t rows, str name) except -1:
+    """Refuse more rows than the resizes' int32 row taps can address."""
+    if rows >= (<Py_ssize_t>1 << 31):
+        raise ValueError(f"{name} has {rows} rows; at most 2**31 - 1 are supported")
+    return 0
+
+
 cdef int _run_resize(ResizeMode mode, const Image* src, const Plane* dst,
                      int n_threads) except -1:
+    _check_row_values(src.cols * src.channels, "src")
+    _check_row_count(src.rows, "src")
+    _check_row_values(dst.cols * dst.channels, "out")
     # Work per output row, which sets how many threads are worth waking: the
     # source pixels it reads (area), or a bilinear row's few operations per pixel.
     cdef Py_ssize_t work_per_row = (4 * dst.cols if mode == BILINEAR
@@ -1114,10 +1137,10 @@ cdef object _resize_plain(ResizeMode mode, object src, object width, object heig
     cdef Plane plane
     if not _plain_gray(src, &image) or cnp.PyArray_NDIM(<cnp.ndarray>src) != 2:
         return None
-    # Sizes beyond the source (area) or beyond 2**31 go to the general path,
-    # which raises or allocates as NumPy does.
-    cdef Py_ssize_t limit_w = image.cols if mode == AREA else (1 << 31)
-    cdef Py_ssize_t limit_h = image.rows if mode == AREA else (1 << 31)
+    # Sizes beyond the source (area) or the int32 taps' reach go to the
+    # general path, which raises before allocating.
+    cdef Py_ssize_t limit_w = image.cols if mode == AREA else (1 << 31) - 1
+    cdef Py_ssize_t limit_h = image.rows if mode == AREA else (1 << 31) - 1
     if not _plain_int(width, 1, limit_w) or not _plain_int(height, 1, limit_h):
         return None
     out = _plain_plane(out, 2, height, width, &plane)
@@ -1146,13 +1169,6 @@ def resize_area_plain(object src, object width, object height, object out, int n
 # --------------------------------------------------------------------------
 # Packed colour resizes
 
-cdef int _check_row_values(Py_ssize_t values, str name) except -1:
-    """Refuse rows the resizes' int32 tap indices cannot address."""
-    if values >= (<Py_ssize_t>1 << 31):
-        raise ValueError(f"{name} has rows of {values} values; at most 2**31 - 1 are supported")
-    return 0
-
-
 def resize_packed(const uint8_t[:, :, :] src, uint8_t[:, :, :] dst, bint bilinear,
                   int n_threads):
     """Resize packed pixels channel by channel, keeping the channels.
@@ -1180,8 +1196,6 @@ def resize_packed(const uint8_t[:, :, :] src, uint8_t[:, :, :] dst, bint bilinea
         raise ValueError("src and dst must be non-empty")
     if not bilinear and (dst.shape[0] > src.shape[0] or dst.shape[1] > src.shape[1]):
         raise ValueError("area resize only shrinks")
-    _check_row_values(src.shape[1] * channels, "src")
-    _check_row_values(dst.shape[1] * channels, "dst")
     cdef Image image = _color_image(src, 0)
     cdef Plane plane = _packed_plane(dst)
     _run_resize(BILINEAR if bilinear else _area_mode(&image, &plane), &image, &plane,
@@ -1445,6 +1459,7 @@ def preprocess_batch(list images, cnp.ndarray out, const int64_t[:, ::1] placeme
             if view.shape[0] < 1 or view.shape[1] < 1:
                 raise ValueError(f"images[{i}] is empty")
             _check_row_values(view.shape[1] * view.shape[2], f"images[{i}]")
+            _check_row_count(view.shape[0], f"images[{i}]")
             _check_row_values(placement[i, 1] * view.shape[2], f"images[{i}] resized")
             held.append(view)
             sources[i] = _color_image(view, input_bgr)

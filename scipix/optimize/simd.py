@@ -34,6 +34,10 @@ __all__ = ["simd_grayscale", "simd_threshold", "simd_normalize",
            "simd_resize_bilinear", "fast_area_resize", "resample", "argmax_last"]
 
 
+# The resizes index a row's values with int32 (and refuse longer source rows).
+_MAX_ROW_VALUES = 2**31 - 1
+
+
 def _as_gray_2d(image: NDArray[np.uint8], name: str) -> NDArray[np.uint8]:
     """A (rows, cols) view of a 2-D image or a 1-D row, rows packed."""
     if image.ndim == 1:
@@ -272,6 +276,13 @@ def simd_resize_bilinear(src: ArrayLike, width: int, height: int,
     Returns
     -------
     out : uint8 array, shape (height, width) or (height, width, C)
+
+    Raises
+    ------
+    ValueError
+        Also for sizes the int32 tap indices cannot reach: a source or
+        output row of more than ``2**31 - 1`` values, or a source of more
+        than ``2**31 - 1`` rows.
     """
     plain = current_kernels().image.resize_bilinear_plain(src, width, height, out,
                                                           kernel_threads())
@@ -308,6 +319,13 @@ def fast_area_resize(src: ArrayLike, width: int, height: int,
     Returns
     -------
     out : uint8 array, shape (height, width) or (height, width, C)
+
+    Raises
+    ------
+    ValueError
+        Also for sizes the int32 tap indices cannot reach: a source or
+        output row of more than ``2**31 - 1`` values, or a source of more
+        than ``2**31 - 1`` rows.
     """
     plain = current_kernels().image.resize_area_plain(src, width, height, out, kernel_threads())
     if plain is not None:
@@ -331,6 +349,10 @@ def _resize_output(image: NDArray[np.uint8], out: NDArray[np.uint8] | None, widt
                    height: int) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
     """(image, out): ``out`` validated or allocated, ``image`` unaliased from it."""
     shape = (height, width) + image.shape[2:]
+    values = width * (image.shape[2] if image.ndim == 3 else 1)
+    if values > _MAX_ROW_VALUES:
+        raise ValueError(f"width {width} gives output rows of {values} values; the kernels' "
+                         f"int32 indices reach at most {_MAX_ROW_VALUES}")
     if out is None:
         return image, np.empty(shape, dtype=np.uint8)
     return unaliased(image, _output(out, shape)), out

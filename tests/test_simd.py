@@ -228,6 +228,24 @@ def test_threshold_bad_gray():
         simd_threshold(np.zeros((4, 4), np.int8), 1)
 
 
+@pytest.mark.parametrize("gray, dtype", [
+    (np.zeros((4, 4), np.float64), "float64"),
+    (np.zeros((4, 4), ">f4"), ">f4"),
+    (memoryview(np.zeros((4, 4), np.float64)), "float64"),
+    (np.zeros((4, 4), np.int8), "int8"),
+], ids=["float64", "big-endian-float32", "float64-memoryview", "int8"])
+def test_threshold_names_the_supported_dtypes(gray, dtype):
+    with pytest.raises(TypeError, match=rf"gray must have dtype uint8 or float32 \(native "
+                                        rf"byte order\), got {dtype}$"):
+        simd_threshold(gray, 0.5)
+
+
+def test_threshold_float32_buffer_as_array(rng):
+    scores = rng.random((5, 7), dtype=np.float32)
+    np.testing.assert_array_equal(simd_threshold(memoryview(scores), 0.5),
+                                  simd_threshold(scores, 0.5))
+
+
 # ---------------------------------------------------------------- normalize
 
 @pytest.mark.parametrize("n", [1, 2, 15, 16, 17, 1023, 1024, 1025, 100_003])

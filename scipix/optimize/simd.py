@@ -134,7 +134,7 @@ def simd_threshold(gray: ArrayLike, thresh: SupportsIndex | float,
 
     Parameters
     ----------
-    gray : uint8 or float32 array, shape (H, W) or (N,)
+    gray : uint8 or float32 (native byte order) array or buffer, shape (H, W) or (N,)
         Rows contiguous, may be strided.
     thresh : int in [0, 255] for uint8; a real number, not NaN, for float32
     out : uint8 array, same shape as ``gray``, optional
@@ -149,6 +149,9 @@ def simd_threshold(gray: ArrayLike, thresh: SupportsIndex | float,
     plain = current_kernels().image.threshold_plain(gray, thresh, out, kernel_threads())
     if plain is not None:
         return plain
+    scores = _float32_buffer(gray)
+    if scores is not None:
+        return _threshold_scores(scores, thresh, out)
     src = uint8_array(gray, "gray")
     thresh = integer(thresh, "thresh", 0, 255)
     rows = _as_gray_2d(src, "gray")
@@ -159,6 +162,28 @@ def simd_threshold(gray: ArrayLike, thresh: SupportsIndex | float,
     current_kernels().image.threshold(
         rows, out if out.ndim == 2 else out.reshape(rows.shape), thresh, kernel_threads())
     return out
+
+
+def _float32_buffer(gray: object) -> NDArray[np.float32] | None:
+    """``gray`` as a native float32 ndarray when it is one or a buffer of
+    such values; None when it holds uint8 or is neither an ndarray nor a
+    buffer (uint8_array then checks it); a TypeError naming the supported
+    dtypes for any other dtype."""
+    if isinstance(gray, np.ndarray):
+        array = gray
+    elif hasattr(gray, "__array_interface__"):  # Pillow images and ImageView: uint8_array's
+        return None
+    else:
+        try:
+            array = np.asarray(memoryview(gray))  # type: ignore[arg-type]
+        except TypeError:
+            return None
+    if array.dtype == np.uint8:
+        return None
+    if array.dtype == np.float32:  # native byte order only: "=f4" != ">f4"
+        return array
+    raise TypeError(f"gray must have dtype uint8 or float32 (native byte order), "
+                    f"got {array.dtype.str if array.dtype.byteorder == '>' else array.dtype}")
 
 
 def _threshold_scores(scores: NDArray[np.float32], thresh: SupportsIndex | float,

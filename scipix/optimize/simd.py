@@ -327,9 +327,12 @@ def fast_area_resize(src: ArrayLike, width: int, height: int,
                      out: NDArray[np.uint8] | None = None) -> NDArray[np.uint8]:
     """Area (pixel coverage) downscale of an 8-bit image, as ``INTER_AREA``.
 
-    Identical to ``cv2.resize(..., interpolation=cv2.INTER_AREA)`` when the
-    factors ``W / width`` and ``H / height`` are whole numbers; within 1 of
-    it otherwise.  It only shrinks: use :func:`simd_resize_bilinear` to grow.
+    Within 1 of ``cv2.resize(..., interpolation=cv2.INTER_AREA)``.  With
+    whole-number factors ``W / width`` and ``H / height`` the two differ
+    only where a pixel's area mean is exactly n + 0.5: scipix rounds it
+    half to even (half up for 2x2 blocks, as OpenCV), OpenCV's float32
+    ``sum * (1 / area)`` lands on either side of it.  It only shrinks: use
+    :func:`simd_resize_bilinear` to grow.
     Packed colour pixels are resized channel by channel in one pass,
     keeping their order, each channel exactly as a gray image.
 

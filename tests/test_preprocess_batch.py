@@ -133,6 +133,11 @@ TWO_CHANNELS = np.zeros((8, 8, 2), np.uint8)
     ([GOOD], (4, 4), np.zeros((1, 1, 4, 4), np.float64), TypeError, "out must have dtype float32"),
     ([GOOD], (4, 4), np.zeros((1, 1, 4, 8), np.float32)[..., ::2], ValueError, "C-contiguous"),
     ([GOOD], (4, 4), [[0.0]], TypeError, "out must be a numpy.ndarray"),
+    # One image as the batch was taken row by row (issue 27.10).
+    (np.zeros((48, 64, 3), np.uint8), (4, 4), None, ValueError,
+     r"images is one array of shape \(48, 64, 3\), not a batch: wrap one image as \[image\]"),
+    (np.zeros((48, 64), np.uint8), (4, 4), None, ValueError, "wrap one image as"),
+    (np.zeros(64, np.uint8), (4, 4), None, ValueError, "wrap one image as"),
     # More rows than the resizes' int32 row taps reach (issue 27.1); a
     # broadcast view, nothing allocated.
     ([np.broadcast_to(GOOD[:1], (3 * 2**30 + 5, 8, 4))], (4, 4), None, ValueError,

@@ -191,7 +191,8 @@ def preprocess_batch(images: Iterable[ArrayLike], shape: tuple[int, int], *,
     images : sequence of N uint8 arrays (or Pillow images in mode L, RGB, RGBA)
         Each (H_i, W_i) gray, (H_i, W_i, 3) or (H_i, W_i, 4) colour; sizes
         may differ; rows may be strided (crops, used without copies),
-        pixels packed.  A 4-D (N, H, W, C) array is taken as N images.
+        pixels packed.  A 4-D (N, H, W, C) array is taken as N images; any
+        other ndarray raises (one image is ``[image]``).
     shape : (height, width)
         Output size, positive ints.
     color : {"gray", "rgb", "bgr"}
@@ -266,6 +267,11 @@ def preprocess_batch(images: Iterable[ArrayLike], shape: tuple[int, int], *,
     per thread when there are at least as many images as threads, row
     bands of each image otherwise.  The GIL is released throughout.
     """
+    if isinstance(images, np.ndarray) and images.ndim != 4:
+        # Iterating it would take its rows (or channels) as images.
+        raise ValueError(f"images is one array of shape {images.shape}, not a batch: "
+                         f"wrap one image as [image] (a stack of N images is a list or a "
+                         f"4-D (N, H, W, C) array)")
     try:
         images = list(images)
     except TypeError:

@@ -268,6 +268,12 @@ GOOD = np.zeros((8, 8, 3), np.uint8)
     (dict(color="rgb", std=(1, -1, 1)), ValueError, "std must be positive"),
     (dict(mean=float("nan")), ValueError, "mean must be finite"),
     (dict(scale=0), ValueError, "scale must be non-zero"),
+    # Parameters whose float32 values overflow (issue 27.11).
+    (dict(std=1e-39), ValueError, "scale / std must be a finite non-zero float32"),
+    (dict(scale=1e-46), ValueError, "scale / std must be a finite non-zero float32"),
+    (dict(scale=1e-39, mean=0.5), ValueError, "mean / scale overflows float32"),
+    (dict(color="rgb", std=(1, 1, 1e-37)), ValueError,
+     r"map pixel values in \[0, 255\] beyond float32's range"),
     (dict(mean="a"), TypeError, "mean must be a number"),
     (dict(normalize="standardize", mean=0.5), ValueError, "apply to normalize='fixed'"),
     (dict(normalize="zscore"), ValueError, "normalize must be one of"),

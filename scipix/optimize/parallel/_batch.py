@@ -126,8 +126,20 @@ def _normalization(normalize: str | None, mean: Any, std: Any, scale: Any, chann
         raise ValueError("scale must be non-zero")
     # (v * scale - mean) / std == (v - mean / scale) * (scale / std): OpenCV's
     # (v - mean) * scalefactor, in the same float32 arithmetic.
-    return (False, (mean_values / factor_of_pixels).astype(np.float32),
-            (factor_of_pixels / std_values).astype(np.float32))
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        shift = (mean_values / factor_of_pixels).astype(np.float32)
+        factor = (factor_of_pixels / std_values).astype(np.float32)
+        extremes = (np.float32([[0.0], [255.0]]) - shift) * factor
+    if not np.isfinite(shift).all():
+        raise ValueError(f"mean / scale overflows float32 ({mean!r} / {scale!r} gives {shift}); "
+                         f"it is the value subtracted from each pixel")
+    if not np.isfinite(factor).all() or (factor == 0).any():
+        raise ValueError(f"scale / std must be a finite non-zero float32 ({scale!r} / {std!r} "
+                         f"gives {factor}); it multiplies each pixel")
+    if not np.isfinite(extremes).all():
+        raise ValueError(f"mean, std and scale ({mean!r}, {std!r}, {scale!r}) map pixel values "
+                         f"in [0, 255] beyond float32's range")
+    return False, shift, factor
 
 
 def _placement(rows: int, cols: int, height: int, width: int, resize: str,
@@ -258,7 +270,9 @@ def preprocess_batch(images: Iterable[ArrayLike], shape: tuple[int, int], *,
     TypeError, ValueError
         Naming the argument: wrong dtypes or shapes, ``mean`` / ``std`` /
         ``pad_value`` of the wrong length or not finite, ``std <= 0``,
-        ``scale == 0``, a normalization the dtype cannot hold, a Pillow
+        ``scale == 0``, ``mean / scale`` or ``scale / std`` not finite (or
+        ``scale / std`` zero) in float32, or pixel values it would map
+        beyond float32's range, a normalization the dtype cannot hold, a Pillow
         image that is not pixel colours (mode P, 1, I;16, ...).
 
     Notes

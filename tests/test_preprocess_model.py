@@ -343,3 +343,50 @@ def test_same_size_reads_crops_and_flipped_images_in_place(rng, layout):
     np.testing.assert_array_equal(got, blob_reference(images, (30, 40), color="bgr",
                                                       input_order="bgr", shift=shift,
                                                       factor=factor, layout=layout))
+
+
+@pytest.mark.parametrize("src_shape, shape, interpolation", [
+    ((1, 200, 3), (40, 40), "auto"),       # enlarged: bilinear window
+    ((300, 400, 3), (50, 50), "auto"),     # shrunk by 6: general area window
+    ((200, 400, 4), (50, 50), "auto"),     # shrunk by 4: whole-factor area window
+    ((100, 200, 3), (50, 50), "bilinear"),  # exact 2x: the 2x2 area path
+    ((90, 70), (40, 30), "auto"),          # gray
+])
+def test_crop_center_is_the_full_resize_cropped(rng, src_shape, shape, interpolation):
+    # Only the part that lands in the output is resized (issue 27.14): each
+    # value as the whole covering resize gives it.
+    from scipix.optimize.simd import fast_area_resize, simd_resize_bilinear
+    image = rng.integers(0, 256, src_shape, np.uint8)
+    color = "gray" if image.ndim == 2 else "rgb"
+    result = preprocess_batch([image], shape, color=color, resize="crop_center",
+                              interpolation=interpolation, dtype=np.uint8, layout="nhwc",
+                              return_transforms=True)
+    rows, cols = round(src_shape[0] * result.transforms[0, 1]), round(
+        src_shape[1] * result.transforms[0, 0])
+    top, left = -int(result.transforms[0, 3]), -int(result.transforms[0, 2])
+    shrink = rows <= src_shape[0] and cols <= src_shape[1] and interpolation == "auto"
+    covering = (fast_area_resize if shrink else simd_resize_bilinear)(image, cols, rows)
+    expected = covering[top:top + shape[0], left:left + shape[1]]
+    if expected.ndim == 2:
+        expected = expected[:, :, None]
+    np.testing.assert_array_equal(result.tensor[0], expected[:, :, :1 if color == "gray" else 3])
+
+
+def test_crop_center_memory_is_the_output_size():
+    # A 1 x 200 RGB strip to (512, 512) covers 512 x 102400 pixels (157 MB);
+    # the output is 3 MB.  Peak resident memory in a fresh process.
+    script = """
+import resource
+import numpy as np
+from scipix.optimize.parallel import preprocess_batch
+strip = np.zeros((1, 200, 3), np.uint8)
+preprocess_batch([strip], (8, 8), color="rgb", resize="crop_center")
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+preprocess_batch([strip], (512, 512), color="rgb", resize="crop_center")
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+    import subprocess
+    import sys
+    grown_kib = int(subprocess.run([sys.executable, "-c", script], check=True,
+                                   capture_output=True, text=True).stdout)
+    assert grown_kib < 40_000, f"peak memory grew by {grown_kib} KiB"

@@ -605,9 +605,11 @@ cdef struct AreaTaps:
                            # then AREA_SPARE zeros (a 4-float load of the last weights)
 
 
-cdef int _area_taps(AreaTaps* t, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil:
-    """Fill ``t`` with OpenCV's computeResizeAreaTab coverage, per output."""
-    cdef double scale = <double>n_in / n_out, start, stop, cell
+cdef int _area_taps(AreaTaps* t, Py_ssize_t n_in, Py_ssize_t n_out, Py_ssize_t first_out,
+                    Py_ssize_t n_full) noexcept nogil:
+    """Fill ``t`` with OpenCV's computeResizeAreaTab coverage for outputs
+    [first_out, first_out + n_out) of a resize from ``n_in`` to ``n_full``."""
+    cdef double scale = <double>n_in / n_full, start, stop, cell
     cdef Py_ssize_t out, first, last, s, k
     t.taps = <Py_ssize_t>scale + 2
     t.start = <int32_t*>malloc(n_out * sizeof(int32_t))
@@ -615,7 +617,7 @@ cdef int _area_taps(AreaTaps* t, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nog
     if t.start == NULL or t.weight == NULL:
         return -1
     for out in range(n_out):
-        start = out * scale
+        start = (out + first_out) * scale
         stop = start + scale
         cell = min(scale, n_in - start)
         first = <Py_ssize_t>(start + 1.0 - 1e-12) if start != <Py_ssize_t>start else <Py_ssize_t>start
@@ -757,9 +759,11 @@ cdef struct LinearTaps:
     uint8_t* windows      # horizontal only: shuffle controls, see scipix_linear_windows
 
 
-cdef int _linear_taps(LinearTaps* t, Py_ssize_t n_in, Py_ssize_t n_out,
-                      bint clamp_weight, Py_ssize_t channels) noexcept nogil:
-    """Pixel-centre taps: source ``(out + 0.5) * scale - 0.5``, as OpenCV.
+cdef int _linear_taps(LinearTaps* t, Py_ssize_t n_in, Py_ssize_t n_out, Py_ssize_t first_out,
+                      Py_ssize_t n_full, bint clamp_weight, Py_ssize_t channels) noexcept nogil:
+    """Pixel-centre taps: source ``(out + 0.5) * scale - 0.5``, as OpenCV,
+    for outputs [first_out, first_out + n_out) of a resize from ``n_in`` to
+    ``n_full``.
 
     OpenCV zeroes the fraction at the horizontal edges (``clamp_weight``) and
     clamps only the row indices vertically; the results agree either way.
@@ -767,7 +771,7 @@ cdef int _linear_taps(LinearTaps* t, Py_ssize_t n_in, Py_ssize_t n_out,
     value ``out * channels + c`` reads values ``first * channels + c`` and
     ``second * channels + c``; they have no shuffle windows.
     """
-    cdef double scale = 1.0 / (<double>n_out / n_in)
+    cdef double scale = 1.0 / (<double>n_full / n_in)
     cdef Py_ssize_t out, s, c, v, n = n_out * channels
     cdef float f
     cdef bint windows = clamp_weight and channels == 1
@@ -781,7 +785,7 @@ cdef int _linear_taps(LinearTaps* t, Py_ssize_t n_in, Py_ssize_t n_out,
             or t.w_pair == NULL or (windows and t.windows == NULL)):
         return -1
     for out in range(n_out):
-        f = <float>((out + 0.5) * scale - 0.5)
+        f = <float>((out + first_out + 0.5) * scale - 0.5)
         s = <Py_ssize_t>floor(f)
         f = f - s
         if clamp_weight and s < 0:
@@ -864,31 +868,45 @@ cdef enum ResizeMode:
 
 cdef int _resize(ResizeMode mode, const Image* src, const Plane* dst, int bands) noexcept nogil:
     """Resize ``src`` (converted to gray as read unless ``dst`` keeps its
-    channels) into ``dst`` on ``bands``
-    threads; -1 when out of memory, else 0.
+    channels) into ``dst`` on ``bands`` threads; -1 when out of memory, else 0."""
+    return _resize_window(mode, src, dst, bands, 0, 0, dst.rows, dst.cols)
+
+
+cdef int _resize_window(ResizeMode mode, const Image* src, const Plane* dst, int bands,
+                        Py_ssize_t top, Py_ssize_t left, Py_ssize_t rows,
+                        Py_ssize_t cols) noexcept nogil:
+    """Rows [top, top + dst.rows) and columns [left, left + dst.cols) of the
+    resize of ``src`` to (``rows``, ``cols``), into ``dst``, each value as
+    the whole resize computes it; -1 when out of memory, else 0.
 
     An exact 2x bilinear downscale is the 2x2 area average, bit for bit, and
     takes that path (OpenCV does the same).
     """
     cdef Py_ssize_t kx, ky
+    cdef Image block
     cdef AreaTaps ax, ay
     cdef LinearTaps lx, ly
     cdef RowsFn rows_fn
     cdef int failed = 0
-    if mode == BILINEAR and src.rows == 2 * dst.rows and src.cols == 2 * dst.cols:
+    if mode == BILINEAR and src.rows == 2 * rows and src.cols == 2 * cols:
         mode = AREA_INTEGER
-    if (mode == AREA_INTEGER
-            and (src.cols // dst.cols) * (src.rows // dst.rows) > AREA_INT_MAX_BLOCK):
+    if mode == AREA_INTEGER and (src.cols // cols) * (src.rows // rows) > AREA_INT_MAX_BLOCK:
         mode = AREA
     if mode == AREA_INTEGER:
-        kx = src.cols // dst.cols
-        ky = src.rows // dst.rows
+        kx = src.cols // cols
+        ky = src.rows // rows
+        # The window's outputs read exactly the source blocks under them.
+        block = src[0]
+        block.data = src.data + top * ky * src.stride + left * kx * src.channels
+        block.rows = dst.rows * ky
+        block.cols = dst.cols * kx
         rows_fn = _area2x2_rows if kx == 2 and ky == 2 else _area_int_rows
-        failed = _in_bands(rows_fn, src, dst, &kx, &ky, bands)
+        failed = _in_bands(rows_fn, &block, dst, &kx, &ky, bands)
     elif mode == AREA:
         ax.start = ay.start = NULL
         ax.weight = ay.weight = NULL
-        failed = _area_taps(&ax, src.cols, dst.cols) + _area_taps(&ay, src.rows, dst.rows)
+        failed = (_area_taps(&ax, src.cols, dst.cols, left, cols)
+                  + _area_taps(&ay, src.rows, dst.rows, top, rows))
         if failed == 0:
             failed = _in_bands(_area_rows, src, dst, &ax, &ay, bands)
         free(ax.start); free(ax.weight); free(ay.start); free(ay.weight)
@@ -896,8 +914,8 @@ cdef int _resize(ResizeMode mode, const Image* src, const Plane* dst, int bands)
         lx.first = lx.second = lx.w_first = lx.w_second = lx.w_pair = NULL
         ly.first = ly.second = ly.w_first = ly.w_second = ly.w_pair = NULL
         lx.windows = ly.windows = NULL
-        failed = (_linear_taps(&lx, src.cols, dst.cols, True, dst.channels)
-                  + _linear_taps(&ly, src.rows, dst.rows, False, 1))
+        failed = (_linear_taps(&lx, src.cols, dst.cols, left, cols, True, dst.channels)
+                  + _linear_taps(&ly, src.rows, dst.rows, top, rows, False, 1))
         if failed == 0:
             failed = _in_bands(_linear_rows, src, dst, &lx, &ly, bands)
         _free_linear(&lx)
@@ -905,9 +923,10 @@ cdef int _resize(ResizeMode mode, const Image* src, const Plane* dst, int bands)
     return -1 if failed else 0
 
 
-cdef inline ResizeMode _area_mode(const Image* src, const Plane* dst) noexcept nogil:
-    """The area path for shrinking ``src`` to ``dst``: by whole factors or not."""
-    if src.rows % dst.rows == 0 and src.cols % dst.cols == 0:
+cdef inline ResizeMode _area_mode(const Image* src, Py_ssize_t rows,
+                                  Py_ssize_t cols) noexcept nogil:
+    """The area path for shrinking ``src`` to (rows, cols): by whole factors or not."""
+    if src.rows % rows == 0 and src.cols % cols == 0:
         return AREA_INTEGER
     return AREA
 
@@ -1146,7 +1165,7 @@ cdef object _resize_plain(ResizeMode mode, object src, object width, object heig
     out = _plain_plane(out, 2, height, width, &plane)
     if out is None or not _disjoint(&image, &plane):
         return None
-    _run_resize(_area_mode(&image, &plane) if mode == AREA else mode, &image, &plane,
+    _run_resize(_area_mode(&image, plane.rows, plane.cols) if mode == AREA else mode, &image, &plane,
                 n_threads)
     return out
 
@@ -1198,7 +1217,7 @@ def resize_packed(const uint8_t[:, :, :] src, uint8_t[:, :, :] dst, bint bilinea
         raise ValueError("area resize only shrinks")
     cdef Image image = _color_image(src, 0)
     cdef Plane plane = _packed_plane(dst)
-    _run_resize(BILINEAR if bilinear else _area_mode(&image, &plane), &image, &plane,
+    _run_resize(BILINEAR if bilinear else _area_mode(&image, plane.rows, plane.cols), &image, &plane,
                 n_threads)
 
 
@@ -1316,37 +1335,40 @@ cdef int _preprocess_one(const Image* src, const int64_t* place, const Blob* blo
     """Image ``index`` into the tensor; 1 if out of memory, else 0.
 
     ``place`` is (rows, cols, top, left): the image is resized to (rows,
-    cols) into ``scratch`` and its pixel (0, 0) lands on output (top,
-    left), which may lie outside the output (a centre crop)."""
+    cols) and its pixel (0, 0) lands on output (top, left), which may lie
+    outside the output (a centre crop).  Only the part that lands in the
+    output is resized, into ``scratch``."""
     cdef Py_ssize_t k, band, rows = blob.rows
     cdef Plane resized
     cdef Window w
     cdef Affine affine
     cdef ResizeMode mode
     cdef double mean, std
-    resized.rows = place[0]
-    resized.cols = place[1]
+    w.y0 = max(<Py_ssize_t>0, place[2])
+    w.y1 = min(rows, place[2] + place[0])
+    w.x0 = max(<Py_ssize_t>0, place[3])
+    w.x1 = min(blob.cols, place[3] + place[1])
+    # ``resized`` holds the window alone: its pixel (0, 0) is output (y0, x0).
+    w.top = w.y0
+    w.left = w.x0
+    resized.rows = w.y1 - w.y0
+    resized.cols = w.x1 - w.x0
     resized.channels = 1 if blob.channels == 1 else src.channels
     resized.stride = resized.cols * resized.channels
     resized.data = scratch
-    if (resized.rows == src.rows and resized.cols == src.cols
-            and resized.channels == src.channels):
+    if place[0] == src.rows and place[1] == src.cols and resized.channels == src.channels:
         # Nothing to resize or convert: read the source in place.
-        resized.data = <uint8_t*>src.data
+        resized.data = <uint8_t*>(src.data + (w.y0 - place[2]) * src.stride
+                                  + (w.x0 - place[3]) * src.channels)
         resized.stride = src.stride
     else:
-        if blob.bilinear or resized.rows > src.rows or resized.cols > src.cols:
+        if blob.bilinear or place[0] > src.rows or place[1] > src.cols:
             mode = BILINEAR
         else:
-            mode = _area_mode(src, &resized)
-        if _resize(mode, src, &resized, bands) != 0:
+            mode = _area_mode(src, place[0], place[1])
+        if _resize_window(mode, src, &resized, bands, w.y0 - place[2], w.x0 - place[3],
+                          place[0], place[1]) != 0:
             return 1
-    w.top = place[2]
-    w.left = place[3]
-    w.y0 = max(<Py_ssize_t>0, w.top)
-    w.y1 = min(rows, w.top + resized.rows)
-    w.x0 = max(<Py_ssize_t>0, w.left)
-    w.x1 = min(blob.cols, w.left + resized.cols)
     if blob.standardize:
         _window_moments(&resized, &w, &mean, &std)
     for k in range(blob.channels):
@@ -1382,7 +1404,8 @@ def preprocess_batch(list images, cnp.ndarray out, const int64_t[:, ::1] placeme
     first when ``channels`` is 1, converted row by row as the resize reads
     them), giving the same uint8 pixels as ``resize_packed`` (or the gray
     kernels); resized pixel (0, 0) lands on output ``placement[i, 2:]``
-    (row, column; negative for a crop).  Output pixels the image does not
+    (row, column; negative for a crop), and only the part that lands in
+    the output is resized.  Output pixels the image does not
     cover take ``pad``.  Each output channel k is then
     ``(v - shift[k]) * factor[k]`` in float32, or, with ``standardize``,
     ``(v - mean) / (std + 1e-8)`` with the float32 mean and reciprocal of
@@ -1407,7 +1430,7 @@ def preprocess_batch(list images, cnp.ndarray out, const int64_t[:, ::1] placeme
         With at least as many images as threads, each thread takes whole
         images; otherwise each image is split into bands of rows.
     """
-    cdef Py_ssize_t n = len(images), i, k, pixels = 0, scratch_bytes = 0
+    cdef Py_ssize_t n = len(images), i, k, pixels = 0, scratch_bytes = 0, window
     cdef int failed = 0, team, bands
     cdef bint per_thread
     cdef uint8_t* scratch = NULL
@@ -1464,8 +1487,11 @@ def preprocess_batch(list images, cnp.ndarray out, const int64_t[:, ::1] placeme
             held.append(view)
             sources[i] = _color_image(view, input_bgr)
             pixels += max(view.shape[0] * view.shape[1], placement[i, 0] * placement[i, 1])
-            scratch_bytes = max(scratch_bytes, placement[i, 0] * placement[i, 1]
-                                * (1 if channels == 1 else view.shape[2]))
+            # The part of the resized image that lands in the output.
+            window = ((min(blob.rows, placement[i, 2] + placement[i, 0]) - max(0, placement[i, 2]))
+                      * (min(blob.cols, placement[i, 3] + placement[i, 1])
+                         - max(0, placement[i, 3])))
+            scratch_bytes = max(scratch_bytes, window * (1 if channels == 1 else view.shape[2]))
         team = team_size(pixels, n_threads)
         per_thread = team > 1 and n >= team
         # One resize buffer per thread for the whole call: a fresh one per

@@ -129,7 +129,7 @@ def _normalization(normalize: str | None, mean: Any, std: Any, scale: Any, chann
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         shift = (mean_values / factor_of_pixels).astype(np.float32)
         factor = (factor_of_pixels / std_values).astype(np.float32)
-        extremes = (np.float32([[0.0], [255.0]]) - shift) * factor
+        extremes = (np.array([[0.0], [255.0]], np.float32) - shift) * factor
     if not np.isfinite(shift).all():
         raise ValueError(f"mean / scale overflows float32 ({mean!r} / {scale!r} gives {shift}); "
                          f"it is the value subtracted from each pixel")

@@ -171,7 +171,7 @@ def _float32_buffer(gray: object) -> NDArray[np.float32] | None:
     dtypes for any other dtype."""
     if isinstance(gray, np.ndarray):
         array = gray
-    elif hasattr(gray, "__array_interface__"):  # Pillow images and ImageView: uint8_array's
+    elif hasattr(gray, "__array_interface__"):  # Pillow images, ImageView: uint8_array checks
         return None
     else:
         try:

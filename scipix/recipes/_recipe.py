@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..optimize._resampling import filter_name, resample_window
-from ..optimize.config import get_thread_count, local_thread_count
+from ..optimize.config import kernel_threads, local_thread_count
 
 __all__ = ["Recipe", "Resize", "Window"]
 
@@ -137,7 +137,10 @@ class Recipe:
             raise ValueError(f"input_order must be 'rgb' or 'bgr', got {input_order!r}")
         if len(images) == 0:
             raise ValueError("images is empty")
-        threads = max(1, get_thread_count())
+        # This thread's count (local_thread_count, OptLevel): the images are
+        # spread over that many workers, each running its kernels on one
+        # thread, or on their share when there are fewer images.
+        threads = kernel_threads()
         with ThreadPoolExecutor(threads) as pool:
             pixels = list(pool.map(lambda item: self._rgb(item[1], item[0], input_order, draft),
                                    enumerate(images)))
@@ -153,7 +156,6 @@ class Recipe:
             raise ValueError(f"out must be a float32 ndarray of shape {shape}")
         elif not out.flags.writeable:
             raise ValueError("out is read-only")
-        # One image a thread, each on one OpenMP thread: no team to wake per row band.
         per_thread = max(1, threads // len(pixels))
 
         def run(index: int) -> None:

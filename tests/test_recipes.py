@@ -104,7 +104,7 @@ def test_batches_threads_inputs_and_out(transformers, rng, tmp_path):
     np.testing.assert_array_equal(out, expected)
 
 
-def test_refusals_name_the_option(transformers, rng):
+def test_refusals_name_the_option(transformers, rng, tmp_path):
     with pytest.raises(ValueError, match="do_align_long_axis"):
         from_hf(processor(transformers, "Donut", do_align_long_axis=True))
     with pytest.raises(ValueError, match="no scipix recipe"):
@@ -118,6 +118,11 @@ def test_refusals_name_the_option(transformers, rng):
     assert (out == 7).all()
     with pytest.raises(ValueError, match="images\\[0\\]"):
         recipe([np.zeros((9, 9), np.uint8)])
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
+    for path in (broken, tmp_path / "missing.jpg"):
+        with pytest.raises(ValueError, match=r"images\[1\]: cannot read"):
+            recipe([np.zeros((9, 9, 3), np.uint8), path])
     with pytest.raises(TypeError, match="wrap one image"):
         recipe(np.zeros((9, 9, 3), np.uint8))
     with pytest.raises(ValueError, match="out"):

@@ -172,13 +172,17 @@ class Recipe:
         """``images[index]`` as packed uint8 RGB (H, W, 3)."""
         if isinstance(image, (str, os.PathLike)):
             from PIL import Image  # noqa: PLC0415 (Pillow only for files and Pillow images)
-            with Image.open(image) as opened:
-                if draft and opened.format == "JPEG":
-                    target = self.resizes[0].size(opened.height, opened.width) \
-                        if self.resizes else (opened.height, opened.width)
-                    opened.draft("RGB", (2 * target[1], 2 * target[0]))
-                image = self.convert(opened)
-                image.load()
+            try:
+                with Image.open(image) as opened:
+                    if draft and opened.format == "JPEG":
+                        target = self.resizes[0].size(opened.height, opened.width) \
+                            if self.resizes else (opened.height, opened.width)
+                        opened.draft("RGB", (2 * target[1], 2 * target[0]))
+                    image = self.convert(opened)
+                    image.load()
+            except OSError as error:  # missing, unreadable or not an image
+                raise ValueError(f"images[{index}]: cannot read {os.fspath(image)!r} "
+                                 f"({error})") from error
         if type(image).__module__.startswith("PIL."):
             image = self.convert(image)
             if image.mode != "RGB":

@@ -612,8 +612,8 @@ static inline scipix_rs_u32v scipix_rs_fold4(scipix_rs_u32v v, int width)
  * the pixel may write a byte past itself (it is not the row's last). */
 static inline __attribute__((always_inline)) void
 scipix_rs_hpixel_vector4(const uint8_t *const *in, ptrdiff_t offset, const uint32_t *weights,
-                         ptrdiff_t groups, const int channels, int shift, uint8_t *const *out,
-                         ptrdiff_t at, int spill)
+                         ptrdiff_t groups, const int channels, scipix_rs_u32v half, int shift,
+                         uint8_t *const *out, ptrdiff_t at, int spill)
 {
     const int slot = SCIPIX_RS_SLOT(channels);
     const ptrdiff_t step = SCIPIX_RS_GROUP_TAPS(channels) * channels;
@@ -636,9 +636,8 @@ scipix_rs_hpixel_vector4(const uint8_t *const *in, ptrdiff_t offset, const uint3
         scipix_rs_u32v total = totals[block];
         for (width = 2; width >= slot; width /= 2)
             total = scipix_rs_fold4(total, width);
-        total += 1u << (shift - 1);
         scipix_rs_store_levels(levels + block * SCIPIX_RS_LANES,
-                               (scipix_rs_i32v)total >> shift);
+                               (scipix_rs_i32v)(total + half) >> shift);
     }
     /* RGB: 4 bytes a pixel, the fourth overwritten by the next pixel (sizes
      * known at compile time: a store each, not a byte loop). */
@@ -667,6 +666,13 @@ scipix_rs_hrows_layout(const uint8_t *const *in, ptrdiff_t in_cols, uint8_t *con
     const ptrdiff_t per_vector = SCIPIX_RS_GROUP_TAPS(channels);
     const ptrdiff_t groups = scipix_rs_groups(ksize, channels);
     const ptrdiff_t row_bytes = in_cols * channels;
+    const scipix_rs_u32v half = (scipix_rs_u32v){0} + (1u << (shift - 1));
+    /* Local copies (the pixel stores could alias the callers' arrays); a
+     * single row is not read past. */
+    const uint8_t *const rows_in[4] = {in[0], in[rows == 4], in[2 * (rows == 4)],
+                                       in[3 * (rows == 4)]};
+    uint8_t *const rows_out[4] = {out[0], out[rows == 4], out[2 * (rows == 4)],
+                                  out[3 * (rows == 4)]};
     for (i = 0; i < out_cols; i++) {
         const ptrdiff_t used = (count[i] + per_vector - 1) / per_vector;
         const ptrdiff_t offset = (ptrdiff_t)first[i] * channels;
@@ -674,8 +680,8 @@ scipix_rs_hrows_layout(const uint8_t *const *in, ptrdiff_t in_cols, uint8_t *con
         if (used > 0 && offset + (used - 1) * per_vector * channels + SCIPIX_RS_GROUP_BYTES
                         <= row_bytes) {
             if (rows == 4)
-                scipix_rs_hpixel_vector4(in, offset, weights, used, channels, shift, out,
-                                         i * channels, i + 1 < out_cols);
+                scipix_rs_hpixel_vector4(rows_in, offset, weights, used, channels, half, shift,
+                                         rows_out, i * channels, i + 1 < out_cols);
             else
                 scipix_rs_hpixel_vector(in[0] + offset, weights, used, channels, shift,
                                         out[0] + i * channels);

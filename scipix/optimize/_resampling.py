@@ -12,7 +12,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._dispatch import current_kernels
-from ._validate import output_array, positive_int, real_number, uint8_array, unaliased
+from ._validate import (output_array, packed_pixels, positive_int, real_number, uint8_array,
+                        unaliased)
 from .config import kernel_threads
 
 __all__ = ["FILTERS", "resample", "resample_window", "filter_name"]
@@ -64,10 +65,7 @@ def _source(image: ArrayLike, mode: Optional[str]) -> tuple[NDArray[np.uint8], s
     if array.ndim != 3 or not 1 <= array.shape[2] <= 4:
         raise ValueError(f"image must have shape (H, W) or (H, W, C) with C in 1..4, "
                          f"got {array.shape}")
-    channels = array.shape[2]
-    if array.strides[1] != channels or (channels > 1 and array.strides[2] != 1):
-        raise ValueError(f"image must have packed pixels (strides (any, {channels}, 1)), got "
-                         f"strides {array.strides}; numpy.ascontiguousarray fixes it")
+    channels = packed_pixels(array, "image").shape[2]
     if max(array.shape[:2]) > _MAX_SIDE:
         raise ValueError(f"image sides must be at most {_MAX_SIDE}, got {array.shape[:2]}")
     if mode is None:

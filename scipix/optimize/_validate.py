@@ -179,3 +179,13 @@ def unaliased(source: NDArray[Any], out: NDArray[Any]) -> NDArray[Any]:
                      and source.__array_interface__["data"][0]
                      == out.__array_interface__["data"][0])
     return source if same_elements else source.copy()
+
+
+def packed_pixels(pixels: NDArray[np.uint8], name: str) -> NDArray[np.uint8]:
+    """``pixels`` (H, W, C) if its pixels are packed within each row (strides
+    (any, C, 1)), else a ValueError naming ``name``."""
+    channels = pixels.shape[2]
+    if pixels.strides[1] != channels or (channels > 1 and pixels.strides[2] != 1):
+        raise ValueError(f"{name} must have packed pixels (strides (any, {channels}, 1)), "
+                         f"got strides {pixels.strides}; use numpy.ascontiguousarray")
+    return pixels

@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from .._dispatch import current_kernels
-from .._validate import output_array, pillow_order, positive_int, uint8_array
+from .._validate import output_array, packed_pixels, pillow_order, positive_int, uint8_array
 from ..config import kernel_threads
 from ._pillow_geometry import check_interpolation, resampled, shortest_edge_placement
 
@@ -62,11 +62,7 @@ def _as_pixels(image: ArrayLike, name: str, input_order: str) -> NDArray[np.uint
     elif pixels.ndim != 3 or pixels.shape[2] not in (1, 3, 4):
         raise ValueError(f"{name} must have shape (H, W), (H, W, 3) or (H, W, 4), "
                          f"got {pixels.shape}")
-    channels = pixels.shape[2]
-    if pixels.strides[1] != channels or (channels > 1 and pixels.strides[2] != 1):
-        raise ValueError(f"{name} must have packed pixels (strides (any, {channels}, 1)), "
-                         f"got strides {pixels.strides}; use numpy.ascontiguousarray")
-    return pixels
+    return packed_pixels(pixels, name)
 
 
 def _as_shape(shape: Any) -> tuple[int, int]:

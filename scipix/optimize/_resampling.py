@@ -32,6 +32,15 @@ _MODES = {1: ("L",), 2: ("LA", "La"), 3: ("RGB",), 4: ("RGBA", "RGBa", "RGBX")}
 _ALPHA_MODES = ("LA", "RGBA")
 # Pillow's coefficient tables and bounds are C ints.
 _MAX_SIDE = 2**31 - 1
+# Fractional bits of Pillow's weights (32 less 8 for the value, 2 for overflow).
+_PILLOW_BITS = 22
+
+
+def _pillow_horizontal_first(rows: int, cols: int, height: int, width: int) -> bool:
+    """Pillow 13's pass order: the vertical pass first when the height loses
+    more than twice as many pixels as the width."""
+    shrink = rows - height
+    return not (shrink > 0 and shrink > (cols - width) * 2)
 
 
 def filter_name(value: Any, name: str = "filter") -> str:
@@ -105,9 +114,10 @@ def resample(image: ArrayLike, width: int, height: int, filter: Any = "bilinear"
     With ``reference="pillow"`` the result equals
     ``PIL.Image.resize((width, height), filter, box=box)`` exactly:
     Pillow's weights (widened by the scale factor when shrinking),
-    normalized per output pixel and rounded to 22 fractional bits, a
-    horizontal then a vertical pass, each rounded to 8 bits; RGBA and LA
-    resampled premultiplied by alpha, as Pillow does.  With
+    normalized per output pixel and rounded to 22 fractional bits, two
+    passes each rounded to 8 bits in Pillow 13's order (the vertical pass
+    first when the height loses more than twice the width's pixels); RGBA
+    and LA resampled premultiplied by alpha, as Pillow does.  With
     ``reference="torch"``, what ``torch.nn.functional.interpolate(x,
     (height, width), mode=filter, antialias=True, align_corners=False)``
     gives on a uint8 tensor ("bilinear" and "bicubic").
@@ -192,14 +202,11 @@ def resample(image: ArrayLike, width: int, height: int, filter: Any = "bilinear"
     number = FILTERS[name]
     horizontal = vertical = None
     if width != cols or left != 0 or right != width:
-        horizontal = kernels.pillow_taps(cols, left, right, width, number) + (22,)
+        horizontal = kernels.pillow_taps(cols, left, right, width, number) + (_PILLOW_BITS,)
     if height != rows or upper != 0 or lower != height:
-        vertical = kernels.pillow_taps(rows, upper, lower, height, number) + (22,)
-    # Pillow 13's order: the vertical pass first when the height loses more
-    # than twice as many pixels as the width.
-    shrink = rows - height
-    horizontal_first = not (shrink > 0 and shrink > (cols - width) * 2)
-    kernels.resample(source, target, horizontal, vertical, horizontal_first, alpha,
+        vertical = kernels.pillow_taps(rows, upper, lower, height, number) + (_PILLOW_BITS,)
+    kernels.resample(source, target, horizontal, vertical,
+                     _pillow_horizontal_first(rows, cols, height, width), alpha,
                      kernel_threads())
     return result
 
@@ -232,9 +239,8 @@ def resample_window(source: NDArray[np.uint8], height: int, width: int, name: st
         def taps(size: int, length: int, lo: int, hi: int) -> Any:
             first, count, coeffs = kernels.pillow_taps(size, 0.0, float(size), length,
                                                        FILTERS[name])
-            return first[lo:hi], count[lo:hi], coeffs[lo:hi], 22
-        shrink = source_rows - height
-        horizontal_first = not (shrink > 0 and shrink > (source_cols - width) * 2)
+            return first[lo:hi], count[lo:hi], coeffs[lo:hi], _PILLOW_BITS
+        horizontal_first = _pillow_horizontal_first(source_rows, source_cols, height, width)
     horizontal = taps(source_cols, width, c0, c1) if width != source_cols else None
     vertical = taps(source_rows, height, r0, r1) if height != source_rows else None
     window = source[r0:r1] if vertical is None else source

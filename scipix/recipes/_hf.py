@@ -17,7 +17,8 @@ from typing import Any, Callable, Mapping, Optional
 import numpy as np
 from numpy.typing import NDArray
 
-from ._recipe import Recipe, Resize, Window, hf_crop_offset, pad_offset, value_table
+from ..optimize.parallel._pillow_geometry import hf_crop_offset, shortest_edge_size
+from ._recipe import Recipe, Resize, Window, pad_offset, value_table
 
 __all__ = ["from_hf"]
 
@@ -65,11 +66,7 @@ def _options(processor: Any) -> tuple[str, dict[str, Any], str]:
 def shortest_edge(size: int) -> Callable[[int, int], tuple[int, int]]:
     """``get_resize_output_image_size(default_to_square=False)``: the short
     side to ``size``, the long side ``int(size * long / short)``."""
-    def rule(height: int, width: int) -> tuple[int, int]:
-        short, long = (width, height) if width <= height else (height, width)
-        new_long = int(size * long / short)
-        return (new_long, size) if width <= height else (size, new_long)
-    return rule
+    return lambda height, width: shortest_edge_size(height, width, size)
 
 
 def fixed(height: int, width: int) -> Callable[[int, int], tuple[int, int]]:

@@ -11,7 +11,6 @@ reference's own float operations: bit-equal to it.
 """
 from __future__ import annotations
 
-import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..optimize._resampling import filter_name, resample_window
+from ..optimize.parallel._pillow_geometry import hf_crop_offset
 from ..optimize.config import kernel_threads, local_thread_count
 
 __all__ = ["Recipe", "Resize", "Window"]
@@ -52,12 +52,6 @@ class Window:
     width: int
     offset: Callable[[int, int], int]
     fill: tuple[int, int, int] = (0, 0, 0)
-
-
-def hf_crop_offset(side: int, crop: int) -> int:
-    """transformers' ``center_crop``: floor offsets; a larger crop pads
-    ceil((crop - side) / 2) before."""
-    return (side - crop) // 2 if crop <= side else -math.ceil((crop - side) / 2)
 
 
 def pad_offset(side: int, target: int) -> int:

@@ -12,7 +12,8 @@ from numpy.typing import NDArray
 
 from .._resampling import FILTERS, resample_window
 
-__all__ = ["REFERENCES", "check_interpolation", "shortest_edge_placement", "resampled"]
+__all__ = ["REFERENCES", "check_interpolation", "shortest_edge_size", "hf_crop_offset",
+           "shortest_edge_placement", "resampled"]
 
 REFERENCES = ("opencv", "pillow", "torch")
 _OPENCV = ("auto", "bilinear")
@@ -30,19 +31,28 @@ def check_interpolation(interpolation: Any, reference: Any) -> str:
     return str(interpolation)
 
 
-def shortest_edge_placement(rows: int, cols: int, height: int, width: int,
-                            edge: int) -> tuple[int, int, int, int]:
-    """(resized rows, resized cols, top, left): the short side resized to
-    ``edge``, the long side truncated, then centre-cropped to (height,
-    width) with floor offsets (a larger crop pads ceil before), as Hugging
-    Face's ``get_resize_output_image_size`` and ``center_crop``."""
+def shortest_edge_size(rows: int, cols: int, edge: int) -> tuple[int, int]:
+    """Hugging Face's ``get_resize_output_image_size(default_to_square=False)``:
+    the short side resized to ``edge``, the long side ``int(edge * long / short)``."""
     short, long = (cols, rows) if cols <= rows else (rows, cols)
     new_long = int(edge * long / short)
-    resized = (new_long, edge) if cols <= rows else (edge, new_long)
+    return (new_long, edge) if cols <= rows else (edge, new_long)
 
-    def offset(side: int, crop: int) -> int:
-        return -((side - crop) // 2) if crop <= side else -(-(crop - side) // 2)
-    return resized[0], resized[1], offset(resized[0], height), offset(resized[1], width)
+
+def hf_crop_offset(side: int, crop: int) -> int:
+    """Hugging Face's ``center_crop``: where a ``crop`` window starts in a
+    ``side``: floor offsets, so that a larger crop starts ceil((crop - side) / 2)
+    before the image (padded)."""
+    return (side - crop) // 2
+
+
+def shortest_edge_placement(rows: int, cols: int, height: int, width: int,
+                            edge: int) -> tuple[int, int, int, int]:
+    """(resized rows, resized cols, top, left): :func:`shortest_edge_size`,
+    then centre-cropped to (height, width) by :func:`hf_crop_offset`."""
+    resized = shortest_edge_size(rows, cols, edge)
+    return (resized[0], resized[1], -hf_crop_offset(resized[0], height),
+            -hf_crop_offset(resized[1], width))
 
 
 def resampled(pixels: list[NDArray[np.uint8]], placement: NDArray[np.int64], height: int,

@@ -251,6 +251,43 @@ def test_torch_reference_equals_torch(rng, name):
         np.testing.assert_array_equal(result, expected.numpy())
 
 
+def opencv_cases(rng):
+    """Random, photo-like and text images; shrinks (vertical pass first),
+    enlargements (horizontal pass first), 1-pixel sides and extreme ratios."""
+    cases = [(photo(rng, 1080, 1440), 341, 256), (photo(rng, 48, 320), 1707, 256),
+             (text_page(), 640, 256), (photo(rng, 1, 1), 5, 7), (photo(rng, 3, 2, 1), 1, 9),
+             (photo(rng, 7, 500, 2), 3, 1000), (photo(rng, 900, 4, 4), 1, 1),
+             (photo(rng, 2000, 30, 1)[..., 0], 30, 2)]
+    for _ in range(12):
+        rows, cols = (int(n) for n in rng.integers(1, 200, 2))
+        channels = int(rng.integers(1, 5))
+        width, height = (int(n) for n in rng.integers(1, 300, 2))
+        cases.append((rng.integers(0, 256, (rows, cols, channels), np.uint8), width, height))
+    return cases
+
+
+def test_opencv_lanczos_equals_cv2(monkeypatch, rng, resample_kernels):
+    cv2 = pytest.importorskip("cv2")
+    kernels = _dispatch.Kernels(image=None, quantize=None, warp=None,
+                                resample=resample_kernels)
+    monkeypatch.setattr(_resampling, "current_kernels", lambda: kernels)
+    for pixels, width, height in opencv_cases(rng):
+        expected = cv2.resize(pixels, (width, height), interpolation=cv2.INTER_LANCZOS4)
+        for threads in (1, 2):
+            with local_thread_count(threads):
+                result = resample(pixels, width, height, "lanczos", reference="opencv")
+            np.testing.assert_array_equal(result.reshape(expected.shape), expected,
+                                          err_msg=f"{pixels.shape} -> {width}x{height}")
+
+
+def test_opencv_reference_refuses_what_opencv_lacks(rng):
+    pixels = rng.integers(0, 256, (20, 30, 4), np.uint8)
+    for kwargs, word in [({"filter": "bicubic"}, "lanczos"), ({"box": (0, 0, 9, 9)}, "box"),
+                         ({"mode": "RGBa"}, "mode")]:
+        with pytest.raises(ValueError, match=word):
+            resample(pixels, 15, 10, **{"filter": "lanczos", "reference": "opencv", **kwargs})
+
+
 @given(rows=st.integers(1, 40), cols=st.integers(1, 40), channels=st.sampled_from([1, 2, 3, 4]),
        width=st.integers(1, 60), height=st.integers(1, 60), name=st.sampled_from(list(PILLOW)),
        box=st.one_of(st.none(), st.tuples(st.floats(0, 0.45), st.floats(0, 0.45),

@@ -43,6 +43,18 @@ cdef extern from "scipix_resample.h":
                         void* scratch) noexcept nogil
     void scipix_rs_unpremultiply_table(uint8_t* table) noexcept nogil
 
+cdef extern from "scipix_resample_opencv.h":
+    ctypedef struct CvPlan "scipix_rs_cv_plan":
+        const uint8_t* src
+        Py_ssize_t src_rows, src_cols, src_stride
+        uint8_t* dst
+        Py_ssize_t dst_rows, dst_cols, dst_stride
+        int channels, vertical_first
+        Pass h, v
+    size_t scipix_rs_cv_scratch_bytes(const CvPlan* plan) noexcept nogil
+    void scipix_rs_cv_band(const CvPlan* plan, Py_ssize_t y0, Py_ssize_t y1,
+                           void* scratch) noexcept nogil
+
 cdef extern from *:
     """
     #if defined(SCIPIX_SCALAR_REFERENCE)
@@ -65,6 +77,8 @@ cdef extern from *:
 cdef enum:
     # Pillow's fixed point: 32 bits less 8 for the value, 2 for overflow.
     PILLOW_BITS = 22
+    # OpenCV's INTER_RESIZE_COEF_BITS.
+    OPENCV_BITS = 11
     # Output rows a thread takes at a time: each band re-reads the source
     # rows its first output row shares with the band before.
     MIN_BAND_ROWS = 16
@@ -217,6 +231,68 @@ def resample(const uint8_t[:, :, :] src, uint8_t[:, :, :] dst, horizontal, verti
                 failed += 1
             else:
                 scipix_rs_band(&plan, y0, y1, scratch)
+                free(scratch)
+    if failed:
+        raise MemoryError()
+
+
+def resample_opencv(const uint8_t[:, :, :] src, uint8_t[:, :, :] dst, horizontal, vertical,
+                    int n_threads):
+    """OpenCV's two fixed-point passes of ``src`` into ``dst`` (INTER_LANCZOS4).
+
+    Parameters
+    ----------
+    src : uint8 memoryview, shape (rows, cols, channels)
+        ``channels`` 1 to 4, packed within a row; any row stride.
+    dst : uint8 memoryview, shape (out_rows, out_cols, channels)
+        Packed within a row; must not overlap ``src``.
+    horizontal, vertical : tuple
+        ``(first, count, coeffs)`` of each pass (int32 arrays, weights
+        with 11 fractional bits, 1 to ``coeffs.shape[1]`` taps each).
+    n_threads : int
+        Output rows are spread over this many OpenMP threads.
+    """
+    cdef CvPlan plan
+    cdef Py_ssize_t channels = src.shape[2], rows = dst.shape[0], i, y0, y1
+    memset(&plan, 0, sizeof(plan))
+    if (src.shape[0] < 1 or src.shape[1] < 1 or not 1 <= channels <= 4
+            or src.strides[1] != channels or (channels > 1 and src.strides[2] != 1)):
+        raise ValueError("src must be non-empty with 1 to 4 packed channels")
+    if (dst.shape[2] != channels or dst.strides[1] != channels
+            or (channels > 1 and dst.strides[2] != 1)):
+        raise ValueError(f"dst must have {channels} packed channels")
+    if rows == 0 or dst.shape[1] == 0:
+        return
+    plan.v = _pass(vertical[0], vertical[1], vertical[2], OPENCV_BITS, src.shape[0], rows,
+                   "vertical")
+    plan.h = _pass(horizontal[0], horizontal[1], horizontal[2], OPENCV_BITS, src.shape[1],
+                   dst.shape[1], "horizontal")
+    if min(horizontal[1]) < 1 or min(vertical[1]) < 1:
+        raise ValueError("every output needs at least one tap")
+    plan.src, plan.src_rows, plan.src_cols, plan.src_stride = (&src[0, 0, 0], src.shape[0],
+                                                               src.shape[1], src.strides[0])
+    plan.dst, plan.dst_rows, plan.dst_cols, plan.dst_stride = (&dst[0, 0, 0], rows,
+                                                               dst.shape[1], dst.strides[0])
+    plan.channels = channels
+    # The passes' work, the horizontal one (which does not vectorize along
+    # a row) counted 4 times: rows through it, times output columns.
+    cdef Py_ssize_t source_rows = min(src.shape[0], rows * plan.v.ksize)
+    plan.vertical_first = (rows * (src.shape[1] + 4 * dst.shape[1])
+                           < 4 * source_rows * dst.shape[1] + rows * dst.shape[1])
+    cdef size_t scratch_bytes = scipix_rs_cv_scratch_bytes(&plan)
+    cdef int team = team_size(rows * dst.shape[1] * channels * plan.h.ksize, n_threads)
+    cdef Py_ssize_t bands = min(team, max(1, rows // MIN_BAND_ROWS))
+    cdef int failed = 0
+    cdef void* scratch
+    with nogil:
+        for i in prange(bands, num_threads=team, schedule="static", chunksize=1):
+            y0 = rows * i // bands
+            y1 = rows * (i + 1) // bands
+            scratch = malloc(scratch_bytes)
+            if scratch == NULL:
+                failed += 1
+            else:
+                scipix_rs_cv_band(&plan, y0, y1, scratch)
                 free(scratch)
     if failed:
         raise MemoryError()

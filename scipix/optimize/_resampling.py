@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._dispatch import current_kernels
+from ._opencv_taps import lanczos4_taps
 from ._validate import (output_array, packed_pixels, positive_int, real_number, uint8_array,
                         unaliased)
 from .config import kernel_threads
@@ -25,7 +26,7 @@ FILTERS = {"nearest": 0, "box": 1, "bilinear": 2, "hamming": 3, "bicubic": 4, "l
 # Pillow's Image.Resampling values, which Hugging Face configurations store.
 _PILLOW_NUMBERS = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box",
                    5: "hamming", 6: "mks2013", 7: "mks2021"}
-REFERENCES = ("pillow", "torch")
+REFERENCES = ("pillow", "torch", "opencv")
 # How the channels of a 1-4 channel image are resampled, by Pillow mode:
 # the alpha modes are resampled premultiplied, as Pillow does.
 _MODES = {1: ("L",), 2: ("LA", "La"), 3: ("RGB",), 4: ("RGBA", "RGBa", "RGBX")}
@@ -109,7 +110,7 @@ def resample(image: ArrayLike, width: int, height: int, filter: Any = "bilinear"
              reference: str = "pillow", box: Optional[Sequence[float]] = None,
              out: Optional[NDArray[np.uint8]] = None,
              mode: Optional[str] = None) -> NDArray[np.uint8]:
-    """Resize with Pillow's antialiased filters, bit for bit (or torch's).
+    """Resize with Pillow's antialiased filters, bit for bit (or torch's, or OpenCV's Lanczos).
 
     With ``reference="pillow"`` the result equals
     ``PIL.Image.resize((width, height), filter, box=box)`` exactly:
@@ -120,7 +121,10 @@ def resample(image: ArrayLike, width: int, height: int, filter: Any = "bilinear"
     and LA resampled premultiplied by alpha, as Pillow does.  With
     ``reference="torch"``, what ``torch.nn.functional.interpolate(x,
     (height, width), mode=filter, antialias=True, align_corners=False)``
-    gives on a uint8 tensor ("bilinear" and "bicubic").
+    gives on a uint8 tensor ("bilinear" and "bicubic").  With
+    ``reference="opencv"``, what ``cv2.resize(image, (width, height),
+    interpolation=cv2.INTER_LANCZOS4)`` gives ("lanczos" only: OpenCV's
+    8-tap window, not widened when shrinking, each channel on its own).
 
     Parameters
     ----------
@@ -132,7 +136,7 @@ def resample(image: ArrayLike, width: int, height: int, filter: Any = "bilinear"
     filter : {"nearest", "box", "bilinear", "hamming", "bicubic", "lanczos", "mks2013", \
 "mks2021"} or int
         A name, or Pillow's ``Image.Resampling`` value.
-    reference : {"pillow", "torch"}
+    reference : {"pillow", "torch", "opencv"}
     box : 4 floats, optional
         The source region (left, upper, right, lower) to resize, as
         Pillow takes it (rounded to float32); default the whole image.
@@ -160,9 +164,16 @@ def resample(image: ArrayLike, width: int, height: int, filter: Any = "bilinear"
     if reference == "torch" and name not in ("bilinear", "bicubic"):
         raise ValueError(f"reference='torch' has filters 'bilinear' and 'bicubic', "
                          f"got {name!r}")
-    if reference == "torch" and box is not None:
-        raise ValueError("box is Pillow's: torch's interpolate resizes the whole image "
-                         "(crop the array first)")
+    if reference == "opencv" and name != "lanczos":
+        raise ValueError(f"reference='opencv' has filter 'lanczos' (INTER_LANCZOS4), got "
+                         f"{name!r}; OpenCV's bilinear and area resizes are "
+                         f"simd_resize_bilinear and fast_area_resize")
+    if reference != "pillow" and box is not None:
+        raise ValueError(f"box is Pillow's: reference={reference!r} resizes the whole image "
+                         f"(crop the array first)")
+    if reference == "opencv" and mode is not None:
+        raise ValueError("mode is Pillow's: reference='opencv' resamples each channel on "
+                         "its own")
     source, mode = _source(image, mode)
     width, height = positive_int(width, "width"), positive_int(height, "height")
     if width > _MAX_SIDE or height > _MAX_SIDE:
@@ -187,6 +198,10 @@ def resample(image: ArrayLike, width: int, height: int, filter: Any = "bilinear"
         return result
     if reference == "torch":
         resample_window(source, height, width, name, "torch", (0, height), (0, width), target)
+        return result
+    if reference == "opencv":
+        kernels.resample_opencv(source, target, lanczos4_taps(cols, width),
+                                lanczos4_taps(rows, height), kernel_threads())
         return result
     if name == "nearest":
         kernels.nearest(source, target, left, upper, right, lower)

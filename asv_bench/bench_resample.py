@@ -92,3 +92,40 @@ class ClipRecipe:
 
     def time_recipe(self, level):
         self.recipe(self.images, out=self.out)
+
+
+class OpenCVLanczos:
+    """``cv2.resize(INTER_LANCZOS4)`` bit for bit (``reference="opencv"``),
+    against OpenCV itself where it is installed (one thread each): a page
+    region to an orientation classifier's short side, and an enlargement."""
+
+    params = (["1440x1080->256x341", "64x600->2400x256"], ["scipix", "opencv"])
+    param_names = ["case", "library"]
+    sizes = {"1440x1080->256x341": ((1440, 1080), (256, 341)),
+             "64x600->2400x256": ((64, 600), (2400, 256))}
+
+    def setup(self, case, library):
+        source, self.size = self.sizes[case]
+        self.image = photo(*source)
+        if library == "opencv":
+            try:
+                import cv2
+            except ImportError:
+                raise NotImplementedError("OpenCV is not installed") from None
+            cv2.setNumThreads(1)
+            self.run = lambda: cv2.resize(self.image, self.size,
+                                          interpolation=cv2.INTER_LANCZOS4)
+            return
+        resample = public("scipix.optimize.simd.resample")
+        set_opt_level("SIMD")
+        try:
+            resample(self.image[:8, :8], 4, 4, "lanczos", reference="opencv")
+        except ValueError:
+            raise NotImplementedError("resample has no OpenCV reference here") from None
+        self.run = lambda: resample(self.image, *self.size, "lanczos", reference="opencv")
+
+    def teardown(self, case, library):
+        set_opt_level("FULL")
+
+    def time_resize(self, case, library):
+        self.run()

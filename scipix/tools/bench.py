@@ -183,7 +183,7 @@ def _level_timings(fn, repeat, levels=("scalar", "simd 1T", "simd NT"), others=N
     present = {name: other for name, other in (others or {}).items() if other}
     contenders.update(present)
     timings = interleaved_medians(contenders, repeat, contexts=contexts)
-    return {**{name: None for name in others or {}}, **timings}
+    return {name: timings.get(name) for name in [*levels, *(others or {})]}
 
 
 def _kernel_table(sizes, repeat, kernels, threads, record):

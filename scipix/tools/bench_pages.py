@@ -23,7 +23,8 @@ _SHOWN_LIBRARIES = ("numpy", "opencv-python-headless", "torch", "onnxruntime", "
 
 
 def machine_line(data, table=None):
-    """One sentence naming the machine, its load and the command of a run."""
+    """One sentence naming the machine, its load, the libraries and the day
+    of a run (its command is ``data["command"]``)."""
     machine = data["machine"]
     libraries = ", ".join(f"{name} {version}" for name, version in machine["libraries"].items()
                           if name in _SHOWN_LIBRARIES)
@@ -32,7 +33,7 @@ def machine_line(data, table=None):
     return (f"{machine['cpu']}, {machine['logical_cpus']} logical CPUs, variant "
             f"{machine['variant']}, {machine['threads']} threads; load average "
             f"{machine['load_average'][0]:.1f} at the start, {load_at_end[0]:.1f} at the end; "
-            f"{libraries}; {day}; {data['command']}")
+            f"{libraries}; {day}")
 
 
 def _unit(table):

@@ -15,8 +15,8 @@ import sys
 
 from .bench_record import load
 
-RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "docs", "benchmarks", "results")
+# Relative to the repository's root, where the command runs.
+RESULTS = os.path.join("docs", "benchmarks", "results")
 
 # The libraries a machine line names (the others are in the results file).
 _SHOWN_LIBRARIES = ("numpy", "opencv-python-headless", "torch", "onnxruntime", "Pillow")

@@ -32,8 +32,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _row(table, case, medians, ours, theirs):
-    table.add(case=case, scipix=ours, against=theirs,
-              **{"scipix time": medians[ours], "peer time": medians[theirs]})
+    table.add(case=case, against=theirs, scipix=medians[ours], peer=medians[theirs],
+              **{"scipix variant": ours})
     ratio = medians[theirs] / medians[ours]
     print(f"  {case:<34} {ours:<18} {medians[ours] * 1e3:9.2f} ms   {theirs:<20} "
           f"{medians[theirs] * 1e3:9.2f} ms   {ratio:6.2f}x")
@@ -147,8 +147,8 @@ def model_table(repeat, record):
     cv2.setNumThreads(1)
     print(f"\nmodel inputs, 1 thread each, median of {repeat} interleaved rounds:")
     table = record.table("model", "Model inputs, 1 thread each: scipix against the code a "
-                         "user would otherwise run", ["case", "scipix", "against"],
-                         ["scipix time", "peer time"], ours="scipix time", chart="speedup")
+                         "user would otherwise run", ["case", "scipix variant", "against"],
+                         ["scipix", "peer"], ours="scipix", chart="speedup")
     try:
         with serial_kernels():
             _blob_rows(table, repeat)

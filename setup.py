@@ -9,8 +9,8 @@ separately named extension modules (``scipix.optimize._image_avx2``,
 Set ``SCIPIX_VARIANTS=scalar,avx2`` to build only some variants (a quicker
 development build); the default is every variant of the build machine's
 architecture.  Set ``SCIPIX_SANITIZE=address,undefined`` to build every
-extension with AddressSanitizer and UBSan (see the README for running it),
-and ``SCIPIX_BOUNDSCHECK=1`` to build with Cython's bounds and wraparound
+extension with AddressSanitizer and UBSan (docs/getting-started.rst says how
+to run it), and ``SCIPIX_BOUNDSCHECK=1`` to build with Cython's bounds and wraparound
 checks on (a debugging build, as scikit-learn's ``SKLEARN_ENABLE_DEBUG_CYTHON_DIRECTIVES``).
 """
 import os

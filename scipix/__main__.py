@@ -16,7 +16,11 @@ def _demo(args):
 
 def _bench(args):
     from .tools.bench import run_bench
-    run_bench(args.sizes, args.repeat, args.kernels, args.batch)
+    from .tools.bench_record import BenchRecord
+    record = run_bench(args.sizes, args.repeat, args.kernels, args.batch,
+                       BenchRecord(args.argv))
+    if args.json:
+        record.write(args.json)
 
 
 def _soak(args):
@@ -46,6 +50,8 @@ def main(argv=None):
                             "resample recipes")
     bench.add_argument("--batch", type=int, default=64,
                        help="images in the preprocess_batch tables (default 64)")
+    bench.add_argument("--json", metavar="FILE",
+                       help="also write every table, with the machine, to FILE")
     bench.set_defaults(run=_bench)
 
     soak = commands.add_parser("soak", help="leak checks: memory and descriptors under "
@@ -54,7 +60,9 @@ def main(argv=None):
                       help="fraction of the full call counts (default 1)")
     soak.set_defaults(run=_soak)
 
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # the command as given, kept with recorded results
     args.run(args)
     return 0
 

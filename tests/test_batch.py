@@ -386,7 +386,7 @@ def test_add_before_run_fails_instead_of_waiting():
         batcher = DynamicBatcher(FAST, echo)
         with pytest.raises(BatcherClosed, match=r"run\(\) was not started"):
             await asyncio.wait_for(batcher.add(1), GUARD_S)
-        # The README's order: run()'s task created, add() awaited at once.
+        # The batching guide's order: run()'s task created, add() awaited at once.
         task = asyncio.create_task(batcher.run())
         assert await batcher.add(2) == 2
         await stop(batcher, task)

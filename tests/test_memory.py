@@ -494,7 +494,7 @@ def mapped(path):
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs /proc")
 def test_closing_with_live_arrays_defers_the_unmap(tmp_path, rng):
-    # The README's example: an array taken inside the block outlives it.
+    # The memory guide's example: an array taken inside the block outlives it.
     array = rng.standard_normal((8, 4)).astype(np.float32)
     path = tmp_path / "weight.npy"
     np.save(path, array)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 for _module in ("onnxruntime", "rapidocr_onnxruntime", "PIL", "cv2"):
-    pytest.importorskip(_module, reason="the ocr extra (see README: OCR end to end)")
+    pytest.importorskip(_module, reason="the ocr extra (see docs/guide/ocr.rst)")
 
 from scipix.tools import bench_ocr  # noqa: E402
 

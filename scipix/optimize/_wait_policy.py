@@ -3,8 +3,8 @@
 libgomp's own default keeps its idle workers spinning for a few
 milliseconds after every parallel region, CPU taken from whatever runs next
 (a model runtime's threads, a web server).  Passive workers sleep at once,
-at a cost of tens of microseconds when the next region wakes them (see the
-README).  libgomp reads ``OMP_WAIT_POLICY`` once, when it loads, so the
+at a cost of tens of microseconds when the next region wakes them (see
+docs/design/choices.rst).  libgomp reads ``OMP_WAIT_POLICY`` once, when it loads, so the
 variable is set only while scipix's extensions load their runtime, then
 removed: child processes and later imports see the environment unchanged.
 

@@ -1,6 +1,6 @@
 """Process-wide optimization level, and the OpenMP threads of each calling thread.
 
-Which count a kernel runs on (README, "Scaling out"):
+Which count a kernel runs on (docs/guide/scaling.rst):
 
 - The main thread uses the process-wide count: :func:`set_thread_count`,
   else ``OMP_NUM_THREADS``, else the CPUs this process may run on.  A new

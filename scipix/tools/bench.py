@@ -15,10 +15,15 @@ the INT8 linear layer and weight quantizer against PyTorch and ONNX Runtime,
 and the ``model`` table model inputs against OpenCV and RapidOCR
 (:mod:`.bench_model`), the ``resample`` and ``recipes`` tables Pillow-exact
 resampling and the Hugging Face recipes against Pillow, torch and
-transformers (:mod:`.bench_resample`).
+transformers (:mod:`.bench_resample`).  Every table is also recorded in a
+:class:`.bench_record.BenchRecord`, which ``--json FILE`` writes out.
+
+The comparisons interleave their contenders' rounds in one process (load
+from the machine's other users then hits each alike) and keep the medians.
 """
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+import contextlib
 import importlib.util
 import json
 import os
@@ -34,10 +39,12 @@ from .baselines import numpy_dequantize, numpy_quantize, opencv_preprocess_batch
 from .bench_gemm import gemm_tables
 from .batch_load import echo_throughput, open_loop_p95, sleeping_processor
 from .bench_model import model_table
+from .bench_record import BenchRecord
 from .bench_resample import recipes_table, resample_table
 from .soak import resident_bytes
 from .synthetic import page_rgba
-from ..optimize import OptLevel, batch, memory, parallel, quantize, simd
+from .timing import interleaved_medians
+from ..optimize import OptLevel, batch, local_thread_count, memory, parallel, quantize, simd
 
 try:
     import cv2
@@ -117,7 +124,15 @@ def _ratio_cell(numerator, denominator, width, digits):
     return f"{numerator / denominator:>{width - 1}.{digits}f}x"
 
 
-def run_bench(sizes, repeat, kernels=None, batch=64):
+def run_bench(sizes, repeat, kernels=None, batch=64, record=None):
+    """Print the tables ``kernels`` selects (all but ``ocr`` when None), and
+    record them in ``record`` (a new :class:`.BenchRecord` when None).
+
+    Returns
+    -------
+    BenchRecord
+    """
+    record = record or BenchRecord(["bench"])
     if cv2 is not None:
         cv2.setNumThreads(1)
     threads = optimize.get_thread_count()
@@ -128,42 +143,55 @@ def run_bench(sizes, repeat, kernels=None, batch=64):
     if not kernels or set(kernels) - {"batch", "scaling", "overhead", "memory", "batching",
                                       "quantize", "gemm", "model", "ocr", "resample",
                                       "recipes"}:
-        _kernel_table(sizes, repeat, kernels, threads)
+        _kernel_table(sizes, repeat, kernels, threads, record)
     if not kernels or "batch" in kernels:
-        _batch_table(batch, repeat, threads)
+        _batch_table(batch, repeat, threads, record)
     if not kernels or "scaling" in kernels:
-        _scaling_table(batch, repeat, threads)
+        _scaling_table(batch, repeat, threads, record)
     if not kernels or "overhead" in kernels:
-        _overhead_table()
+        _overhead_table(record)
     if not kernels or "memory" in kernels:
-        _memory_table(repeat)
+        _memory_table(repeat, record)
     if not kernels or "batching" in kernels:
-        asyncio.run(_batching_table())
+        asyncio.run(_batching_table(record))
     if not kernels or "quantize" in kernels:
-        _quantize_table(repeat, threads)
+        _quantize_table(repeat, threads, record)
     if not kernels or "gemm" in kernels:
-        gemm_tables(repeat)
+        gemm_tables(repeat, record)
     if not kernels or "model" in kernels:
-        model_table(repeat)
+        model_table(repeat, record)
     if not kernels or "resample" in kernels:
-        resample_table(repeat)
+        resample_table(repeat, record)
     if not kernels or "recipes" in kernels:
-        recipes_table(repeat)
+        recipes_table(repeat, record)
     if kernels and "ocr" in kernels:  # minutes: only when asked for
         from .bench_ocr import ocr_tables
-        ocr_tables(repeat)
+        ocr_tables(repeat, record)
+    return record
 
 
-def _level_timings(fn, repeat, levels=(OptLevel.NONE, OptLevel.SIMD, OptLevel.FULL)):
-    """``{level: median seconds of fn()}`` at each optimization level."""
-    timings = {}
-    for level in levels:
-        with optimize.opt_level(level):
-            timings[level] = _median_seconds(fn, repeat)
-    return timings
+LEVELS = {"scalar": OptLevel.NONE, "simd 1T": OptLevel.SIMD, "simd NT": OptLevel.FULL}
 
 
-def _kernel_table(sizes, repeat, kernels, threads):
+def _level_timings(fn, repeat, levels=("scalar", "simd 1T", "simd NT"), others=None):
+    """Median seconds of ``fn()`` at each optimization level in ``levels``,
+    and of each of ``others`` (name to callable or None), rounds interleaved;
+    ``None`` for an absent other."""
+    contenders = {level: fn for level in levels}
+    contexts = {level: (lambda level=level: optimize.opt_level(LEVELS[level]))
+                for level in levels}
+    present = {name: other for name, other in (others or {}).items() if other}
+    contenders.update(present)
+    timings = interleaved_medians(contenders, repeat, contexts=contexts)
+    return {name: timings.get(name) for name in [*levels, *(others or {})]}
+
+
+def _kernel_table(sizes, repeat, kernels, threads, record):
+    table = record.table(
+        "kernels", f"Image kernels on square images of each size: the scalar reference, the "
+        f"SIMD variant on 1 and {threads} threads, OpenCV on 1 thread (NumPy for normalize)",
+        ["kernel", "size"], ["scalar", "simd 1T", "simd NT", "cv2", "numpy"], ours="simd 1T",
+        chart="speedup")
     print("\nkernels, times in microseconds")
     header = (f"{'kernel':<13}{'size':>6}{'scalar':>11}{'simd 1T':>11}{f'simd {threads}T':>11}"
               f"{'other':>11}  {'vs scalar':>9}{'vs other':>9}{f'{threads}T gain':>9}")
@@ -173,30 +201,35 @@ def _kernel_table(sizes, repeat, kernels, threads):
         for name, (ours, theirs, other_name) in _cases(size).items():
             if kernels and name.split()[0] not in kernels:
                 continue
-            timings = _level_timings(ours, repeat)
-            other = _median_seconds(theirs, repeat) if theirs else None
-            simd_1t = timings[OptLevel.SIMD]
-            print(f"{name:<13}{size:>6}{timings[OptLevel.NONE] * 1e6:>11.1f}{simd_1t * 1e6:>11.1f}"
-                  f"{timings[OptLevel.FULL] * 1e6:>11.1f}{_time_cell(other, 1e6, 11, 1)}  "
-                  f"{timings[OptLevel.NONE] / simd_1t:>8.1f}x{_ratio_cell(other, simd_1t, 9, 2)}"
-                  f"{simd_1t / timings[OptLevel.FULL]:>8.2f}x  ({other_name})")
+            timings = _level_timings(ours, repeat, others={other_name: theirs})
+            other = timings[other_name]
+            simd_1t = timings["simd 1T"]
+            print(f"{name:<13}{size:>6}{timings['scalar'] * 1e6:>11.1f}{simd_1t * 1e6:>11.1f}"
+                  f"{timings['simd NT'] * 1e6:>11.1f}{_time_cell(other, 1e6, 11, 1)}  "
+                  f"{timings['scalar'] / simd_1t:>8.1f}x{_ratio_cell(other, simd_1t, 9, 2)}"
+                  f"{simd_1t / timings['simd NT']:>8.2f}x  ({other_name})")
+            table.add(kernel=name, size=size, **{"cv2": None, "numpy": None, **timings})
 
 
-def _batch_table(n_images, repeat, threads, page=(768, 1024), shape=(384, 384)):
+def _batch_table(n_images, repeat, threads, record, page=(768, 1024), shape=(384, 384)):
     images = [page_rgba(*page, seed=i) for i in range(n_images)]
     out = np.empty((n_images, 1) + shape, np.float32)
     print(f"\npreprocess_batch: {n_images} RGBA {page[1]}x{page[0]} -> "
           f"{shape[1]}x{shape[0]} float32, times in milliseconds")
-    timings = _level_timings(lambda: parallel.preprocess_batch(images, shape, out=out), repeat)
-    other = None
-    if cv2 is not None:
-        other = _median_seconds(lambda: opencv_preprocess_batch(cv2, images, shape, out), repeat)
-    simd_1t = timings[OptLevel.SIMD]
+    timings = _level_timings(
+        lambda: parallel.preprocess_batch(images, shape, out=out), repeat,
+        others={"cv2 1T": cv2 and (lambda: opencv_preprocess_batch(cv2, images, shape, out))})
+    other = timings["cv2 1T"]
+    simd_1t = timings["simd 1T"]
+    record.table("batch", f"preprocess_batch: {n_images} RGBA {page[1]}x{page[0]} pages -> "
+                 f"{shape[1]}x{shape[0]} float32, against OpenCV + NumPy on 1 thread",
+                 ["images"], list(timings), ours="simd 1T", chart="speedup").add(
+        images=n_images, **timings)
     print(f"{'scalar':>10}{'simd 1T':>10}{f'simd {threads}T':>10}{'cv2 1T':>10}  "
           f"{'vs cv2':>8}{f'{threads}T gain':>9}")
-    print(f"{timings[OptLevel.NONE] * 1e3:>10.1f}{simd_1t * 1e3:>10.1f}"
-          f"{timings[OptLevel.FULL] * 1e3:>10.1f}{_time_cell(other, 1e3, 10, 1)}  "
-          f"{_ratio_cell(other, simd_1t, 8, 2)}{simd_1t / timings[OptLevel.FULL]:>8.2f}x")
+    print(f"{timings['scalar'] * 1e3:>10.1f}{simd_1t * 1e3:>10.1f}"
+          f"{timings['simd NT'] * 1e3:>10.1f}{_time_cell(other, 1e3, 10, 1)}  "
+          f"{_ratio_cell(other, simd_1t, 8, 2)}{simd_1t / timings['simd NT']:>8.2f}x")
 
 
 def _thread_ladder(threads):
@@ -205,11 +238,13 @@ def _thread_ladder(threads):
     return ladder + [threads]
 
 
-def _scaling_table(n_images, repeat, threads, page=(768, 1024), shape=(384, 384)):
+def _scaling_table(n_images, repeat, threads, record, page=(768, 1024), shape=(384, 384)):
     """``preprocess_batch`` on 1, 2, 4, ... threads, against OpenCV run the
-    way a user parallelizes it: a thread pool, one slice of images per thread."""
+    way a user parallelizes it: a thread pool, one slice of images per
+    thread; every thread count's rounds interleaved."""
     images = [page_rgba(*page, seed=i) for i in range(n_images)]
     out = np.empty((n_images, 1) + shape, np.float32)
+    ladder = _thread_ladder(threads)
 
     def opencv_threads(pool, team):
         bounds = np.linspace(0, n_images, team + 1).astype(int)
@@ -221,25 +256,31 @@ def _scaling_table(n_images, repeat, threads, page=(768, 1024), shape=(384, 384)
     print(f"\npreprocess_batch thread scaling: {n_images} RGBA {page[1]}x{page[0]} -> "
           f"{shape[1]}x{shape[0]}, times in milliseconds")
     print(f"{'threads':>8}{'scipix':>10}{'pages/s':>10}{'gain':>8}{'cv2 pool':>10}{'vs cv2':>9}")
-    single = None
-    previous = optimize.get_thread_count()
-    try:
-        for team in _thread_ladder(threads):
-            optimize.set_thread_count(team)
-            ours = _median_seconds(lambda: parallel.preprocess_batch(images, shape, out=out),
-                                   repeat)
-            single = single or ours
-            other = None
+    table = record.table(
+        "scaling", f"preprocess_batch thread scaling: {n_images} RGBA {page[1]}x{page[0]} "
+        f"pages -> {shape[1]}x{shape[0]} float32, against OpenCV + NumPy in a thread pool "
+        f"(one slice of the pages per thread)", ["threads"], ["scipix", "cv2 pool"],
+        ours="scipix", chart="scaling")
+    contenders, contexts = {}, {}
+    with contextlib.ExitStack() as stack:
+        for team in ladder:
+            contenders[f"scipix {team}"] = lambda: parallel.preprocess_batch(images, shape,
+                                                                             out=out)
+            contexts[f"scipix {team}"] = lambda team=team: local_thread_count(team)
             if cv2 is not None:
-                with ThreadPoolExecutor(team) as pool:
-                    other = _median_seconds(lambda: opencv_threads(pool, team), repeat)
-            print(f"{team:>8}{ours * 1e3:>10.1f}{n_images / ours:>10.0f}{single / ours:>7.2f}x"
-                  f"{_time_cell(other, 1e3, 10, 1)}{_ratio_cell(other, ours, 9, 2)}")
-    finally:
-        optimize.set_thread_count(previous)
+                pool = stack.enter_context(ThreadPoolExecutor(team))
+                contenders[f"cv2 {team}"] = lambda pool=pool, team=team: opencv_threads(pool,
+                                                                                        team)
+        timings = interleaved_medians(contenders, repeat, contexts=contexts)
+    single = timings["scipix 1"]
+    for team in ladder:
+        ours, other = timings[f"scipix {team}"], timings.get(f"cv2 {team}")
+        print(f"{team:>8}{ours * 1e3:>10.1f}{n_images / ours:>10.0f}{single / ours:>7.2f}x"
+              f"{_time_cell(other, 1e3, 10, 1)}{_ratio_cell(other, ours, 9, 2)}")
+        table.add(threads=team, scipix=ours, **{"cv2 pool": other})
 
 
-def _overhead_table(items=20_000):
+def _overhead_table(record, items=20_000):
     """Per-item cost of the executors themselves, on work that does nothing."""
     async def nothing(x):
         return x
@@ -250,10 +291,14 @@ def _overhead_table(items=20_000):
     pipeline = parallel.PipelineExecutor(identity, identity)
     executor = parallel.AsyncParallelExecutor(8)
     print(f"\nexecutor overhead per item ({items} no-op items), microseconds")
+    table = record.table("overhead", f"Executor overhead per item, {items} no-op items",
+                         ["executor"], ["per item"])
     for name, run in (("PipelineExecutor", lambda: pipeline.execute_batch(range(items))),
                       ("AsyncParallelExecutor", lambda: asyncio.run(
                           executor.execute(range(items), nothing)))):
-        print(f"{name:<24}{_median_seconds(run, 3) / items * 1e6:>8.2f}")
+        per_item = _median_seconds(run, 3) / items
+        print(f"{name:<24}{per_item * 1e6:>8.2f}")
+        table.add(executor=name, **{"per item": per_item})
 
 
 def sparse_safetensors(path, big=1 << 30, small=4096):
@@ -267,7 +312,7 @@ def sparse_safetensors(path, big=1 << 30, small=4096):
         file.truncate(8 + len(header) + big + small)
 
 
-def _memory_table(repeat):
+def _memory_table(repeat, record):
     half = np.ones(512 * 1024, np.uint8)
     pool = memory.BufferPool(lambda: memory.ByteBuffer(1 << 20), 1, 4)
     arena = memory.Arena(1 << 16)
@@ -298,10 +343,22 @@ def _memory_table(repeat):
             np.empty(64, np.uint8)
 
     print("\nmemory, times in microseconds")
-    timed = {name: _median_seconds(fn, repeat) * 1e6 for name, fn in (
-        ("pooled", pooled), ("numpy.empty", numpy_empty), ("bytearray", bytes_array),
-        ("arena", arena_64), ("arena many", arena_many_64), ("numpy 64", numpy_64),
-        ("acquire", lambda: pool.acquire().release()))}
+    seconds = interleaved_medians({
+        "pooled": pooled, "numpy.empty": numpy_empty, "bytearray": bytes_array,
+        "arena": arena_64, "arena many": arena_many_64, "numpy 64": numpy_64,
+        "acquire": lambda: pool.acquire().release()}, repeat)
+    timed = {name: value * 1e6 for name, value in seconds.items()}
+    table = record.table("memory", "Pools and the arena against plain allocation",
+                         ["case"], ["scipix", "numpy.empty", "bytearray"], ours="scipix",
+                         chart="speedup")
+    table.add(case="1 MiB buffer, write 512 KiB (pool)", scipix=seconds["pooled"],
+              **{"numpy.empty": seconds["numpy.empty"], "bytearray": seconds["bytearray"]})
+    table.add(case="64 x 64 B, Arena.alloc loop + reset", scipix=seconds["arena"],
+              **{"numpy.empty": seconds["numpy 64"], "bytearray": None})
+    table.add(case="64 x 64 B, Arena.alloc_many + reset", scipix=seconds["arena many"],
+              **{"numpy.empty": seconds["numpy 64"], "bytearray": None})
+    table.add(case="pool acquire + release", scipix=seconds["acquire"],
+              **{"numpy.empty": None, "bytearray": None})
     print(f"1 MiB buffer, write 512 KiB: pooled {timed['pooled']:.1f}, numpy.empty "
           f"{timed['numpy.empty']:.1f} ({timed['numpy.empty'] / timed['pooled']:.2f}x), "
           f"bytearray {timed['bytearray']:.1f} ({timed['bytearray'] / timed['pooled']:.2f}x)")
@@ -323,6 +380,10 @@ def _memory_table(repeat):
             grown = resident_bytes() - before
     print(f"MmapModel 1 GiB safetensors, open + read a 4 KiB tensor: {elapsed * 1e3:.2f} ms, "
           f"resident memory +{grown / 1024:.0f} KiB (sum {total})")
+    record.table("mmap", "MmapModel: open a 1 GiB safetensors file and read a 4 KiB tensor "
+                 "(one run)", ["case"], ["open + read"], values=["resident KiB"]).add(
+        case="1 GiB safetensors, 4 KiB tensor", **{"open + read": elapsed,
+                                                   "resident KiB": round(grown / 1024)})
 
 
 async def _running(batcher):
@@ -331,8 +392,11 @@ async def _running(batcher):
     return task
 
 
-async def _batching_table():
+async def _batching_table(record):
     print("\nbatching")
+    overhead = record.table("batching overhead", "DynamicBatcher overhead per item, echo "
+                            "processor, max_batch_size 64, 1000 callers x 100 items",
+                            ["processor"], ["per item"])
     config = batch.BatchConfig(max_batch_size=64, max_wait_ms=2, max_queue_size=5000)
 
     async def echo_async(items):
@@ -347,11 +411,16 @@ async def _batching_table():
         print(f"DynamicBatcher overhead, {name} echo processor, max_batch_size 64, "
               f"1000 callers x 100 items: {seconds * 1e6:.2f} us/item "
               f"({1 / seconds:,.0f} items/s)")
+        overhead.add(processor=name, **{"per item": seconds})
 
     config = batch.BatchConfig(max_batch_size=128, max_wait_ms=50, max_queue_size=100_000)
     processor = sleeping_processor(0.002, 0.0001)
     print("processor 2 ms + 0.1 ms/item, target 20 ms, 3 s per load level; p95 over the "
           "last 1.5 s:")
+    latency = record.table("batching latency", "p95 latency across a step change in load: "
+                           "processor 2 ms + 0.1 ms/item, target 20 ms, 3 s per load level, "
+                           "p95 over the last 1.5 s", ["batcher", "items/s"], ["p95"],
+                           values=["batch size"])
     for name, batcher in (("AdaptiveBatcher", batch.AdaptiveBatcher(config, 0.020, processor)),
                           ("DynamicBatcher", batch.DynamicBatcher(config, processor))):
         task = await _running(batcher)
@@ -360,6 +429,7 @@ async def _batching_table():
             p95 = await open_loop_p95(batcher, rate, 3.0)
             size = batcher.current_config().max_batch_size
             figures.append(f"{rate}/s: p95 {p95 * 1e3:.1f} ms (size {size})")
+            latency.add(batcher=name, p95=p95, **{"items/s": rate, "batch size": size})
         await batcher.shutdown()
         await task
         print(f"  {name:<16}" + "; ".join(figures))
@@ -387,8 +457,13 @@ def _torch_dequantizer(torch, x, params):
     return quantized.dequantize
 
 
-def _quantize_table(repeat, threads):
+def _quantize_table(repeat, threads, record):
     torch = _optional_torch()
+    table = record.table("quantize", "INT8 quantize_with_params / dequantize of n float32: "
+                         "the scalar reference, the SIMD variant, NumPy's in-place "
+                         "expression, torch on 1 thread", ["op", "n"],
+                         ["scalar", "simd 1T", "simd NT", "numpy", "torch"], ours="simd 1T",
+                         chart="speedup")
     print(f"\nquantize, times in milliseconds (numpy: in-place multiply, rint, add, clip, "
           f"cast into out; torch: quantize_per_tensor / dequantize on 1 thread"
           f"{'' if torch else ', not installed'})")
@@ -407,22 +482,24 @@ def _quantize_table(repeat, threads):
                   lambda: numpy_dequantize(q, params.scale, params.zero_point, restored),
                   torch and _torch_dequantizer(torch, x, params))]
         for op, ours, numpy_op, torch_op in cases:
-            timings = _level_timings(ours, repeat)
-            other = _median_seconds(numpy_op, repeat)
-            theirs = _median_seconds(torch_op, repeat) if torch_op else None
-            simd_1t = timings[OptLevel.SIMD]
-            print(f"{op:<12}{n:>10}{timings[OptLevel.NONE] * 1e3:>9.3f}"
-                  f"{simd_1t * 1e3:>9.3f}{timings[OptLevel.FULL] * 1e3:>9.3f}"
+            timings = _level_timings(ours, repeat, others={"numpy": numpy_op, "torch": torch_op})
+            other, theirs = timings["numpy"], timings["torch"]
+            simd_1t = timings["simd 1T"]
+            table.add(op=op, n=n, **timings)
+            print(f"{op:<12}{n:>10}{timings['scalar'] * 1e3:>9.3f}"
+                  f"{simd_1t * 1e3:>9.3f}{timings['simd NT'] * 1e3:>9.3f}"
                   f"{other * 1e3:>9.3f}{_time_cell(theirs, 1e3, 9, 3)}  {other / simd_1t:>7.2f}x"
                   f"{_ratio_cell(theirs, simd_1t, 9, 2)}")
     w = np.random.default_rng(1).standard_normal((1024, 64)).astype(np.float32)
     per_channel = _median_seconds(lambda: quantize.PerChannelQuant.from_f32(w, w.shape), repeat)
     print(f"PerChannelQuant.from_f32 1024 x 64: {per_channel * 1e3:.3f} ms")
-    _linear_table(repeat, threads)
-    _linear_accuracy_table()
+    record.table("per-channel", "PerChannelQuant.from_f32 of a 1024 x 64 float32 weight",
+                 ["case"], ["scipix"]).add(case="1024 x 64", scipix=per_channel)
+    _linear_table(repeat, threads, record)
+    _linear_accuracy_table(record)
 
 
-def _linear_table(repeat, threads, batch_size=64, features=1024):
+def _linear_table(repeat, threads, record, batch_size=64, features=1024):
     """QuantizedLinear against NumPy's float32 ``x @ W.T + b`` (BLAS), both
     on one thread and on all."""
     rng = np.random.default_rng(2)
@@ -436,22 +513,33 @@ def _linear_table(repeat, threads, batch_size=64, features=1024):
     limit_blas = importlib.util.find_spec("threadpoolctl") is not None
     print(f"{'layer':<34}{'1T':>9}{f'{threads}T':>9}{'numpy 1T':>10}  {'vs numpy 1T':>11}"
           f"{'' if limit_blas else '  (numpy 1T needs threadpoolctl)'}")
+    table = record.table("linear", f"QuantizedLinear, batch {batch_size}, {features} -> "
+                         f"{features}, against NumPy's float32 x @ W.T + b on 1 thread",
+                         ["activations"], ["simd 1T", "simd NT", "numpy 1T"], ours="simd 1T",
+                         chart="speedup")
+    blas_contexts = {}
+    if limit_blas:
+        from threadpoolctl import threadpool_limits
+        blas_contexts["numpy 1T"] = lambda: threadpool_limits(1)
     for reduce_range in (True, False):
         layer = quantize.QuantizedLinear(weight, bias, reduce_range=reduce_range)
-        timings = _level_timings(lambda: layer(x), repeat, (OptLevel.SIMD, OptLevel.FULL))
-        other = None
+        contenders = {"simd 1T": lambda: layer(x), "simd NT": lambda: layer(x)}
         if limit_blas:
-            from threadpoolctl import threadpool_limits
-            with threadpool_limits(1):
-                other = _median_seconds(lambda: x @ weight.T + bias, repeat)
-        print(f"{repr(layer)[16:-1].split(', ')[-1]:<34}{timings[OptLevel.SIMD] * 1e3:>9.3f}"
-              f"{timings[OptLevel.FULL] * 1e3:>9.3f}{_time_cell(other, 1e3, 10, 3)}  "
-              f"{_ratio_cell(other, timings[OptLevel.SIMD], 11, 2)}")
+            contenders["numpy 1T"] = lambda: x @ weight.T + bias
+        timings = interleaved_medians(contenders, repeat, contexts={
+            "simd 1T": lambda: optimize.opt_level(OptLevel.SIMD),
+            "simd NT": lambda: optimize.opt_level(OptLevel.FULL), **blas_contexts})
+        other = timings.get("numpy 1T")
+        activations = repr(layer)[16:-1].split(", ")[-1]
+        table.add(activations=activations, **{"numpy 1T": other, **timings})
+        print(f"{activations:<34}{timings['simd 1T'] * 1e3:>9.3f}"
+              f"{timings['simd NT'] * 1e3:>9.3f}{_time_cell(other, 1e3, 10, 3)}  "
+              f"{_ratio_cell(other, timings['simd 1T'], 11, 2)}")
     print(f"weight memory: {layer.size_bytes() / 2**20:.2f} MiB int8 against "
           f"{weight.nbytes / 2**20:.2f} MiB float32")
 
 
-def _linear_accuracy_table(rows=2048, features=1024, layers=3):
+def _linear_accuracy_table(record, rows=2048, features=1024, layers=3):
     """Top-1 agreement of QuantizedLinear with the float layer, per weight
     and input distribution, and the ceiling that int8 weights alone allow;
     min-max over a few random layers (it depends on the layer's near-ties)."""
@@ -465,6 +553,11 @@ def _linear_accuracy_table(rows=2048, features=1024, layers=3):
     print(f"\nQuantizedLinear top-1 agreement with the float layer, {rows} rows, "
           f"{features} -> {features}, min-max over {layers} layers")
     print(f"{'weights, inputs':<36}{'7-bit':>16}{'8-bit':>16}{'int8 W only':>16}")
+    columns = ["7-bit min", "7-bit max", "8-bit min", "8-bit max", "int8 W only min",
+               "int8 W only max"]
+    table = record.table("linear accuracy", f"QuantizedLinear top-1 agreement with the float "
+                         f"layer, {rows} rows, {features} -> {features}, min and max over "
+                         f"{layers} random layers", ["weights", "inputs"], [], values=columns)
     for weight_name, make_weight in weights.items():
         for input_name, make_input in inputs.items():
             agree = []
@@ -478,6 +571,8 @@ def _linear_accuracy_table(rows=2048, features=1024, layers=3):
                               np.mean(layer(x).argmax(1) == top),
                               np.mean((x @ weight_only.T).argmax(1) == top)])
             low, high = np.min(agree, axis=0), np.max(agree, axis=0)
+            table.add(weights=weight_name, inputs=input_name, **dict(zip(
+                columns, (float(v) for pair in zip(low, high) for v in pair))))
             print(f"{weight_name + ', ' + input_name:<36}"
                   + "".join(f"{f'{a:.1%}-{b:.1%}':>16}" for a, b in zip(low, high)))
 

@@ -140,7 +140,7 @@ def _ratio(times, other):
     return f"{times[other] / times['scipix']:.2f}x" if other in times else "-"
 
 
-def linear_table(rounds=15):
+def linear_table(record, rounds=15):
     threads = optimize.get_thread_count()
     torch = _torch(1)
     try:
@@ -157,17 +157,25 @@ def linear_table(rounds=15):
               f"{'numpy':>9}  {'vs torch':>8}{'vs onnxrt':>10}{'vs numpy':>9}")
     print(header)
     print("-" * len(header))
+    table = record.table("gemm", "QuantizedLinear against PyTorch's dynamic INT8 Linear "
+                         "(fbgemm), ONNX Runtime's MatMulInteger and NumPy float32, "
+                         "interleaved rounds", ["batch x in -> out", "threads"],
+                         ["scipix", "torch", "onnxruntime", "numpy"], ours="scipix",
+                         chart="speedup")
     for thread_count in sorted({1, threads}):
         with _threads(thread_count):
             for shape, times in _linear_rows(thread_count, rounds):
+                table.add(threads=thread_count, **{"batch x in -> out": shape}, **{
+                    name: times.get(name) for name in ("scipix", "torch", "onnxruntime",
+                                                       "numpy")})
                 cells = "".join(f"{times[name] * 1e3:>9.3f}" if name in times else f"{'n/a':>9}"
                                 for name in ("scipix", "torch", "onnxruntime", "numpy"))
                 print(f"{shape:<22}{thread_count:>8}{cells}  {_ratio(times, 'torch'):>8}"
                       f"{_ratio(times, 'onnxruntime'):>10}{_ratio(times, 'numpy'):>9}")
-    _agreement_row(torch)
+    _agreement_row(torch, record)
 
 
-def _agreement_row(torch, rows=2048, features=1024):
+def _agreement_row(torch, record, rows=2048, features=1024):
     """Top-1 agreement with the float64 layer on gaussian data, scipix and torch."""
     rng = np.random.default_rng(6)
     weight = rng.standard_normal((features, features)).astype(np.float32)
@@ -175,13 +183,18 @@ def _agreement_row(torch, rows=2048, features=1024):
     x = rng.standard_normal((rows, features)).astype(np.float32)
     top = (x.astype(np.float64) @ weight.T.astype(np.float64)).argmax(1)
     ours = np.mean(quantize.QuantizedLinear(weight, bias)(x).argmax(1) == top)
-    theirs = (f"{np.mean(_torch_linear(torch, weight, bias)(x).argmax(1) == top):.1%}"
-              if torch else "not installed")
+    agreement = (float(np.mean(_torch_linear(torch, weight, bias)(x).argmax(1) == top))
+                 if torch else None)
+    theirs = f"{agreement:.1%}" if torch else "not installed"
+    record.table("gemm accuracy", f"Top-1 agreement with the float64 layer, {rows} gaussian "
+                 f"rows, {features} -> {features}", ["rows"], [],
+                 values=["scipix", "torch"]).add(rows=rows, scipix=float(ours),
+                                                 torch=agreement)
     print(f"top-1 agreement with float, {rows} gaussian rows, {features} -> {features}: "
           f"scipix {ours:.1%}, torch {theirs}")
 
 
-def quantize_weights_table(rounds=15, n=1 << 24):
+def quantize_weights_table(record, rounds=15, n=1 << 24):
     """quantize_weights on n floats against torch's range + quantize, one thread."""
     torch = _torch(1)
     x = (np.random.default_rng(7).standard_normal(n) * 3).astype(np.float32)
@@ -197,12 +210,16 @@ def quantize_weights_table(rounds=15, n=1 << 24):
     with _threads(1), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         times = interleaved_medians(contenders, rounds, round_seconds=0.03, settle_seconds=0.005)
+    record.table("quantize_weights", f"quantize_weights of {n} float32 on 1 thread against "
+                 f"torch.aminmax + quantize_per_tensor, and a copy of the input", ["n"],
+                 ["scipix", "torch", "copy"], ours="scipix", chart="speedup").add(
+        n=n, scipix=times["scipix"], torch=times.get("torch"), copy=times["copy"])
     print(f"\nquantize_weights, {n} float32 on 1 thread, milliseconds: scipix "
           f"{times['scipix'] * 1e3:.2f}, torch aminmax + quantize_per_tensor "
           + (f"{times['torch'] * 1e3:.2f} ({_ratio(times, 'torch')})" if torch else "not installed")
           + f", a copy of the input {times['copy'] * 1e3:.2f}")
 
 
-def gemm_tables(rounds=15):
-    linear_table(rounds)
-    quantize_weights_table(rounds)
+def gemm_tables(rounds, record):
+    linear_table(record, rounds)
+    quantize_weights_table(record, rounds)

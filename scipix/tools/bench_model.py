@@ -31,13 +31,15 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def _row(case, medians, ours, theirs):
+def _row(table, case, medians, ours, theirs):
+    table.add(case=case, against=theirs, scipix=medians[ours], peer=medians[theirs],
+              **{"scipix variant": ours})
     ratio = medians[theirs] / medians[ours]
     print(f"  {case:<34} {ours:<18} {medians[ours] * 1e3:9.2f} ms   {theirs:<20} "
           f"{medians[theirs] * 1e3:9.2f} ms   {ratio:6.2f}x")
 
 
-def _blob_rows(rounds):
+def _blob_rows(table, rounds):
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (768, 1024, 3), np.uint8) for _ in range(16)]
     out32 = np.ones((16, 3, 384, 384), np.float32)
@@ -59,8 +61,8 @@ def _blob_rows(rounds):
         "cv2 blob": lambda: cv2.dnn.blobFromImagesWithParams(images, params),
     }, rounds)
     for ours in ("scipix area f32", "scipix linear f32", "scipix area f16"):
-        _row("16x 1024x768 -> 3x384x384 ImageNet", medians, ours, "cv2 blob")
-    _row("float16 against float32", medians, "scipix area f16", "scipix area f32")
+        _row(table, "16x 1024x768 -> 3x384x384 ImageNet", medians, ours, "cv2 blob")
+    _row(table, "float16 against float32", medians, "scipix area f16", "scipix area f32")
 
 
 def _rapidocr_det_input(page, limit_side=736, limit_type="min"):
@@ -69,7 +71,7 @@ def _rapidocr_det_input(page, limit_side=736, limit_type="min"):
     return DetPreProcess(limit_side, limit_type)(page)
 
 
-def _det_rows(rounds):
+def _det_rows(table, rounds):
     rng = np.random.default_rng(1)
     page = rng.integers(0, 256, (3508, 2480, 3), np.uint8)
     height, width = parallel.detector_size(*page.shape[:2], limit_side=736, limit_type="min")
@@ -98,10 +100,10 @@ def _det_rows(rounds):
     case = f"det 2480x3508 -> 3x{height}x{width}"
     for theirs in ("rapidocr stock", "cv2 blob fused", "numpy fused"):
         if theirs in medians:
-            _row(case, medians, "scipix", theirs)
+            _row(table, case, medians, "scipix", theirs)
 
 
-def _resize_rows(rounds):
+def _resize_rows(table, rounds):
     rng = np.random.default_rng(2)
     for side in (1024, 2048):
         image = rng.integers(0, 256, (side, side, 3), np.uint8)
@@ -114,11 +116,11 @@ def _resize_rows(rounds):
                 "cv2.resize": lambda: cv2.resize(image, (target, target), dst=out,
                                                  interpolation=getattr(cv2, flag)),
             }, rounds)
-            _row(f"RGB {side}^2 -> {target}^2 {flag[6:].lower()}", medians, "scipix",
+            _row(table, f"RGB {side}^2 -> {target}^2 {flag[6:].lower()}", medians, "scipix",
                  "cv2.resize")
 
 
-def _scores_rows(rounds):
+def _scores_rows(table, rounds):
     rng = np.random.default_rng(3)
     probability = rng.random((3520, 2496), dtype=np.float32)
     bitmap = np.ones(probability.shape, np.uint8)
@@ -126,28 +128,32 @@ def _scores_rows(rounds):
         "scipix": lambda: simd.simd_threshold(probability, 0.3, out=bitmap),
         "cv2.threshold": lambda: cv2.threshold(probability, 0.3, 255, cv2.THRESH_BINARY),
     }, rounds)
-    _row("threshold 3520x2496 float32", medians, "scipix", "cv2.threshold")
+    _row(table, "threshold 3520x2496 float32", medians, "scipix", "cv2.threshold")
     logits = rng.random((16, 80, 6625), dtype=np.float32)
     medians = interleaved_medians({
         "scipix": lambda: simd.argmax_last(logits),
         "numpy argmax+max": lambda: (logits.argmax(-1), logits.max(-1)),
     }, rounds)
-    _row("CTC argmax (16, 80, 6625)", medians, "scipix", "numpy argmax+max")
+    _row(table, "CTC argmax (16, 80, 6625)", medians, "scipix", "numpy argmax+max")
 
 
-def model_table(repeat):
-    """Print the ``model`` table: ``repeat`` interleaved rounds per row."""
+def model_table(repeat, record):
+    """Print the ``model`` table: ``repeat`` interleaved rounds per row;
+    recorded in ``record`` (a :class:`.BenchRecord`)."""
     if cv2 is None:
         print("\nmodel inputs: OpenCV not installed, nothing to compare against")
         return
     cv2_threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
     print(f"\nmodel inputs, 1 thread each, median of {repeat} interleaved rounds:")
+    table = record.table("model", "Model inputs, 1 thread each: scipix against the code a "
+                         "user would otherwise run", ["case", "scipix variant", "against"],
+                         ["scipix", "peer"], ours="scipix", chart="speedup")
     try:
         with serial_kernels():
-            _blob_rows(repeat)
-            _det_rows(repeat)
-            _resize_rows(repeat)
-            _scores_rows(repeat)
+            _blob_rows(table, repeat)
+            _det_rows(table, repeat)
+            _resize_rows(table, repeat)
+            _scores_rows(table, repeat)
     finally:
         cv2.setNumThreads(cv2_threads)

@@ -180,7 +180,7 @@ def _stock_batch(engine, page, boxes):
     return batches
 
 
-def batch_table(repeat=15):
+def batch_table(record, repeat=15):
     """Recognizer batch construction for every line of each test page, one
     thread each (OpenCV's and scipix's kernels): scipix bilinear (its
     default) into a fresh array and into a reused one (``out=``, as the
@@ -204,6 +204,11 @@ def batch_table(repeat=15):
     print(f"{'page':<8}{'lines':>6}{'ms':>10}{'ms':>18}{'speedup':>9}{'ms':>9}{'speedup':>9}"
           f"{'ms':>9}{'speedup':>9}")
     options = dict(mean=0.5, std=0.5, input_order="bgr", color="bgr")
+    table = record.table("ocr batch", "Recognizer batch construction, all lines of a rendered "
+                         "page, 1 thread each: RapidOCR's crops + resize_norm_img against "
+                         "crop_quads", ["page", "lines"],
+                         ["RapidOCR", "bilinear", "bilinear reused out", "cubic reused out"],
+                         ours="bilinear reused out", chart="speedup")
     for number, (page, _) in enumerate(rendered_pages()):
         boxes = pipeline.detect(example.Page("", page)).boxes
         buffer = np.empty_like(crop_quads(page, boxes, 48, **options)[0])
@@ -216,12 +221,13 @@ def batch_table(repeat=15):
             medians = interleaved_medians({"stock": theirs, "fresh": fresh, "reused": reused,
                                            "cubic": cubic}, repeat, round_seconds=0)
         stock_s, *ours = medians.values()
+        table.add(page=number, lines=len(boxes), **dict(zip(table.times, medians.values())))
         print(f"{number:<8}{len(boxes):>6}{stock_s * 1e3:>10.2f}"
               + "".join(f"{s * 1e3:>{9 if i else 18}.2f}{stock_s / s:>8.1f}x"
                         for i, s in enumerate(ours)))
 
 
-def end_to_end_table(rounds=3):
+def end_to_end_table(record, rounds=3):
     """Pages per second and error rate, stock RapidOCR (2 intra-op threads)
     against the example (two-stage pipeline; the detector on every core, one
     recognizer batch per core at once), the median of ``rounds`` interleaved
@@ -256,13 +262,26 @@ def end_to_end_table(rounds=3):
             results[name] = fn()
             times[name].append(time.perf_counter() - start)
     print(f"{'':<22}{'pages/s':>10}{'CER':>8}")
+    pages_table = record.table("ocr end to end", f"PP-OCRv4 detection + recognition of "
+                               f"{len(pages)} rendered pages: stock RapidOCR (2 intra-op "
+                               f"threads) against examples/ocr_pipeline.py, median of "
+                               f"{rounds} interleaved runs", ["engine"], ["per page"],
+                               values=["pages/s", "CER"])
     for name in ("stock", "scipix"):
         cer = np.mean([character_error_rate(lines, truth)
                        for lines, (_, truth) in zip(results[name], pages)])
         print(f"{name:<22}{len(pages) / statistics.median(times[name]):>10.3f}{cer:>8.4f}")
+        pages_table.add(engine=name, CER=float(cer),
+                        **{"per page": statistics.median(times[name]) / len(pages),
+                           "pages/s": len(pages) / statistics.median(times[name])})
     print(f"\n{'stage, ms per page':<22}{'stock':>10}{'scipix':>10}")
     count = rounds * len(pages)
+    stages = record.table("ocr stages", "Time per OCR stage, seconds per page (scipix's "
+                          "stages overlap and are summed over the threads that ran them)",
+                          ["stage"], ["stock", "scipix"], ours="scipix", chart="stages")
     for stage in ("det_pre", "det_infer", "det_post", "rec_pre", "rec_infer", "rec_post"):
+        stages.add(stage=stage, stock=stock_stages.get(stage, 0.0) / count,
+                   scipix=pipeline.stage_seconds.get(stage, 0.0) / count)
         print(f"{stage:<22}{stock_stages.get(stage, 0.0) / count * 1e3:>10.1f}"
               f"{pipeline.stage_seconds.get(stage, 0.0) / count * 1e3:>10.1f}")
     print("  (scipix's stages overlap: detection beside recognition, a recognizer batch per core;\n"
@@ -308,6 +327,6 @@ class _wrap_call:
         return getattr(self._target, name)
 
 
-def ocr_tables(repeat):
-    batch_table(repeat)
-    end_to_end_table()
+def ocr_tables(repeat, record):
+    batch_table(record, repeat)
+    end_to_end_table(record)

@@ -44,7 +44,8 @@ def _optional(name):
         return None
 
 
-def _row(case, medians, ours):
+def _row(table, case, medians, ours):
+    table.add(case=case, **{name: medians.get(name) for name in table.times})
     cells = [f"{medians[ours] * 1e3:8.2f} ms"]
     for name, seconds in medians.items():
         if name != ours:
@@ -52,13 +53,17 @@ def _row(case, medians, ours):
     print(f"  {case:<34} {'   '.join(cells)}")
 
 
-def resample_table(repeat):
+def resample_table(repeat, record):
     from PIL import Image, __version__ as pillow_version
     torch = _optional("torch")
     if torch is not None:
         torch.set_num_threads(1)
     print(f"\nresample (Pillow's arithmetic), one thread; scipix, then Pillow {pillow_version}"
           f"{', torch ' + torch.__version__ if torch else ''} (times and scipix's speed-up)")
+    table = record.table("resample", "RGB resize with Pillow's arithmetic, one thread, "
+                         "against Pillow's Image.resize and torch's uint8 antialiased "
+                         "interpolate", ["case"], ["scipix", "Pillow", "torch"], ours="scipix",
+                         chart="speedup")
     for (rows, cols), (width, height) in CASES:
         pixels = photo(rows, cols)
         image = Image.fromarray(pixels)
@@ -74,7 +79,7 @@ def resample_table(repeat):
                     tensor, (height, width), mode=name, antialias=True, align_corners=False)
             with local_thread_count(1):
                 medians = interleaved_medians(contenders, repeat)
-            _row(f"{cols}x{rows} -> {width}x{height} {name}", medians, "scipix")
+            _row(table, f"{cols}x{rows} -> {width}x{height} {name}", medians, "scipix")
 
 
 def _clip_processor():
@@ -103,7 +108,7 @@ def _torch_clip(torch, tensors):
     return (torch.cat(crops).float() / 255 - mean) / std
 
 
-def recipes_table(repeat, n_images=32):
+def recipes_table(repeat, record, n_images=32):
     from PIL import Image
     from ..recipes import from_hf
     processor = _clip_processor()
@@ -136,7 +141,13 @@ def recipes_table(repeat, n_images=32):
             memory_format=torch.channels_last) for p in pixels]
         contenders["torch 1T"] = lambda: _torch_clip(torch, tensors)
     medians = interleaved_medians(contenders, max(3, repeat // 3), round_seconds=0)
-    _row("decoded images", medians, "scipix 1T")
+    table = record.table("recipes", f"CLIP's input, {n_images} 1080x1440 RGB photographs -> "
+                         f"(N, 3, 224, 224) float32: from_hf(CLIPImageProcessor()) against "
+                         f"transformers' Pillow processor and torch", ["case"],
+                         ["scipix 1T", "scipix 2T", "scipix draft 1T", "transformers Pil 1T",
+                          "torch 1T", "decode only 1T", "Image.open+transformers 1T"],
+                         ours="scipix 1T", chart="speedup")
+    _row(table, "decoded images", medians, "scipix 1T")
 
     with tempfile.TemporaryDirectory() as folder:
         paths = []
@@ -160,7 +171,7 @@ def recipes_table(repeat, n_images=32):
             contenders["Image.open+transformers 1T"] = lambda: processor(
                 images=[Image.open(path) for path in paths], return_tensors="np")
         medians = interleaved_medians(contenders, max(3, repeat // 3), round_seconds=0)
-        _row("JPEG files (quality 90)", medians, "scipix 1T")
+        _row(table, "JPEG files (quality 90)", medians, "scipix 1T")
         exact = recipe(paths)
         drafted = recipe(paths, draft=True)
         print(f"  draft decode: max |difference| {np.abs(exact - drafted).max():.3f}, mean "

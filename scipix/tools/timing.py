@@ -1,6 +1,7 @@
 """Interleaved timing of contenders, for the comparison tables of
 ``python -m scipix bench``: on a shared, noisy machine, load from elsewhere
 then hits every contender alike."""
+import contextlib
 import statistics
 import time
 
@@ -12,7 +13,8 @@ def _seconds_per_call(fn, calls):
     return (time.perf_counter() - start) / calls
 
 
-def interleaved_medians(contenders, rounds, *, round_seconds=2e-3, settle_seconds=0.0):
+def interleaved_medians(contenders, rounds, *, round_seconds=2e-3, settle_seconds=0.0,
+                        contexts=None):
     """Median seconds per call of each contender, their rounds interleaved.
 
     Parameters
@@ -29,23 +31,29 @@ def interleaved_medians(contenders, rounds, *, round_seconds=2e-3, settle_second
         With a pause, each sample starts after it and one untimed call:
         runtimes whose idle threads spin for a while after a call would
         otherwise slow whoever runs next.
+    contexts : dict of str to callable, optional
+        Per contender, a context manager factory entered around each of its
+        samples, outside the timed calls (e.g. an optimization level).
 
     Returns
     -------
     dict of str to float
     """
+    context = {name: (contexts or {}).get(name, contextlib.nullcontext) for name in contenders}
     calls = {}
     for name, fn in contenders.items():
-        fn()
-        count = 1
-        while _seconds_per_call(fn, count) * count < round_seconds:
-            count *= 2
+        with context[name]():
+            fn()
+            count = 1
+            while _seconds_per_call(fn, count) * count < round_seconds:
+                count *= 2
         calls[name] = count
     samples = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, fn in contenders.items():
-            if settle_seconds:
-                time.sleep(settle_seconds)
-                fn()
-            samples[name].append(_seconds_per_call(fn, calls[name]))
+            with context[name]():
+                if settle_seconds:
+                    time.sleep(settle_seconds)
+                    fn()
+                samples[name].append(_seconds_per_call(fn, calls[name]))
     return {name: statistics.median(values) for name, values in samples.items()}

@@ -240,9 +240,10 @@ def crop_quads(image: ArrayLike, quads: ArrayLike, height: int, *,
     the whole crop in memory: only the crop rows and columns the resize
     reads are sampled.  With ``interpolation="cubic"`` (as RapidOCR's
     ``get_rotate_crop_image``) the batch is within about 0.3 gray levels
-    of RapidOCR's own on average (the README has the bounds).  Page
-    positions are computed in float64, interpolation weights and values
-    in float32; every variant gives bit-identical results.
+    of RapidOCR's own on average (docs/guide/parallel.rst has the
+    bounds).  Page positions are computed in float64, interpolation
+    weights and values in float32; every variant gives bit-identical
+    results.
 
     Lines are spread over ``get_thread_count()`` OpenMP threads; the GIL is
     released.

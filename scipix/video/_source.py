@@ -262,6 +262,8 @@ class VideoSource:
         self._halt()
         self._closed = True
         self._container.close()
+        # A reader waiting in another thread sees the end.
+        self._queue.put_nowait(_END)
 
     @property
     def closed(self) -> bool:

@@ -57,8 +57,8 @@ cdef Frame _frame(const uint8_t[:, :] y, const uint8_t[:, :] u, const uint8_t[:,
     cdef Frame f
     if rows < 1 or cols < 1:
         raise ValueError("y is empty")
-    if step < 1 or matrix.shape[0] != 6:
-        raise ValueError("step must be positive and matrix have 6 values")
+    if step < 1 or matrix.shape[0] != 6 or not 0 <= matrix[1] <= 255:
+        raise ValueError("step must be positive and matrix have 6 values, y_offset in [0, 255]")
     if y.strides[1] != 1 or u.strides[1] != 1 or v.strides[1] != 1:
         raise ValueError("y, u and v must have contiguous rows")
     if (u.shape[0] < chroma_rows or v.shape[0] < chroma_rows or u.shape[1] < chroma_bytes

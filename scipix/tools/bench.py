@@ -15,7 +15,8 @@ the INT8 linear layer and weight quantizer against PyTorch and ONNX Runtime,
 and the ``model`` table model inputs against OpenCV and RapidOCR
 (:mod:`.bench_model`), the ``resample`` and ``recipes`` tables Pillow-exact
 resampling and the Hugging Face recipes against Pillow, torch and
-transformers (:mod:`.bench_resample`).
+transformers (:mod:`.bench_resample`), the ``video`` table decoded frames to
+model input against PyAV and OpenCV (:mod:`.bench_video`).
 """
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,7 @@ from .bench_gemm import gemm_tables
 from .batch_load import echo_throughput, open_loop_p95, sleeping_processor
 from .bench_model import model_table
 from .bench_resample import recipes_table, resample_table
+from .bench_video import video_table
 from .soak import resident_bytes
 from .synthetic import page_rgba
 from ..optimize import OptLevel, batch, memory, parallel, quantize, simd
@@ -127,7 +129,7 @@ def run_bench(sizes, repeat, kernels=None, batch=64):
           f"{cv2.__version__ + ' on 1 thread' if cv2 else 'not installed'}")
     if not kernels or set(kernels) - {"batch", "scaling", "overhead", "memory", "batching",
                                       "quantize", "gemm", "model", "ocr", "resample",
-                                      "recipes"}:
+                                      "recipes", "video"}:
         _kernel_table(sizes, repeat, kernels, threads)
     if not kernels or "batch" in kernels:
         _batch_table(batch, repeat, threads)
@@ -149,6 +151,8 @@ def run_bench(sizes, repeat, kernels=None, batch=64):
         resample_table(repeat)
     if not kernels or "recipes" in kernels:
         recipes_table(repeat)
+    if not kernels or "video" in kernels:
+        video_table(repeat)
     if kernels and "ocr" in kernels:  # minutes: only when asked for
         from .bench_ocr import ocr_tables
         ocr_tables(repeat)

@@ -232,3 +232,41 @@ def test_preprocess_yuv_bad_input(rng):
         preprocess_yuv([good], (4, 4), interpolation="bicubic")
     with pytest.raises(ValueError, match="std must be positive"):
         preprocess_yuv([good], (4, 4), mean=0, std=0)
+
+
+# ---------------------------------------------------------------------------
+# FFmpeg's conversion: what it differs by, and the option to get its pixels
+
+def test_ffmpeg_truncates_where_scipix_rounds(rng):
+    av = pytest.importorskip("av")
+    y, u, v = smooth_frame(rng, 120, 160)
+    frame = av.VideoFrame.from_ndarray(i420_buffer(y, u, v), format="yuv420p")
+    swscale = frame.to_ndarray(format="rgb24").astype(int)
+    ours = yuv_to_rgb(y, u, v).astype(int)
+    # swscale's fast path rounds down (truncating 16-bit products): within a
+    # few levels, and lower on average by about one.
+    assert np.abs(ours - swscale).max() <= 3
+    assert 0.5 < (ours - swscale).mean() < 1.5
+    np.testing.assert_array_equal(yuv_to_rgb(y, u, v, converter="ffmpeg"), swscale)
+    # FFmpeg takes another path for NV12 (its pixels differ from its I420
+    # ones): the option gives that path's pixels.
+    nv_y, uv, _ = nv12(y, u, v)
+    nv_frame = av.VideoFrame.from_ndarray(np.vstack([nv_y, uv]), format="nv12")
+    np.testing.assert_array_equal(
+        yuv_to_rgb(nv_y, uv, layout="nv12", converter="ffmpeg", order="bgr"),
+        nv_frame.to_ndarray(format="rgb24")[:, :, ::-1])
+
+
+def test_preprocess_yuv_with_ffmpeg_is_preprocess_batch_of_to_ndarray(rng):
+    av = pytest.importorskip("av")
+    frames = [smooth_frame(rng, 90, 160), smooth_frame(rng, 64, 48)]
+    decoded = [av.VideoFrame.from_ndarray(i420_buffer(*f), format="yuv420p") for f in frames]
+    options = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), scale=1 / 255,
+                   resize="letterbox")
+    np.testing.assert_array_equal(
+        preprocess_yuv(decoded, (40, 40), converter="ffmpeg", **options),
+        preprocess_batch([d.to_ndarray(format="rgb24") for d in decoded], (40, 40),
+                         color="rgb", **options))
+    # A decoded frame is read in place: the same tensor as its planes give.
+    np.testing.assert_array_equal(preprocess_yuv(decoded, (40, 40), **options),
+                                  preprocess_yuv(frames, (40, 40), **options))

@@ -17,10 +17,39 @@ from ._planes import Planes, frame_planes, yuv_matrix, yuv_planes
 __all__ = ["yuv_to_rgb", "preprocess_yuv"]
 
 _ORDERS = ("rgb", "bgr")
+_CONVERTERS = ("scipix", "ffmpeg")
+_FFMPEG_MATRICES = {"bt601": "ITU601", "bt709": "ITU709"}
+
+
+def _converter(value: Any) -> str:
+    if not isinstance(value, str) or value not in _CONVERTERS:
+        raise ValueError(f"converter must be 'scipix' or 'ffmpeg', got {value!r}")
+    return value
+
+
+def _ffmpeg_rgb(planes: Planes, matrix: str, full_range: bool) -> NDArray[np.uint8]:
+    """The planes converted by FFmpeg's swscale, as PyAV's
+    ``to_ndarray(format="rgb24")`` converts a decoded frame."""
+    try:
+        import av
+    except ImportError:
+        raise ImportError("converter='ffmpeg' needs PyAV: pip install 'scipix[video]'"
+                          ) from None
+    rows, cols = planes.y.shape
+    interleaved = planes.step == 2
+    frame = av.VideoFrame(cols, rows, "nv12" if interleaved else "yuv420p")
+    pieces = (planes.y, planes.u) if interleaved else (planes.y, planes.u, planes.v)
+    for plane, values in zip(frame.planes, pieces):
+        stored = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+        stored[:values.shape[0], :values.shape[1]] = values
+    rgb = frame.reformat(format="rgb24", src_colorspace=_FFMPEG_MATRICES[matrix],
+                         src_color_range="JPEG" if full_range else "MPEG").to_ndarray()
+    return rgb
 
 
 def yuv_to_rgb(y: Any, u: Any, v: Any = None, *, layout: str = "i420",
                matrix: str = "bt601", full_range: bool = False, order: str = "rgb",
+               converter: str = "scipix",
                out: NDArray[np.uint8] | None = None) -> NDArray[np.uint8]:
     """Convert one YUV 4:2:0 frame to packed RGB pixels.
 
@@ -50,6 +79,11 @@ def yuv_to_rgb(y: Any, u: Any, v: Any = None, *, layout: str = "i420",
         [16, 235] and [16, 240].
     order : {"rgb", "bgr"}
         Channel order of the output.
+    converter : {"scipix", "ffmpeg"}
+        ``"ffmpeg"``: FFmpeg's swscale through PyAV (the ``video`` extra)
+        instead, for the pixels of a pipeline that used
+        ``frame.to_ndarray(format="rgb24")`` (at swscale's speed, through
+        a copy of the planes).
     out : uint8 ndarray, shape (H, W, 3), optional
         Packed pixels (rows may be strided); written and returned.
 
@@ -74,6 +108,7 @@ def yuv_to_rgb(y: Any, u: Any, v: Any = None, *, layout: str = "i420",
     coefficients = yuv_matrix(matrix, full_range)
     if not isinstance(order, str) or order not in _ORDERS:
         raise ValueError(f"order must be 'rgb' or 'bgr', got {order!r}")
+    converter = _converter(converter)
     shape = planes.y.shape + (3,)
     if out is None:
         out = np.empty(shape, np.uint8)
@@ -83,6 +118,10 @@ def yuv_to_rgb(y: Any, u: Any, v: Any = None, *, layout: str = "i420",
             raise ValueError(f"out must hold packed pixels (strides (any, 3, 1)), "
                              f"got strides {out.strides}")
         planes = Planes(*(unaliased(p, out) for p in planes[:3]), planes.step)
+    if converter == "ffmpeg":
+        rgb = _ffmpeg_rgb(planes, matrix, bool(full_range))
+        out[...] = rgb[:, :, ::-1] if order == "bgr" else rgb
+        return out
     current_kernels().yuv.yuv_to_rgb(planes.y, planes.u, planes.v, planes.step, coefficients,
                                      out, order == "bgr", kernel_threads())
     return out
@@ -117,7 +156,7 @@ def _frames(frames: Iterable[Any], layout: str) -> list[Planes]:
 
 def preprocess_yuv(frames: Iterable[Any], shape: tuple[int, int], *,
                    yuv_layout: str = "i420", matrix: str = "bt601", full_range: bool = False,
-                   color: str = "rgb", mean: Any = None, std: Any = None, scale: Any = None,
+                   converter: str = "scipix", color: str = "rgb", mean: Any = None, std: Any = None, scale: Any = None,
                    normalize: str | None = None, resize: str = "stretch",
                    anchor: str = "center", pad_value: Any = 0, interpolation: str = "auto",
                    layout: str = "nchw", dtype: DTypeLike = np.float32,
@@ -147,6 +186,12 @@ def preprocess_yuv(frames: Iterable[Any], shape: tuple[int, int], *,
     matrix : {"bt601", "bt709"}
     full_range : bool
         As :func:`yuv_to_rgb`; apply to every frame.
+    converter : {"scipix", "ffmpeg"}
+        ``"ffmpeg"``: each frame converted at full size by FFmpeg's swscale
+        (as :func:`yuv_to_rgb` with it), then resized and normalized as
+        preprocess_batch does: the tensor a pipeline of
+        ``to_ndarray(format="rgb24")`` and preprocess_batch (or OpenCV's
+        resize) gives, at that pipeline's speed.
     color : {"rgb", "bgr", "gray"}
         Output channels (gray: BT.601 luma of the RGB pixels, as
         preprocess_batch computes it).
@@ -170,11 +215,16 @@ def preprocess_yuv(frames: Iterable[Any], shape: tuple[int, int], *,
                             pad_value=pad_value, interpolation=interpolation, layout=layout,
                             dtype=dtype, reference="opencv", edge=edge)
     coefficients = yuv_matrix(matrix, full_range)
+    converter = _converter(converter)
     planes = _frames(frames, yuv_layout)
     sizes = [p.y.shape for p in planes]
     placement = placements(sizes, options)
     out = output_tensor(out, len(planes), options)
     bilinear = options.interpolation == "bilinear"
+    if converter == "ffmpeg":
+        rgb = [_ffmpeg_rgb(p, matrix, bool(full_range)) for p in planes]
+        fill_tensor(rgb, out, placement, options, False, bilinear)
+        return BatchResult(out, transforms(placement, sizes)) if return_transforms else out
     kernels = current_kernels().yuv
     n_threads = kernel_threads()
     windows = []

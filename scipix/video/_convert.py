@@ -40,11 +40,11 @@ def _ffmpeg_rgb(planes: Planes, matrix: str, full_range: bool) -> NDArray[np.uin
     frame = av.VideoFrame(cols, rows, "nv12" if interleaved else "yuv420p")
     pieces = (planes.y, planes.u) if interleaved else (planes.y, planes.u, planes.v)
     for plane, values in zip(frame.planes, pieces):
-        stored = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+        stored = np.frombuffer(memoryview(plane), np.uint8).reshape(-1, plane.line_size)
         stored[:values.shape[0], :values.shape[1]] = values
-    rgb = frame.reformat(format="rgb24", src_colorspace=_FFMPEG_MATRICES[matrix],
-                         src_color_range="JPEG" if full_range else "MPEG").to_ndarray()
-    return rgb
+    converted = frame.reformat(format="rgb24", src_colorspace=_FFMPEG_MATRICES[matrix],
+                               src_color_range="JPEG" if full_range else "MPEG")
+    return np.asarray(converted.to_ndarray(), np.uint8)
 
 
 def yuv_to_rgb(y: Any, u: Any, v: Any = None, *, layout: str = "i420",
@@ -117,7 +117,8 @@ def yuv_to_rgb(y: Any, u: Any, v: Any = None, *, layout: str = "i420",
         if out.strides[1:] != (3, 1):
             raise ValueError(f"out must hold packed pixels (strides (any, 3, 1)), "
                              f"got strides {out.strides}")
-        planes = Planes(*(unaliased(p, out) for p in planes[:3]), planes.step)
+        planes = Planes(unaliased(planes.y, out), unaliased(planes.u, out),
+                        unaliased(planes.v, out), planes.step)
     if converter == "ffmpeg":
         rgb = _ffmpeg_rgb(planes, matrix, bool(full_range))
         out[...] = rgb[:, :, ::-1] if order == "bgr" else rgb

@@ -175,9 +175,10 @@ class VideoSource:
                     continue
                 decoded = time.monotonic()
                 if self.paced and seconds is not None:
-                    decoded = self._wait_until_due(seconds)
-                    if decoded is None:
+                    due = self._wait_until_due(seconds)
+                    if due is None:
                         return
+                    decoded = due
                 item = Frame(index, seconds, av_frame, decoded, f"frame {index} of {self.name}")
                 if not self._put(item):
                     return

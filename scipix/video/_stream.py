@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +20,8 @@ POLICIES = ("wait", "drop_oldest", "drop_latest", "latest_only")
 _ON_ERROR = ("continue", "raise")
 
 
-class StreamResult(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class StreamResult:
     """One processed frame.
 
     Attributes

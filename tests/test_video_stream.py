@@ -3,6 +3,9 @@ encoders (MPEG-4, H.264; odd sizes; a per-frame marker, so a lost or
 reordered frame shows): order, seeking, pacing, end of stream, broken
 files, and each queue policy's drops, asserted on counts and order, never
 on timings."""
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -263,3 +266,38 @@ def test_stream_bad_arguments(video):
     with pytest.raises(ValueError, match="resize must be one of"):
         stream(source, marker_model(), shape=(8, 8), resize="fill")
     source.close()
+
+
+SOAK = """
+import os, sys, numpy as np
+sys.path.insert(0, {tests!r})
+from test_video_stream import GRAY, ROWS, COLS, marker_model
+from scipix.video import VideoSource, stream
+from scipix.tools.soak import resident_bytes
+
+def run_once(policy):
+    with stream(VideoSource({path!r}), marker_model(), shape=(ROWS, COLS), policy=policy,
+                batch_size=2, **GRAY) as s:
+        for _ in s:
+            pass
+
+for policy in ("wait", "latest_only"):
+    run_once(policy)
+before, fds = resident_bytes(), len(os.listdir("/proc/self/fd"))
+for i in range(30):
+    run_once(("wait", "drop_oldest", "latest_only")[i % 3])
+print(resident_bytes() - before, len(os.listdir("/proc/self/fd")) - fds)
+"""
+
+
+@pytest.mark.soak
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_streams_leave_memory_and_descriptors_flat(video):
+    # 30 streams of 72 frames each (decode threads, queues, tensors, files):
+    # resident memory within 2 MiB, no descriptor left open.
+    code = SOAK.format(tests=os.path.dirname(__file__), path=str(video))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    growth, fds = map(int, done.stdout.split())
+    assert growth < 2 << 20 and fds == 0, (growth, fds)

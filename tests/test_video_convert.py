@@ -270,3 +270,14 @@ def test_preprocess_yuv_with_ffmpeg_is_preprocess_batch_of_to_ndarray(rng):
     # A decoded frame is read in place: the same tensor as its planes give.
     np.testing.assert_array_equal(preprocess_yuv(decoded, (40, 40), **options),
                                   preprocess_yuv(frames, (40, 40), **options))
+
+
+def test_the_guide_examples_run():
+    import doctest
+    import os
+    guide = os.path.join(os.path.dirname(__file__), "..", "docs", "guide", "video.rst")
+    if not os.path.exists(guide):
+        pytest.skip("the docs are not in this tree (an installed wheel)")
+    result = doctest.testfile(guide, module_relative=False,
+                              optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0

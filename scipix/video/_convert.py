@@ -157,7 +157,8 @@ def _frames(frames: Iterable[Any], layout: str) -> list[Planes]:
 
 def preprocess_yuv(frames: Iterable[Any], shape: tuple[int, int], *,
                    yuv_layout: str = "i420", matrix: str = "bt601", full_range: bool = False,
-                   converter: str = "scipix", color: str = "rgb", mean: Any = None, std: Any = None, scale: Any = None,
+                   converter: str = "scipix", color: str = "rgb", mean: Any = None,
+                   std: Any = None, scale: Any = None,
                    normalize: str | None = None, resize: str = "stretch",
                    anchor: str = "center", pad_value: Any = 0, interpolation: str = "auto",
                    layout: str = "nchw", dtype: DTypeLike = np.float32,
@@ -196,7 +197,9 @@ def preprocess_yuv(frames: Iterable[Any], shape: tuple[int, int], *,
     color : {"rgb", "bgr", "gray"}
         Output channels (gray: BT.601 luma of the RGB pixels, as
         preprocess_batch computes it).
-    mean, std, scale, normalize, resize, anchor, pad_value, interpolation, layout, dtype, out, return_transforms, edge
+    mean, std, scale, normalize, resize, anchor, pad_value, edge
+        As :func:`~scipix.optimize.parallel.preprocess_batch`.
+    interpolation, layout, dtype, out, return_transforms
         As :func:`~scipix.optimize.parallel.preprocess_batch`;
         ``interpolation`` is ``"auto"`` or ``"bilinear"``.
 

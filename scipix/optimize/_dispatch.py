@@ -2,9 +2,10 @@
 
 Each kernel family is built once per instruction set (``_image_<variant>``,
 ``quantize._kernels_<variant>``, ``_warp_<variant>``, ``_resample_<variant>``,
-``_yuv_<variant>``); a variant is the set of its families' modules, :class:`Kernels`.  A variant's modules may execute its
-instructions as soon as they are imported, so they are imported only after
-the CPU is known to support them.  This is the one module that knows
+``_yuv_<variant>``); a variant is the set of its families' modules,
+:class:`Kernels`.  A variant's modules may execute its instructions as soon
+as they are imported, so they are imported only after the CPU is known to
+support them.  This is the one module that knows
 variants exist.
 
 Environment (read at import, like NumPy's ``NPY_DISABLE_CPU_FEATURES``):

@@ -85,9 +85,10 @@ def yuv_planes(y: Any, u: Any, v: Any, layout: Any, name: str = "") -> Planes:
             raise ValueError(f"{prefix}v must be None for layout 'nv12' (u is the interleaved "
                              f"UV plane)")
         uv = uint8_array(u, f"{prefix}u")
-        if uv.ndim == 3 and uv.shape[2] == 2 and uv.strides[2] == 1 and uv.strides[1] == 2:
-            uv = uv.reshape(uv.shape[0], -1) if uv.flags.c_contiguous else np.lib.stride_tricks.\
-                as_strided(uv, (uv.shape[0], 2 * uv.shape[1]), (uv.strides[0], 1))
+        if uv.ndim == 3 and uv.shape[2] == 2 and uv.strides[1:] == (2, 1):
+            # (rows, samples, 2) pairs: the same bytes as (rows, 2 samples).
+            uv = np.lib.stride_tricks.as_strided(uv, (uv.shape[0], 2 * uv.shape[1]),
+                                                 (uv.strides[0], 1), writeable=False)
         uv = _plane(uv, f"{prefix}u")
         if uv.shape[0] < chroma_rows or uv.shape[1] < 2 * chroma_cols:
             raise ValueError(f"{prefix}u must be the ({chroma_rows}, {2 * chroma_cols}) "

@@ -204,7 +204,7 @@ class VideoSource:
     def _start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._decode, args=(self._seek_to,),
-                                            name=f"scipix-video-decode", daemon=True)
+                                            name="scipix-video-decode", daemon=True)
             self._seek_to = None
             self._thread.start()
 

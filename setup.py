@@ -1,7 +1,8 @@
 """Build scipix's compiled modules.
 
 Each kernel family (``KERNEL_FAMILIES``: the image kernels, the INT8
-kernels, the perspective crops, the resampling) is one Cython source compiled once per instruction-set variant into
+kernels, the perspective crops, the resampling, the YUV conversions) is one
+Cython source compiled once per instruction-set variant into
 separately named extension modules (``scipix.optimize._image_avx2``,
 ``scipix.optimize.quantize._kernels_avx2``, ...).  The dispatcher,
 ``scipix/optimize/_dispatch.py``, imports the best variant the CPU can run.
@@ -35,6 +36,7 @@ KERNEL_FAMILIES = {
     "scipix.optimize.quantize._kernels": os.path.join(PACKAGE_DIR, "quantize", "_kernels.pyx"),
     "scipix.optimize._warp": os.path.join(PACKAGE_DIR, "_warp.pyx"),
     "scipix.optimize._resample": os.path.join(PACKAGE_DIR, "_resample.pyx"),
+    "scipix.optimize._yuv": os.path.join(PACKAGE_DIR, "_yuv.pyx"),
 }
 
 _CHECKED = os.environ.get("SCIPIX_BOUNDSCHECK", "") not in ("", "0")

@@ -16,6 +16,7 @@ IMAGE_MODULES = family_modules("image")
 QUANTIZE_MODULES = family_modules("quantize")
 WARP_MODULES = family_modules("warp")
 RESAMPLE_MODULES = family_modules("resample")
+YUV_MODULES = family_modules("yuv")
 
 
 @pytest.fixture(params=IMAGE_MODULES, ids=names(IMAGE_MODULES))
@@ -39,6 +40,12 @@ def warp_kernels(request):
 @pytest.fixture(params=RESAMPLE_MODULES, ids=names(RESAMPLE_MODULES))
 def resample_kernels(request):
     """Each variant's resampling kernel module in turn."""
+    return request.param[1]
+
+
+@pytest.fixture(params=YUV_MODULES, ids=names(YUV_MODULES))
+def yuv_kernels(request):
+    """Each variant's YUV kernel module in turn."""
     return request.param[1]
 
 

@@ -64,7 +64,8 @@ def test_each_variant_was_compiled_for_its_target():
 @pytest.mark.parametrize("variant, register", [("avx512", "zmm"), ("avxvnni", "ymm"),
                                                ("avx2", "ymm"), ("sse42", "xmm"),
                                                ("baseline", "xmm")])
-@pytest.mark.parametrize("family", ["image", "quantize", "warp", "resample"])
+@pytest.mark.parametrize("family", ["image", "quantize", "warp", "resample",
+                                    "yuv"])
 def test_disassembly_uses_vector_registers(variant, register, family):
     # Read the machine code without importing it: works for variants this
     # CPU cannot run.  Packed integer adds show the hot loops are vectorized.
@@ -101,7 +102,8 @@ def test_warp_sampling_is_vectorized(variant):
 
 
 @pytest.mark.skipif(not (X86 and shutil.which("objdump")), reason="needs x86-64 objdump")
-@pytest.mark.parametrize("family", ["image", "quantize", "warp", "resample"])
+@pytest.mark.parametrize("family", ["image", "quantize", "warp", "resample",
+                                    "yuv"])
 def test_scalar_reference_has_no_packed_arithmetic(family):
     code = disassembly(_dispatch.module_names(_dispatch.REFERENCE)[family])
     for mnemonic in ("\tpaddw", "\tpaddd", "\tpmaddwd", "\tpmullw", "\taddps", "\tmulps",

@@ -164,7 +164,7 @@ def test_strided_views_out_and_filter_numbers(rng):
 @pytest.mark.parametrize("name", list(PILLOW))
 def test_every_variant_and_thread_count_equal(monkeypatch, rng, resample_kernels, name):
     kernels = _dispatch.Kernels(image=None, quantize=None, warp=None,
-                                resample=resample_kernels)
+                                resample=resample_kernels, yuv=None)
     monkeypatch.setattr(_resampling, "current_kernels", lambda: kernels)
     cases = [(photo(rng, 517, 389), 224, 298), (photo(rng, 64, 300, 4), 301, 40),
              (photo(rng, 400, 21, 1)[..., 0], 37, 80), (photo(rng, 90, 90, 2), 90, 13)]
@@ -269,7 +269,7 @@ def opencv_cases(rng):
 def test_opencv_lanczos_equals_cv2(monkeypatch, rng, resample_kernels):
     cv2 = pytest.importorskip("cv2")
     kernels = _dispatch.Kernels(image=None, quantize=None, warp=None,
-                                resample=resample_kernels)
+                                resample=resample_kernels, yuv=None)
     monkeypatch.setattr(_resampling, "current_kernels", lambda: kernels)
     for pixels, width, height in opencv_cases(rng):
         expected = cv2.resize(pixels, (width, height), interpolation=cv2.INTER_LANCZOS4)

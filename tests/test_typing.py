@@ -41,7 +41,8 @@ def test_stubs_match_the_compiled_modules():
     ("image", ("_image.pyi",), "ImageKernels"),
     ("quantize", ("quantize", "_kernels.pyi"), "QuantizeKernels"),
     ("warp", ("_warp.pyi",), "WarpKernels"),
-    ("resample", ("_resample.pyi",), "ResampleKernels")])
+    ("resample", ("_resample.pyi",), "ResampleKernels"),
+    ("yuv", ("_yuv.pyi",), "YuvKernels")])
 @pytest.mark.parametrize("variant", _dispatch.runnable_variants() + [_dispatch.REFERENCE])
 def test_kernel_protocols_match_every_variant(variant, family, stub, protocol):
     # No module is named _image or _kernels: each family's protocol stands

@@ -11,8 +11,8 @@ EVERY = RUNNABLE + [(_dispatch.REFERENCE, REFERENCE)]
 
 
 def family_modules(family, variants=EVERY):
-    """``(name, module)`` of kernel ``family`` ("image", "quantize", "warp", "resample") in
-    each variant."""
+    """``(name, module)`` of kernel ``family`` ("image", "quantize", "warp", "resample",
+    "yuv") in each variant."""
     return [(name, getattr(kernels, family)) for name, kernels in variants]
 
 

@@ -1,10 +1,11 @@
 """Choose which compiled variant of the SIMD kernels this process runs.
 
 Each kernel family is built once per instruction set (``_image_<variant>``,
-``quantize._kernels_<variant>``, ``_warp_<variant>``, ``_resample_<variant>``); a variant is the set
-of its families' modules, :class:`Kernels`.  A variant's modules may execute its
-instructions as soon as they are imported, so they are imported only after
-the CPU is known to support them.  This is the one module that knows
+``quantize._kernels_<variant>``, ``_warp_<variant>``, ``_resample_<variant>``,
+``_yuv_<variant>``); a variant is the set of its families' modules,
+:class:`Kernels`.  A variant's modules may execute its instructions as soon
+as they are imported, so they are imported only after the CPU is known to
+support them.  This is the one module that knows
 variants exist.
 
 Environment (read at import, like NumPy's ``NPY_DISABLE_CPU_FEATURES``):
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from ._image import ImageKernels
     from ._resample import ResampleKernels
     from ._warp import WarpKernels
+    from ._yuv import YuvKernels
     from .quantize._kernels import QuantizeKernels
 
 __all__ = ["VARIANTS", "REFERENCE", "KERNELS", "REFERENCE_KERNELS", "Kernels", "built_variants",
@@ -50,13 +52,15 @@ class Kernels:
     quantize: QuantizeKernels
     warp: WarpKernels
     resample: ResampleKernels
+    yuv: YuvKernels
 
 
 # Family -> module name prefix (setup.py's KERNEL_FAMILIES builds each).
 _FAMILY_MODULES = {"image": f"{__package__}._image",
                    "quantize": f"{__package__}.quantize._kernels",
                    "warp": f"{__package__}._warp",
-                   "resample": f"{__package__}._resample"}
+                   "resample": f"{__package__}._resample",
+                   "yuv": f"{__package__}._yuv"}
 
 # Best first; each with the CPU features its compiler flags let gcc use
 # (-march=x86-64-v2 / -v3 (+ AVX-VNNI) / -v4 + VNNI, armv8-a).
@@ -132,7 +136,8 @@ def load_variant(name: str) -> Kernels:
     return Kernels(image=cast("ImageKernels", modules["image"]),
                    quantize=cast("QuantizeKernels", modules["quantize"]),
                    warp=cast("WarpKernels", modules["warp"]),
-                   resample=cast("ResampleKernels", modules["resample"]))
+                   resample=cast("ResampleKernels", modules["resample"]),
+                   yuv=cast("YuvKernels", modules["yuv"]))
 
 
 def _parse_names(value: str, env_name: str) -> list[str]:

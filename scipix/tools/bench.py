@@ -15,8 +15,10 @@ the INT8 linear layer and weight quantizer against PyTorch and ONNX Runtime,
 and the ``model`` table model inputs against OpenCV and RapidOCR
 (:mod:`.bench_model`), the ``resample`` and ``recipes`` tables Pillow-exact
 resampling and the Hugging Face recipes against Pillow, torch and
-transformers (:mod:`.bench_resample`).  Every table is also recorded in a
-:class:`.bench_record.BenchRecord`, which ``--json FILE`` writes out.
+transformers (:mod:`.bench_resample`), the ``video`` table decoded frames to
+model input against PyAV and OpenCV (:mod:`.bench_video`).  Every table is
+also recorded in a :class:`.bench_record.BenchRecord`, which ``--json FILE``
+writes out.
 
 The comparisons interleave their contenders' rounds in one process (load
 from the machine's other users then hits each alike) and keep the medians.
@@ -41,6 +43,7 @@ from .batch_load import echo_throughput, open_loop_p95, sleeping_processor
 from .bench_model import model_table
 from .bench_record import BenchRecord
 from .bench_resample import recipes_table, resample_table
+from .bench_video import video_table
 from .soak import resident_bytes
 from .synthetic import page_rgba
 from .timing import interleaved_medians
@@ -142,7 +145,7 @@ def run_bench(sizes, repeat, kernels=None, batch=64, record=None):
           f"{cv2.__version__ + ' on 1 thread' if cv2 else 'not installed'}")
     if not kernels or set(kernels) - {"batch", "scaling", "overhead", "memory", "batching",
                                       "quantize", "gemm", "model", "ocr", "resample",
-                                      "recipes"}:
+                                      "recipes", "video"}:
         _kernel_table(sizes, repeat, kernels, threads, record)
     if not kernels or "batch" in kernels:
         _batch_table(batch, repeat, threads, record)
@@ -164,6 +167,8 @@ def run_bench(sizes, repeat, kernels=None, batch=64, record=None):
         resample_table(repeat, record)
     if not kernels or "recipes" in kernels:
         recipes_table(repeat, record)
+    if not kernels or "video" in kernels:
+        video_table(repeat, record)
     if kernels and "ocr" in kernels:  # minutes: only when asked for
         from .bench_ocr import ocr_tables
         ocr_tables(repeat, record)

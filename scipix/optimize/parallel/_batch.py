@@ -159,6 +159,97 @@ def _placement(rows: int, cols: int, height: int, width: int, resize: str,
             -((covering_cols - width) // 2))
 
 
+class BatchOptions(NamedTuple):
+    """preprocess_batch's checked options, shared with the callers that fill
+    a tensor the same way from other sources (``scipix.video``)."""
+
+    height: int
+    width: int
+    channels: int
+    output_bgr: bool
+    resize: str
+    anchor: str
+    edge: int
+    interpolation: str
+    layout: str
+    dtype: np.dtype
+    standardize: bool
+    shift: NDArray[np.float32]
+    factor: NDArray[np.float32]
+    pad: NDArray[np.float32]
+
+
+def batch_options(shape: Any, *, color: str, mean: Any, std: Any, scale: Any,
+                  normalize: str | None, resize: str, anchor: str, pad_value: Any,
+                  interpolation: str, layout: str, dtype: DTypeLike, reference: str,
+                  edge: Any) -> BatchOptions:
+    """Check preprocess_batch's options (see there), naming the bad one."""
+    height, width = _as_shape(shape)
+    color = _choice(color, "color", tuple(_COLORS))
+    resize = _choice(resize, "resize", _RESIZES)
+    anchor = _choice(anchor, "anchor", _ANCHORS)
+    interpolation = check_interpolation(interpolation, reference)
+    layout = _choice(layout, "layout", _LAYOUTS)
+    try:
+        out_dtype = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32, float16 or uint8, got {dtype!r}") from None
+    if out_dtype not in _DTYPE_CODES:
+        raise TypeError(f"dtype must be float32, float16 or uint8, got {out_dtype}")
+    channels = _COLORS[color]
+    standardize, shift, factor = _normalization(normalize, mean, std, scale, channels,
+                                                out_dtype)
+    pad = _per_channel(pad_value, "pad_value", channels)
+    if ((pad < 0) | (pad > 255)).any():
+        raise ValueError(f"pad_value must be in [0, 255] (pixel values), got {pad_value!r}")
+    edge = min(height, width) if edge is None else positive_int(edge, "edge")
+    return BatchOptions(height, width, channels, color == "bgr", resize, anchor, edge,
+                        interpolation, layout, out_dtype, standardize, shift, factor,
+                        pad.astype(np.float32))
+
+
+def placements(sizes: Sequence[tuple[int, int]], options: BatchOptions) -> NDArray[np.int64]:
+    """(N, 4) int64: per image of (rows, cols) in ``sizes``, its resized
+    (rows, cols) and where its pixel (0, 0) lands (top, left)."""
+    height, width = options.height, options.width
+    return np.array([shortest_edge_placement(rows, cols, height, width, options.edge)
+                     if options.resize == "shortest_edge"
+                     else _placement(rows, cols, height, width, options.resize, options.anchor)
+                     for rows, cols in sizes], dtype=np.int64).reshape(-1, 4)
+
+
+def output_tensor(out: NDArray[Any] | None, n: int, options: BatchOptions) -> NDArray[Any]:
+    """``out`` checked for ``n`` images, or a new tensor."""
+    expected = ((n, options.channels, options.height, options.width)
+                if options.layout == "nchw"
+                else (n, options.height, options.width, options.channels))
+    if out is None:
+        return np.empty(expected, dtype=options.dtype)
+    output_array(out, expected, options.dtype)
+    if not out.flags.c_contiguous:
+        raise ValueError("out must be C-contiguous")
+    return out
+
+
+def fill_tensor(pixels: list[NDArray[np.uint8]], out: NDArray[Any],
+                placement: NDArray[np.int64], options: BatchOptions, input_bgr: bool,
+                bilinear: bool) -> None:
+    """The image kernels' preprocess_batch (resize, normalize, store) with
+    ``options``; ``pixels`` must not share memory with ``out``."""
+    current_kernels().image.preprocess_batch(
+        pixels, out, placement, options.channels, options.layout == "nhwc",
+        _DTYPE_CODES[options.dtype], input_bgr, options.output_bgr, options.shift,
+        options.factor, options.pad, options.standardize, bilinear, kernel_threads())
+
+
+def transforms(placement: NDArray[np.int64], sizes: Sequence[tuple[int, int]]
+               ) -> NDArray[np.float64]:
+    """BatchResult.transforms of images of (rows, cols) ``sizes`` placed at ``placement``."""
+    size = np.array(sizes, np.float64).reshape(-1, 2)
+    return np.column_stack([placement[:, 1] / size[:, 1], placement[:, 0] / size[:, 0],
+                            placement[:, 3], placement[:, 2]]).astype(np.float64)
+
+
 def preprocess_batch(images: Iterable[ArrayLike], shape: tuple[int, int], *,
                      color: str = "gray", input_order: str = "rgb",
                      mean: Any = None, std: Any = None, scale: Any = None,
@@ -289,52 +380,22 @@ def preprocess_batch(images: Iterable[ArrayLike], shape: tuple[int, int], *,
                         f"got {type(images).__name__}") from None
     if not images:
         raise ValueError("images is empty")
-    height, width = _as_shape(shape)
-    color = _choice(color, "color", tuple(_COLORS))
+    options = batch_options(shape, color=color, mean=mean, std=std, scale=scale,
+                            normalize=normalize, resize=resize, anchor=anchor,
+                            pad_value=pad_value, interpolation=interpolation, layout=layout,
+                            dtype=dtype, reference=reference, edge=edge)
     input_order = _choice(input_order, "input_order", _ORDERS)
-    resize = _choice(resize, "resize", _RESIZES)
-    anchor = _choice(anchor, "anchor", _ANCHORS)
-    interpolation = check_interpolation(interpolation, reference)
-    layout = _choice(layout, "layout", _LAYOUTS)
-    try:
-        out_dtype = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"dtype must be float32, float16 or uint8, got {dtype!r}") from None
-    if out_dtype not in _DTYPE_CODES:
-        raise TypeError(f"dtype must be float32, float16 or uint8, got {out_dtype}")
-    channels = _COLORS[color]
-    standardize, shift, factor = _normalization(normalize, mean, std, scale, channels,
-                                                out_dtype)
-    pad = _per_channel(pad_value, "pad_value", channels)
-    if ((pad < 0) | (pad > 255)).any():
-        raise ValueError(f"pad_value must be in [0, 255] (pixel values), got {pad_value!r}")
     pixels = [_as_pixels(image, f"images[{i}]", input_order) for i, image in enumerate(images)]
-    edge = min(height, width) if edge is None else positive_int(edge, "edge")
-    placement = np.array([shortest_edge_placement(p.shape[0], p.shape[1], height, width, edge)
-                          if resize == "shortest_edge"
-                          else _placement(p.shape[0], p.shape[1], height, width, resize, anchor)
-                          for p in pixels], dtype=np.int64).reshape(-1, 4)
-    sizes = np.array([p.shape[:2] for p in pixels], np.float64)
+    sizes = [p.shape[:2] for p in pixels]
+    placement = placements(sizes, options)
     transform_placement = placement
     if reference != "opencv":
-        pixels, placement = resampled(pixels, placement, height, width, interpolation,
-                                      reference)
-    expected = ((len(pixels), channels, height, width) if layout == "nchw"
-                else (len(pixels), height, width, channels))
-    if out is None:
-        out = np.empty(expected, dtype=out_dtype)
-    else:
-        output_array(out, expected, out_dtype)
-        if not out.flags.c_contiguous:
-            raise ValueError("out must be C-contiguous")
-        pixels = [p.copy() if np.may_share_memory(p, out) else p for p in pixels]
-    current_kernels().image.preprocess_batch(
-        pixels, out, placement, channels, layout == "nhwc", _DTYPE_CODES[out_dtype],
-        input_order == "bgr", color == "bgr", shift, factor, pad.astype(np.float32),
-        standardize, reference == "opencv" and interpolation == "bilinear", kernel_threads())
+        pixels, placement = resampled(pixels, placement, options.height, options.width,
+                                      options.interpolation, reference)
+    out = output_tensor(out, len(pixels), options)
+    pixels = [p.copy() if np.may_share_memory(p, out) else p for p in pixels]
+    fill_tensor(pixels, out, placement, options, input_order == "bgr",
+                reference == "opencv" and options.interpolation == "bilinear")
     if not return_transforms:
         return out
-    placement = transform_placement
-    transforms = np.column_stack([placement[:, 1] / sizes[:, 1], placement[:, 0] / sizes[:, 0],
-                                  placement[:, 3], placement[:, 2]]).astype(np.float64)
-    return BatchResult(out, transforms)
+    return BatchResult(out, transforms(transform_placement, sizes))

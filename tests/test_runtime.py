@@ -441,3 +441,14 @@ def test_stage_pipeline_of_models(add_one, lookup):
     assert results[0].value.tolist() == [[4, 4]]
     assert isinstance(results[1].error, ModelError) and results[1].stage == 2
     assert results[2].value.tolist() == [[10, 10]]
+
+
+def test_two_batchers_of_one_model(add_one):
+    """Batchers with different batch sizes share the model's sessions,
+    each with buffers of its own size."""
+    items = [np.ones((3, 5), np.float32)] * 6
+    with Model(add_one, threads=1) as model, \
+            BatchedModel(model, config=BatchConfig(max_batch_size=1)) as single, \
+            BatchedModel(model, config=BatchConfig(max_batch_size=8)) as several:
+        assert [r.shape for r in single(items)] == [(3, 5)] * 6
+        assert [r.shape for r in several(items)] == [(3, 5)] * 6

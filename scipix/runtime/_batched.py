@@ -252,9 +252,10 @@ class BatchedModel:
                  ) -> Tuple[np.ndarray, List[np.ndarray]]:
         """The session's batch input and output buffers for ``shape``, cut
         to ``count`` rows (made on the first batch of that shape)."""
-        buffers = slot.scratch.get(shape)
+        largest = self.config.max_batch_size
+        key = (largest, shape)  # batchers of one model may differ in batch size
+        buffers = slot.scratch.get(key)
         if buffers is None:
-            largest = self.config.max_batch_size
             batch = np.zeros((largest, *shape), self.input.dtype)
             # One row tells the outputs' shapes past the batch axis.
             first = self.model.run_on(slot, [batch[:1]], None)
@@ -267,7 +268,7 @@ class BatchedModel:
             slot.outputs.pop(((1, *shape),), None)
             if len(slot.scratch) >= SHAPES_KEPT:
                 del slot.scratch[next(iter(slot.scratch))]
-            buffers = slot.scratch[shape] = (batch, outputs)
+            buffers = slot.scratch[key] = (batch, outputs)
         batch, outputs = buffers
         return batch[:count], [output[:count] for output in outputs]
 

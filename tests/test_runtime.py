@@ -452,3 +452,16 @@ def test_two_batchers_of_one_model(add_one):
             BatchedModel(model, config=BatchConfig(max_batch_size=8)) as several:
         assert [r.shape for r in single(items)] == [(3, 5)] * 6
         assert [r.shape for r in several(items)] == [(3, 5)] * 6
+
+
+def test_guide_examples_run(recognizer_path):
+    """The code blocks of docs/guide/runtime.rst run as written."""
+    import re
+    import textwrap
+    guide = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                         "docs", "guide", "runtime.rst")
+    text = open(guide, encoding="utf-8").read()
+    blocks = re.findall(r"\.\. code-block:: python\n\n((?:    .*\n|\n)+)", text)
+    assert blocks
+    for block in blocks:
+        exec(compile(textwrap.dedent(block), guide, "exec"), {})

@@ -127,7 +127,7 @@ def run_bench(sizes, repeat, kernels=None, batch=64):
           f"{cv2.__version__ + ' on 1 thread' if cv2 else 'not installed'}")
     if not kernels or set(kernels) - {"batch", "scaling", "overhead", "memory", "batching",
                                       "quantize", "gemm", "model", "ocr", "resample",
-                                      "recipes", "runtime"}:
+                                      "recipes", "runtime", "document"}:
         _kernel_table(sizes, repeat, kernels, threads)
     if not kernels or "batch" in kernels:
         _batch_table(batch, repeat, threads)
@@ -152,6 +152,9 @@ def run_bench(sizes, repeat, kernels=None, batch=64):
     if kernels and "runtime" in kernels:  # a minute or more: only when asked for
         from .bench_runtime import serving_table
         serving_table()
+    if kernels and "document" in kernels:  # minutes: only when asked for
+        from .bench_document import document_table
+        document_table()
     if kernels and "ocr" in kernels:  # minutes: only when asked for
         from .bench_ocr import ocr_tables
         ocr_tables(repeat)

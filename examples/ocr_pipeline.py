@@ -317,14 +317,25 @@ class OcrPipeline:
 
     def recognize(self, page: Page) -> Page:
         """Quads -> text: one request per line to the batched recognizer."""
+        boxes, requests = self.line_requests(page)
+        return self.add_lines(page, boxes, self.lines(requests))
+
+    def line_requests(self, page: Page) -> Tuple[np.ndarray, List[Tuple[np.ndarray, np.ndarray,
+                                                                          int]]]:
+        """The boxes of the lines to read and a recognizer request per line
+        (``self.lines.infer(request)`` from a coroutine, as a server does)."""
         if page.image is None or not len(page.boxes):
-            return page
+            return page.boxes[:0], []
         quads, usable = cropping_quads(page.boxes)
-        quads = quads[usable]
-        widths = crop_widths(quads, LINE_HEIGHT)
-        results = self.lines([(page.image, quad, int(width))
-                              for quad, width in zip(quads, widths)])
-        for box, (text, score) in zip(page.boxes[usable], results):
+        widths = crop_widths(quads[usable], LINE_HEIGHT)
+        return page.boxes[usable], [(page.image, quad, int(width))
+                                    for quad, width in zip(quads[usable], widths)]
+
+    @staticmethod
+    def add_lines(page: Page, boxes: np.ndarray,
+                  results: Sequence[Tuple[str, float]]) -> Page:
+        """The recognized lines scoring at least ``TEXT_SCORE`` into ``page.lines``."""
+        for box, (text, score) in zip(boxes, results):
             if score >= TEXT_SCORE:
                 page.lines.append({"text": text, "box": box.tolist(), "score": score})
         return page

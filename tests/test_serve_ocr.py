@@ -50,6 +50,7 @@ def scipix_threads():
 def serve(main):
     """Run ``main(service, url)`` against a service on a free loopback port."""
     serve_ocr = example("serve_ocr")
+    threads = set(scipix_threads())
 
     async def run():
         service = serve_ocr.OcrService(serve_ocr.default_models(), max_body=1 << 20)
@@ -60,7 +61,7 @@ def serve(main):
             await service.stop()
 
     asyncio.run(run())
-    assert scipix_threads() == []
+    assert set(scipix_threads()) == threads
 
 
 def test_load_no_lost_request_bounded_memory():
@@ -82,9 +83,9 @@ def test_load_no_lost_request_bounded_memory():
             async def wave():
                 answers = await asyncio.gather(*(line(k) for k in range(64)), ocr(), ocr())
                 for k, text in answers[:64]:
-                    assert text.strip() == LINES[k % 4]
+                    assert text.strip() == LINES[k % 4], (k, text)
                 for lines in answers[64:]:
-                    assert bench_ocr.character_error_rate(lines, truth) < 0.1
+                    assert bench_ocr.character_error_rate(lines, truth) < 0.1, (lines, truth)
 
             # The first waves grow the sessions' batch buffers (one per line
             # width) and ONNX Runtime's arenas (blocks per batch size seen):
@@ -92,10 +93,13 @@ def test_load_no_lost_request_bounded_memory():
             # stays put.
             for _ in range(4):
                 await wave()
-            before = resident_mb()
+            sizes = [resident_mb()]
             for _ in range(3):
                 await wave()
-            assert resident_mb() - before < 32
+                sizes.append(resident_mb())
+            # Keeping each request's line batches (about 30 MB a wave)
+            # would add 90 MB.
+            assert sizes[-1] - sizes[0] < 64, sizes
             stats = service.pipeline.lines.stats()
             assert stats.batching.failed_items == 0
             assert max(stats.batch_sizes) > 1  # lines of concurrent requests shared batches

@@ -10,7 +10,7 @@ import inspect
 import threading
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Deque, Dict, Generic, List, Optional, Tuple, TypeVar, Union
+from typing import Any, Deque, Dict, Generic, List, Optional, Tuple, TypeVar, Union, cast
 
 import numpy as np
 
@@ -494,6 +494,7 @@ class DynamicBatcher(Generic[T, R]):
         if outcome is _ABANDONED:
             return None
         results, error = outcome
+        error = cast(Optional[BaseException], error)
         self._settle(batch, results, error)
         self._batches += 1
         self._items += len(batch)

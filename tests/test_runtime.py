@@ -468,3 +468,12 @@ def test_guide_examples_run(recognizer_path):
     assert blocks
     for block in blocks:
         exec(compile(textwrap.dedent(block), guide, "exec"), {})
+
+
+def test_requests_of_one_call_share_their_first_batch(add_one):
+    """A call's requests are queued together: with every group ready at
+    once (preferred size 1), they still form one batch."""
+    config = BatchConfig(max_batch_size=16, max_wait_ms=1, preferred_batch_size=1)
+    with Model(add_one, threads=1) as model, BatchedModel(model, config=config) as batched:
+        batched([np.ones((3, 4), np.float32)] * 10)
+        assert batched.stats().batch_sizes == {10: 1}

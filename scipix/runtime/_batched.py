@@ -5,6 +5,7 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import functools
 import math
 import threading
 from collections.abc import Callable, Hashable, Sequence
@@ -14,6 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import numpy as np
 
 from ..optimize.batch import AdaptiveBatcher, BatchConfig, BatchStats, DynamicBatcher
+from ..optimize.batch._dynamic import _copy_outcome
 from ..optimize.config import serial_kernels
 from ._errors import InputError, ModelError, RuntimeClosed
 from ._model import Model, _Slot
@@ -176,8 +178,25 @@ class BatchedModel:
 
     def __call__(self, items: Sequence[Any], *, timeout: Optional[float] = None) -> List[Any]:
         """Several requests from a thread, their results in order (the
-        first failure raised once all are answered)."""
-        futures = [self.submit(item, timeout=timeout) for item in items]
+        first failure raised once all are answered).  They are queued
+        together, so that they can share their first batch too."""
+        if self._closed:
+            raise RuntimeClosed(f"the batcher of model {self.model.name!r} is closed")
+        if self._default_items:
+            for item in items:
+                self._check_item(item)
+        futures: List[concurrent.futures.Future[Any]] = [concurrent.futures.Future()
+                                                         for _ in items]
+
+        def enqueue() -> None:
+            for item, future in zip(items, futures):
+                task = self._loop.create_task(self._batcher.add(item, timeout=timeout))
+                task.add_done_callback(functools.partial(_copy_outcome, future))
+
+        try:
+            self._loop.call_soon_threadsafe(enqueue)
+        except RuntimeError:  # the loop closed since the check above
+            raise RuntimeClosed(f"the batcher of model {self.model.name!r} is closed") from None
         concurrent.futures.wait(futures)
         return [future.result() for future in futures]
 

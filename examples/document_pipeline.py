@@ -37,7 +37,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Iterable, Iterator, List, Optional, Sequence
 
 import cv2
 import numpy as np

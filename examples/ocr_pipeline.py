@@ -40,46 +40,46 @@ its text-direction classifier is not run):
    on one point: not a convex quadrilateral, which ``crop_quads`` refuses)
    is cut by the minimum-area rectangle around its points instead, and a
    box with nothing inside is skipped (``cropping_quads``);
-   lines are grouped by width through ``DynamicBatcher(group_key=...)`` so
-   little padding is computed, each width bucket with its own reused buffer;
+   lines are grouped by width (multiples of 32) by the runtime's
+   ``BatchedModel`` so little padding is computed, each width with its own
+   reused buffer per session;
 5. recognizer (ONNX Runtime) -> CTC greedy decoding (``argmax_last``: the
    best class and its probability in one pass).
 
-Pages overlap in a two-stage ``Pipeline``: the detector works on one page
-while the recognizer works on the one before, so both cores stay busy.
-The detector gets every core (intra-op threads); the recognizer runs one
-batch per core at once, each on one thread: independent runs need no
-synchronization between threads, which costs most when the cores are
-shared.  Idle ONNX Runtime workers sleep rather than spin (a spinning one
-holds a core the other stage needs), and both sessions keep the CPU memory
-arena on (RapidOCR turns it off).  (ONNX Runtime's
-``session.set_denormal_as_zero`` is left off: it flushes denormals in the
-thread that creates the session, i.e. in the caller's own NumPy code too.)
+Pages overlap in a ``StagePipeline`` of ``scipix.runtime``: the detector
+works on one page while the recognizer works on the one before, so both
+cores stay busy, and a page whose stage fails is reported, not lost.  The
+detector is a ``Model`` with one session on every core; the recognizer a
+``Model`` pool (one single-threaded session per core) behind a
+``BatchedModel``: lines are grouped by padded width, each batch written
+by ``crop_quads`` straight into its session's reused buffer.  The
+runtime's sessions keep the memory arena on (RapidOCR turns it off) and
+let idle workers sleep (a spinning one holds a core the other stage
+needs).  (ONNX Runtime's ``session.set_denormal_as_zero`` is left off: it
+flushes denormals in the thread that creates the session, i.e. in the
+caller's own NumPy code too.)
 """
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 from rapidocr_onnxruntime.ch_ppocr_det.text_detect import TextDetector
 from rapidocr_onnxruntime.ch_ppocr_det.utils import DBPostProcess
 from rapidocr_onnxruntime.main import RapidOCR
 
-from scipix.optimize.batch import BatchConfig, DynamicBatcher
-from scipix.optimize.parallel import (Pipeline, crop_quads, crop_widths, detector_size,
-                                      preprocess_batch)
+from scipix.optimize.batch import BatchConfig
+from scipix.optimize.parallel import crop_quads, crop_widths, detector_size, preprocess_batch
 from scipix.optimize.simd import argmax_last, simd_resize_bilinear, simd_threshold
+from scipix.runtime import BatchedModel, Model, StagePipeline
 
 DET_MODEL = "ch_PP-OCRv4_det_infer.onnx"
 REC_MODEL = "ch_PP-OCRv4_rec_infer.onnx"
@@ -210,22 +210,6 @@ def cropping_quads(boxes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     return quads, usable
 
 
-def cpu_count() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
-def make_session(path: str, threads: int) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.enable_cpu_mem_arena = True
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(path, sess_options=options, providers=["CPUExecutionProvider"])
-
-
 @dataclass
 class Page:
     """One page on its way through the pipeline; ``error`` says why a page
@@ -265,7 +249,8 @@ class OcrPipeline:
     models : str
         Directory with the PP-OCRv4 detection and recognition ONNX models.
     det_threads : int, optional
-        ONNX Runtime intra-op threads of the detector (default: every core).
+        ONNX Runtime intra-op threads of the detector (default: scipix's
+        thread count, every core).
     rec_workers : int, optional
         Recognizer batches run at once, each on one thread (default: one
         per core).
@@ -273,16 +258,20 @@ class OcrPipeline:
 
     def __init__(self, models: str, det_threads: Optional[int] = None,
                  rec_workers: Optional[int] = None) -> None:
-        self.det = make_session(os.path.join(models, DET_MODEL), det_threads or cpu_count())
-        self.rec = make_session(os.path.join(models, REC_MODEL), 1)
-        self._rec_pool = ThreadPoolExecutor(rec_workers or cpu_count(),
-                                            thread_name_prefix="recognizer")
-        characters = self.rec.get_modelmeta().custom_metadata_map["character"].splitlines()
-        self.decode = CtcDecoder(characters)
+        self.det = Model(os.path.join(models, DET_MODEL), execution="shared", threads=det_threads)
+        self.rec = Model(os.path.join(models, REC_MODEL), execution="pool", threads=rec_workers)
+        self.decode = CtcDecoder(self.rec.metadata["character"].splitlines())
+        self.lines = BatchedModel(
+            self.rec, config=BatchConfig(max_batch_size=MAX_BATCH, max_wait_ms=1,
+                                         preferred_batch_size=1),
+            shape_of=lambda line: (3, LINE_HEIGHT, -(-line[2] // BUCKET) * BUCKET),
+            unpadded_shape=lambda line: (3, LINE_HEIGHT, line[2]),
+            prepare=self._crop_lines, finish=self._decode_lines)
         self.post = DBPostProcess(thresh=DET_THRESHOLD, box_thresh=0.5, max_candidates=1000,
                                   unclip_ratio=1.6, score_mode="fast", use_dilation=True)
-        self._det_buffers: Dict[Tuple[int, int], np.ndarray] = {}
-        self._worker = threading.local()  # each recognizer worker's batch buffers
+        # The detector stage's reused input and output, per input size.
+        self._det_buffers: Dict[Tuple[int, int], List[np.ndarray]] = {}
+        self._batch_clock = threading.local()  # when a recognizer batch's input was done
         self.stage_seconds: Dict[str, float] = {}
         self._stage_lock = threading.Lock()
 
@@ -301,13 +290,16 @@ class OcrPipeline:
         start = time.perf_counter()
         rows, cols = page.image.shape[:2]
         plan = detector_plan(rows, cols)
-        batch = self._det_buffers.get(plan.shape)
-        if batch is None:
-            batch = self._det_buffers[plan.shape] = np.empty((1, 3) + plan.shape, np.float32)
+        buffers = self._det_buffers.get(plan.shape)
+        if buffers is None:
+            buffers = self._det_buffers[plan.shape] = [
+                np.empty((1, 3) + plan.shape, np.float32), np.empty((1, 1) + plan.shape, np.float32)]
+        batch, probability = buffers
         detector_input(page.image, plan, batch)
         start = self._timed("det_pre", start)
-        probability = self.det.run(None, {self.det.get_inputs()[0].name: batch})[0][0, 0]
+        self.det.run(batch, out=[probability])
         start = self._timed("det_infer", start)
+        probability = probability[0, 0]
         bitmap = simd_threshold(probability, DET_THRESHOLD)  # 255 where > 0.3
         mask = cv2.dilate(bitmap, self.post.dilation_kernel.astype(np.uint8))
         np.bitwise_and(mask, 1, out=mask)  # RapidOCR's boxes_from_bitmap takes 0 / 1
@@ -324,70 +316,73 @@ class OcrPipeline:
     # --------------------------------------------------------- recognition
 
     def recognize(self, page: Page) -> Page:
-        """Quads -> text: width-bucketed batches through a DynamicBatcher."""
+        """Quads -> text: one request per line to the batched recognizer."""
+        boxes, requests = self.line_requests(page)
+        return self.add_lines(page, boxes, self.lines(requests))
+
+    def line_requests(self, page: Page) -> Tuple[np.ndarray, List[Tuple[np.ndarray, np.ndarray,
+                                                                          int]]]:
+        """The boxes of the lines to read and a recognizer request per line
+        (``self.lines.infer(request)`` from a coroutine, as a server does)."""
         if page.image is None or not len(page.boxes):
-            return page
+            return page.boxes[:0], []
         quads, usable = cropping_quads(page.boxes)
-        if usable.any():
-            results = asyncio.run(self._recognize_lines(page.image, quads[usable]))
-            for box, (text, score) in zip(page.boxes[usable], results):
-                if score >= TEXT_SCORE:
-                    page.lines.append({"text": text, "box": box.tolist(), "score": score})
+        widths = crop_widths(quads[usable], LINE_HEIGHT)
+        return page.boxes[usable], [(page.image, quad, int(width))
+                                    for quad, width in zip(quads[usable], widths)]
+
+    @staticmethod
+    def add_lines(page: Page, boxes: np.ndarray,
+                  results: Sequence[Tuple[str, float]]) -> Page:
+        """The recognized lines scoring at least ``TEXT_SCORE`` into ``page.lines``."""
+        for box, (text, score) in zip(boxes, results):
+            if score >= TEXT_SCORE:
+                page.lines.append({"text": text, "box": box.tolist(), "score": score})
         return page
 
-    async def _recognize_lines(self, image: np.ndarray,
-                               quads: np.ndarray) -> List[Tuple[str, float]]:
-        """The batcher groups lines into width buckets; each batch it forms
-        goes to the recognizer pool at once, and each line's caller gets the
-        batch's future and its place in it."""
-        widths = crop_widths(quads, LINE_HEIGHT)
-        config = BatchConfig(max_batch_size=MAX_BATCH, max_wait_ms=1, preferred_batch_size=1)
-        batcher: DynamicBatcher[int, Tuple[Future, int]] = DynamicBatcher(
-            config, lambda lines: self._submit_batch(image, quads, lines),
-            group_key=lambda line: -(-int(widths[line]) // BUCKET))
-        runner = asyncio.ensure_future(batcher.run())
-        try:
-            handles = await asyncio.gather(*(batcher.add(i) for i in range(len(widths))))
-        finally:
-            await batcher.shutdown()
-            await runner
-        batches = {id(future): future for future, _ in handles}
-        await asyncio.gather(*(asyncio.wrap_future(future) for future in batches.values()))
-        return [future.result()[place] for future, place in handles]
-
-    def _submit_batch(self, image: np.ndarray, quads: np.ndarray,
-                      lines: List[int]) -> List[Tuple[Future, int]]:
-        future = self._rec_pool.submit(self._recognize_batch, image, quads[lines])
-        return [(future, place) for place in range(len(lines))]
-
-    def _rec_buffer(self, width: int) -> np.ndarray:
-        """This worker's reused batch buffer for lines ``width`` wide."""
-        buffers = getattr(self._worker, "buffers", None)
-        if buffers is None:
-            buffers = self._worker.buffers = {}
-        if width not in buffers:
-            buffers[width] = np.empty((MAX_BATCH, 3, LINE_HEIGHT, width), np.float32)
-        return buffers[width]
-
-    def _recognize_batch(self, image: np.ndarray, quads: np.ndarray) -> List[Tuple[str, float]]:
+    def _crop_lines(self, lines: List[Tuple[np.ndarray, np.ndarray, int]],
+                    out: np.ndarray) -> None:
+        """A recognizer batch: each page's lines cut straight into ``out``."""
         start = time.perf_counter()
-        bucket_width = -(-int(crop_widths(quads, LINE_HEIGHT).max()) // BUCKET) * BUCKET
-        buffer = self._rec_buffer(bucket_width)
-        batch, _ = crop_quads(image, quads, LINE_HEIGHT, mean=0.5, std=0.5,
-                              interpolation="cubic", input_order="bgr", color="bgr",
-                              out=buffer[:len(quads)])
-        start = self._timed("rec_pre", start)
-        probabilities = self.rec.run(None, {self.rec.get_inputs()[0].name: batch})[0]
-        start = self._timed("rec_infer", start)
-        results = self.decode(probabilities)
+        first = 0
+        while first < len(lines):
+            image = lines[first][0]
+            last = first + 1
+            while last < len(lines) and lines[last][0] is image:
+                last += 1
+            crop_quads(image, np.array([line[1] for line in lines[first:last]]), LINE_HEIGHT,
+                       mean=0.5, std=0.5, interpolation="cubic", input_order="bgr",
+                       color="bgr", out=out[first:last])
+            first = last
+        self._batch_clock.ready = self._timed("rec_pre", start)
+
+    def _decode_lines(self, outputs: List[np.ndarray],
+                      lines: List[object]) -> List[Tuple[str, float]]:
+        start = self._timed("rec_infer", self._batch_clock.ready)
+        results = self.decode(outputs[0])
         self._timed("rec_post", start)
         return results
 
     # ------------------------------------------------------------- driving
 
     def run(self, pages: Iterable[Page]) -> Iterator[Page]:
-        """Pages in, recognized pages out (input order), two pages in flight."""
-        return Pipeline(self.detect, self.recognize, queue_size=1).stream(pages)
+        """Pages in, recognized pages out (input order), two pages in flight;
+        a page a stage failed on comes out with ``error`` set."""
+        for result in StagePipeline(self.detect, self.recognize).stream(pages):
+            if not result.ok:
+                result.value.error = f"stage {result.stage} failed: {result.error!r}"
+            yield result.value
+
+    def close(self) -> None:
+        self.lines.close()
+        self.rec.close()
+        self.det.close()
+
+    def __enter__(self) -> "OcrPipeline":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def load_pages(paths: Iterable[str]) -> Iterator[Page]:
@@ -413,22 +408,23 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--rec-workers", type=int, default=None,
                         help="recognizer batches run at once (default: one per core)")
     args = parser.parse_args(argv)
-    pipeline = OcrPipeline(args.models or default_models(), args.det_threads, args.rec_workers)
-    start = time.perf_counter()
     count = failed = 0
-    for page in pipeline.run(load_pages(args.images)):
-        if page.error is not None:
-            failed += 1
-            print(f"{page.path}: {page.error}", file=sys.stderr)
-            continue
-        count += 1
-        if args.json:
-            print(json.dumps({"path": page.path, "lines": page.lines}, ensure_ascii=False))
-        else:
-            print(page.path)
-            for line in page.lines:
-                print(f"  {line['score']:.3f}  {line['text']}")
-    elapsed = time.perf_counter() - start
+    with OcrPipeline(args.models or default_models(), args.det_threads,
+                     args.rec_workers) as pipeline:
+        start = time.perf_counter()
+        for page in pipeline.run(load_pages(args.images)):
+            if page.error is not None:
+                failed += 1
+                print(f"{page.path}: {page.error}", file=sys.stderr)
+                continue
+            count += 1
+            if args.json:
+                print(json.dumps({"path": page.path, "lines": page.lines}, ensure_ascii=False))
+            else:
+                print(page.path)
+                for line in page.lines:
+                    print(f"  {line['score']:.3f}  {line['text']}")
+        elapsed = time.perf_counter() - start
     print(f"{count} pages in {elapsed:.2f} s: {count / elapsed:.3f} pages/s", file=sys.stderr)
     if failed:
         print(f"{failed} of {failed + count} images could not be read", file=sys.stderr)

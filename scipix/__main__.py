@@ -47,7 +47,7 @@ def main(argv=None):
     bench.add_argument("--kernels", nargs="+", default=None,
                        help="subset of: grayscale threshold normalize bilinear area "
                             "batch scaling overhead memory batching quantize gemm model ocr "
-                            "resample recipes video")
+                            "resample recipes video runtime document")
     bench.add_argument("--batch", type=int, default=64,
                        help="images in the preprocess_batch tables (default 64)")
     bench.add_argument("--json", metavar="FILE",

@@ -990,3 +990,94 @@ def test_adaptive_size_holds_on_a_busy_machine(seed):
         assert max(sizes[1:]) <= 16, sizes
 
     run_on_stepped_clock(main)
+
+
+# ---------------------------------------------------------- max_in_flight
+
+@pytest.mark.parametrize("value, error", [(0, ValueError), (1.5, TypeError)])
+def test_max_in_flight_is_checked(value, error):
+    with pytest.raises(error, match="max_in_flight"):
+        DynamicBatcher(FAST, echo, max_in_flight=value)
+
+
+def test_max_in_flight_runs_that_many_batches_at_once():
+    """Two lanes: the second batch starts while the first is still running
+    (each batch waits at a two-party barrier, which only two concurrent
+    batches pass)."""
+    barrier = threading.Barrier(2, timeout=GUARD_S)
+    threads = set()
+
+    def meet(items):
+        threads.add(threading.current_thread().name)
+        barrier.wait()
+        return items
+
+    async def main():
+        batcher = DynamicBatcher(BatchConfig(max_batch_size=2, max_wait_ms=HOUR_MS,
+                                             preferred_batch_size=2), meet, max_in_flight=2)
+        task = await running(batcher)
+        results = await asyncio.wait_for(asyncio.gather(*(batcher.add(i) for i in range(4))),
+                                         GUARD_S)
+        assert results == [0, 1, 2, 3]
+        assert batcher.stats().batches == 2
+        await stop(batcher, task)
+
+    run(main())
+    assert len(threads) == 2
+
+
+def test_max_in_flight_adaptive_batcher_observes_each_batch():
+    async def main():
+        batcher = AdaptiveBatcher(FAST, 10.0, echo, max_in_flight=3)
+        task = await running(batcher)
+        assert await asyncio.gather(*(batcher.add(i) for i in range(50))) == list(range(50))
+        assert batcher.stats().items == 50
+        await stop(batcher, task)
+
+    run(main())
+
+
+@pytest.mark.parametrize("kind", ["sync", "coroutine"])
+def test_cancelling_run_fails_every_batch_in_flight(kind):
+    blocked = Blocked()
+
+    async def main():
+        batcher = DynamicBatcher(PATIENT, getattr(blocked, kind), max_in_flight=2)
+        task = await running(batcher)
+        calls = [asyncio.create_task(batcher.add(i)) for i in range(8)]
+        await blocked.in_flight()
+        for _ in range(3):
+            await asyncio.sleep(0)
+        task.cancel()
+        results = await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), GUARD_S)
+        blocked.release.set()
+        assert all(isinstance(r, BatcherClosed) for r in results), results
+        assert task.cancelled()
+
+    run(main())
+
+
+def test_keyboard_interrupt_in_one_lane_answers_every_caller():
+    release = threading.Event()
+
+    def interrupted(items):
+        if "stop" in items:
+            raise KeyboardInterrupt
+        release.wait(GUARD_S)
+        return items
+
+    loop = asyncio.new_event_loop()
+    try:
+        batcher = DynamicBatcher(BatchConfig(max_batch_size=2, max_wait_ms=HOUR_MS),
+                                 interrupted, max_in_flight=2)
+        runner = loop.create_task(batcher.run())
+        calls = [loop.create_task(batcher.add(x)) for x in (1, 2, "stop", 3, "waiting")]
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(runner)
+        release.set()
+        _, pending = loop.run_until_complete(asyncio.wait(calls, timeout=GUARD_S))
+        assert not pending
+        assert isinstance(calls[2].exception(), ProcessingFailed)
+        assert all(isinstance(c.exception(), BatchError) for c in calls)
+    finally:
+        loop.close()

@@ -47,7 +47,8 @@ def example():
 
 @pytest.fixture(scope="module")
 def pipeline(example):
-    return example.OcrPipeline(example.default_models())
+    with example.OcrPipeline(example.default_models()) as pipeline:
+        yield pipeline
 
 
 @pytest.fixture(scope="module")

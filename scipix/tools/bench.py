@@ -145,7 +145,7 @@ def run_bench(sizes, repeat, kernels=None, batch=64, record=None):
           f"{cv2.__version__ + ' on 1 thread' if cv2 else 'not installed'}")
     if not kernels or set(kernels) - {"batch", "scaling", "overhead", "memory", "batching",
                                       "quantize", "gemm", "model", "ocr", "resample",
-                                      "recipes", "video"}:
+                                      "recipes", "video", "runtime", "document"}:
         _kernel_table(sizes, repeat, kernels, threads, record)
     if not kernels or "batch" in kernels:
         _batch_table(batch, repeat, threads, record)
@@ -169,6 +169,12 @@ def run_bench(sizes, repeat, kernels=None, batch=64, record=None):
         recipes_table(repeat, record)
     if not kernels or "video" in kernels:
         video_table(repeat, record)
+    if kernels and "runtime" in kernels:  # a minute or more: only when asked for
+        from .bench_runtime import serving_table
+        serving_table(record)
+    if kernels and "document" in kernels:  # minutes: only when asked for
+        from .bench_document import document_table
+        document_table(record)
     if kernels and "ocr" in kernels:  # minutes: only when asked for
         from .bench_ocr import ocr_tables
         ocr_tables(repeat, record)

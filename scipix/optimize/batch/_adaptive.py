@@ -40,13 +40,14 @@ class AdaptiveBatcher(DynamicBatcher[T, R]):
     config : BatchConfig
     target_latency : float
         Seconds from ``add`` to result (a ``datetime.timedelta`` also works).
-    processor, group_key
+    processor, group_key, max_in_flight
         As for :class:`DynamicBatcher`.
     """
 
     def __init__(self, config: BatchConfig, target_latency: Any, processor: Processor[T, R], *,
-                 group_key: Callable[[T], Hashable] | None = None) -> None:
-        super().__init__(config, processor, group_key=group_key)
+                 group_key: Callable[[T], Hashable] | None = None,
+                 max_in_flight: int = 1) -> None:
+        super().__init__(config, processor, group_key=group_key, max_in_flight=max_in_flight)
         if hasattr(target_latency, "total_seconds"):
             target_latency = target_latency.total_seconds()
         self.target_latency = positive_finite(target_latency, "target_latency")

@@ -10,11 +10,11 @@ import inspect
 import threading
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Deque, Dict, Generic, List, Optional, Tuple, TypeVar, Union
+from typing import Any, Deque, Dict, Generic, List, Optional, Tuple, TypeVar, Union, cast
 
 import numpy as np
 
-from .._validate import positive_finite
+from .._validate import positive_finite, positive_int
 from ._config import BatchConfig
 from ._errors import BatcherClosed, ProcessingFailed, QueueFull, Timeout
 from ._policy import FixedPolicy
@@ -90,7 +90,8 @@ class DynamicBatcher(Generic[T, R]):
     """Collect items from many callers into batches for one processor.
 
     Dispatch rule, evaluated whenever an item arrives, a batch finishes or a
-    deadline passes (no polling), one batch in flight at a time:
+    deadline passes (no polling), up to ``max_in_flight`` batches in flight
+    at a time:
 
     1. a group with ``max_batch_size`` items waiting is sent at once;
     2. a group with ``preferred_batch_size`` or more is sent as soon as the
@@ -110,6 +111,11 @@ class DynamicBatcher(Generic[T, R]):
         loop.  A result that is an exception fails only its item.
     group_key : callable, item -> hashable, optional
         Only items with equal keys share a batch (e.g. image size buckets).
+    max_in_flight : int >= 1
+        Batches processed at once (Triton's instance count), e.g. one per
+        model session of a pool.  A plain processor then runs in that many
+        worker threads, each batch on one of them; a "free processor" in
+        the dispatch rule is a free one of these.
 
     Notes
     -----
@@ -123,7 +129,8 @@ class DynamicBatcher(Generic[T, R]):
     """
 
     def __init__(self, config: BatchConfig, processor: Processor[T, R], *,
-                 group_key: Callable[[T], Hashable] | None = None) -> None:
+                 group_key: Callable[[T], Hashable] | None = None,
+                 max_in_flight: int = 1) -> None:
         if not isinstance(config, BatchConfig):
             raise TypeError(f"config must be a BatchConfig, got {type(config).__name__}")
         if not callable(processor):
@@ -131,6 +138,7 @@ class DynamicBatcher(Generic[T, R]):
         if group_key is not None and not callable(group_key):
             raise TypeError(f"group_key must be callable, got {type(group_key).__name__}")
         self.config = config
+        self.max_in_flight = positive_int(max_in_flight, "max_in_flight")
         self._policy = FixedPolicy(config)
         self._processor = processor
         self._on_loop = runs_on_loop(processor)
@@ -149,9 +157,11 @@ class DynamicBatcher(Generic[T, R]):
         # created, not yet started): the loop's first use hands them to add().
         self._early: List[Tuple[Any, Optional[float], concurrent.futures.Future[Any]]] = []
         self._early_lock = threading.Lock()  # submit() runs on other threads
-        self._in_flight: List[_Pending] = []
-        self._batch_done: Optional[asyncio.Future[Outcome]] = None
-        self._processor_task: Optional[asyncio.Future[Any]] = None
+        # Per dispatch lane (one per batch in flight): its batch, the future
+        # its outcome arrives in, the task awaiting an awaitable processor.
+        self._in_flight: Dict[int, List[_Pending]] = {}
+        self._batch_done: Dict[int, asyncio.Future[Outcome]] = {}
+        self._processor_task: Dict[int, asyncio.Future[Any]] = {}
         self._batches = self._items = self._failed = 0
         self._batch_seconds = 0.0
         self._latencies: Deque[float] = collections.deque(maxlen=LATENCY_WINDOW)
@@ -303,25 +313,61 @@ class DynamicBatcher(Generic[T, R]):
         self._bind(loop)
         self._state = "running"
         stopped = self._stopped = asyncio.Event()
-        thread = None
+        threads: List[Optional[ProcessorThread]] = [None] * self.max_in_flight
+        lanes: List[asyncio.Task[Optional[BaseException]]] = []
         try:
             if not self._on_loop:
-                thread = ProcessorThread(self._processor, "scipix-batch")
-            while True:
-                batch = await self._next_batch(loop)
-                if batch is None:
-                    break
-                await self._execute(batch, loop, thread)
+                threads = [ProcessorThread(self._processor, f"scipix-batch-{lane}")
+                           for lane in range(self.max_in_flight)]
+            if self.max_in_flight == 1:
+                stop = await self._lane(0, loop, threads[0])
+            else:
+                lanes = [loop.create_task(self._lane(lane, loop, thread))
+                         for lane, thread in enumerate(threads)]
+                stop = await self._first_stop(lanes)
+            if stop is not None:
+                raise stop
             self._state = "stopped"
         except BaseException as exc:  # our own bug, or run() cancelled: fail, never hang
             self._state = "dead"
             self._death = exc
             self._abandon(BatcherClosed(f"the dispatch loop stopped: {exc!r}"), exc)
+            for task in lanes:
+                task.cancel()
             raise
         finally:
-            if thread is not None:
-                thread.close()
+            for thread in threads:
+                if thread is not None:
+                    thread.close()
             stopped.set()
+
+    @staticmethod
+    async def _first_stop(lanes: List[asyncio.Task[Optional[BaseException]]]
+                          ) -> Optional[BaseException]:
+        """Wait for every lane to end; the first one's ``KeyboardInterrupt`` or
+        ``SystemExit`` as soon as one returns it, or None."""
+        running = set(lanes)
+        while running:
+            done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                stop = task.result()
+                if stop is not None:
+                    return stop
+        return None
+
+    async def _lane(self, lane: int, loop: asyncio.AbstractEventLoop,
+                    thread: ProcessorThread | None) -> Optional[BaseException]:
+        """Dispatch batches one after another until shutdown; the
+        ``KeyboardInterrupt`` or ``SystemExit`` a processor raised, returned
+        rather than raised (raised in a task of its own it would bypass
+        ``run()``'s handler), or None."""
+        while True:
+            batch = await self._next_batch(loop)
+            if batch is None:
+                return None
+            stop = await self._execute(lane, batch, loop, thread)
+            if stop is not None:
+                return stop
 
     async def shutdown(self, drain: bool = True, timeout: float | None = None) -> None:
         """Stop intake; finish every accepted item, then ``run()`` returns.
@@ -422,29 +468,33 @@ class DynamicBatcher(Generic[T, R]):
             del self._groups[key]
         return batch
 
-    async def _execute(self, batch: List[_Pending], loop: asyncio.AbstractEventLoop,
-                       thread: ProcessorThread | None) -> None:
+    async def _execute(self, lane: int, batch: List[_Pending], loop: asyncio.AbstractEventLoop,
+                       thread: ProcessorThread | None) -> Optional[BaseException]:
+        """Run ``batch`` on ``lane`` and answer its callers; the processor's
+        ``KeyboardInterrupt`` or ``SystemExit``, if it raised one."""
         # Callers are answered from `batch`, never from the list the
         # processor was given: it may change that list.
         items = [pending.item for pending in batch]
-        self._in_flight = batch
-        done = self._batch_done = loop.create_future()
+        self._in_flight[lane] = batch
+        done = self._batch_done[lane] = loop.create_future()
         start = loop.time()
         if thread is None:
             try:
                 result = self._processor(items)
             except BaseException as exc:
-                self._follow(done, None, exc)
+                self._follow(lane, done, None, exc)
             else:
-                self._follow(done, result, None)
+                self._follow(lane, done, result, None)
         else:
-            thread.call(items, loop, functools.partial(self._follow, done))
+            thread.call(items, loop, functools.partial(self._follow, lane, done))
         outcome = await done  # run() cancelled here: its handler fails the batch
         elapsed = loop.time() - start
-        self._in_flight, self._batch_done, self._processor_task = [], None, None
+        for lanes in (self._in_flight, self._batch_done, self._processor_task):
+            lanes.pop(lane, None)
         if outcome is _ABANDONED:
-            return
+            return None
         results, error = outcome
+        error = cast(Optional[BaseException], error)
         self._settle(batch, results, error)
         self._batches += 1
         self._items += len(batch)
@@ -452,9 +502,10 @@ class DynamicBatcher(Generic[T, R]):
         if error is None:
             self._policy.observe(len(batch), elapsed)
         elif not isinstance(error, (Exception, asyncio.CancelledError)):
-            raise error  # KeyboardInterrupt, SystemExit: the loop stops with it
+            return error  # KeyboardInterrupt, SystemExit: the loop stops with it
+        return None
 
-    def _follow(self, done: asyncio.Future[Outcome], result: Any,
+    def _follow(self, lane: int, done: asyncio.Future[Outcome], result: Any,
                 error: BaseException | None) -> None:
         """Resolve ``done`` with the processor's outcome, awaiting it on the
         loop first if the processor returned an awaitable."""
@@ -463,7 +514,7 @@ class DynamicBatcher(Generic[T, R]):
                 result.close()
             return
         if error is None and inspect.isawaitable(result):
-            task = self._processor_task = asyncio.ensure_future(result)
+            task = self._processor_task[lane] = asyncio.ensure_future(result)
             task.add_done_callback(functools.partial(_resolve_from_task, done))
         else:
             done.set_result((result, error))
@@ -561,12 +612,14 @@ class DynamicBatcher(Generic[T, R]):
     def _abandon(self, error: BaseException, cause: BaseException | None = None) -> None:
         """Fail every accepted item now, the batch in flight included, and
         stop waiting for the processor."""
-        for pending in self._in_flight:
-            self._fail(pending, error, cause)
-        if self._batch_done is not None and not self._batch_done.done():
-            self._batch_done.set_result(_ABANDONED)
-        if self._processor_task is not None:
-            self._processor_task.cancel()
+        for batch in self._in_flight.values():
+            for pending in batch:
+                self._fail(pending, error, cause)
+        for done in self._batch_done.values():
+            if not done.done():
+                done.set_result(_ABANDONED)
+        for task in self._processor_task.values():
+            task.cancel()
         self._fail_waiting(error, cause)
 
     def _withdraw(self, pending: _Pending) -> None:

@@ -1,16 +1,21 @@
-"""scipix.video.yuv_to_rgb and preprocess_yuv: cvtColor's pixels exactly
-(BT.601 limited), a NumPy oracle for every matrix and range, the fused
-tensor equal to preprocess_batch of the converted frame, bit for bit on
-every variant and thread count; the bad-input contract."""
+"""scipix.video.yuv_to_rgb and preprocess_yuv: the exact arithmetic gives
+cvtColor's pixels exactly (BT.601 limited), the fast one is within one
+level of it for every (Y, U, V); a NumPy oracle of each for every matrix
+and range, the fused tensor equal to preprocess_batch of the converted
+frame, bit for bit on every variant and thread count; the bad-input
+contract."""
+import shutil
+
 import cv2
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from scipix.optimize import local_thread_count
+from scipix.optimize import _dispatch, built_variants, local_thread_count
 from scipix.optimize.parallel import preprocess_batch
 from scipix.video import preprocess_yuv, yuv_to_rgb
 from scipix.video._planes import yuv_matrix, yuv_planes
+from test_dispatch import X86, disassembly
 from variants import EVERY
 
 
@@ -40,15 +45,36 @@ def nv12(y, u, v):
     return y, uv, None
 
 
-def oracle(y, u, v, matrix="bt601", full_range=False):
-    """The fixed-point formula in int64 NumPy, chroma replicated."""
-    ys, yo, vr, ug, vg, ub = (int(c) for c in yuv_matrix(matrix, full_range))
+def _replicated(y, u, v):
     rows, cols = y.shape
     cu = np.repeat(np.repeat(u.astype(np.int64) - 128, 2, 0), 2, 1)[:rows, :cols]
     cv = np.repeat(np.repeat(v.astype(np.int64) - 128, 2, 0), 2, 1)[:rows, :cols]
+    return cu, cv
+
+
+def exact_oracle(y, u, v, matrix="bt601", full_range=False):
+    """cvtColor's fixed-point formula (20 fractional bits) in int64 NumPy,
+    chroma replicated."""
+    ys, yo, vr, ug, vg, ub = (int(c) for c in yuv_matrix(matrix, full_range))
+    cu, cv = _replicated(y, u, v)
     luma = np.maximum(y.astype(np.int64) - yo, 0) * ys + (1 << 19)
     rgb = np.stack([luma + vr * cv, luma + ug * cu + vg * cv, luma + ub * cu], -1) >> 20
     return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+def fast_oracle(y, u, v, matrix="bt601", full_range=False):
+    """The fast 16-bit formula in int64 NumPy: coefficients rounded to 13
+    fractional bits, each product floored to 5, the sum rounded once."""
+    ys, yo, vr, ug, vg, ub = ((int(c) + 64) >> 7 for c in yuv_matrix(matrix, full_range))
+    yo = int(yuv_matrix(matrix, full_range)[1])
+    cu, cv = _replicated(y, u, v)
+    luma = ((np.maximum(y.astype(np.int64) - yo, 0) * ys) >> 8) + 16
+    rgb = np.stack([luma + (vr * cv >> 8), luma + (ug * cu >> 8) + (vg * cv >> 8),
+                    luma + (ub * cu >> 8)], -1) >> 5
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+ORACLES = {True: exact_oracle, False: fast_oracle}
 
 
 def i420_buffer(y, u, v):
@@ -57,16 +83,16 @@ def i420_buffer(y, u, v):
 
 
 def kernel_rgb(kernels, y, u, v, layout="i420", matrix="bt601", full_range=False, bgr=False,
-               n_threads=1):
+               n_threads=1, exact=True):
     planes = yuv_planes(y, u, v, layout)
     out = np.empty(y.shape + (3,), np.uint8)
     kernels.yuv_to_rgb(planes.y, planes.u, planes.v, planes.step,
-                       yuv_matrix(matrix, full_range), out, bgr, n_threads)
+                       yuv_matrix(matrix, full_range), exact, out, bgr, n_threads)
     return out
 
 
 @pytest.mark.parametrize("rows, cols", [(2, 2), (48, 64), (480, 640), (36, 1922)])
-def test_matches_cvtcolor_exactly(yuv_kernels, rng, rows, cols):
+def test_exact_arithmetic_matches_cvtcolor_exactly(yuv_kernels, rng, rows, cols):
     y, u, v = frame(rng, rows, cols)
     expected = cv2.cvtColor(i420_buffer(y, u, v), cv2.COLOR_YUV2RGB_I420)
     np.testing.assert_array_equal(kernel_rgb(yuv_kernels, y, u, v), expected)
@@ -76,20 +102,88 @@ def test_matches_cvtcolor_exactly(yuv_kernels, rng, rows, cols):
         cv2.cvtColor(np.vstack([nv_y, uv]), cv2.COLOR_YUV2RGB_NV12))
     np.testing.assert_array_equal(kernel_rgb(yuv_kernels, y, u, v, bgr=True),
                                   cv2.cvtColor(i420_buffer(y, u, v), cv2.COLOR_YUV2BGR_I420))
+    np.testing.assert_array_equal(yuv_to_rgb(y, u, v, converter="opencv"), expected)
+
+
+def every_triple():
+    """I420 planes of a (16384, 1024) frame holding every (Y, U, V) once:
+    chroma row a + 128 k, column c is the pair a * 512 + c (U its high
+    byte), and its 2x2 block of luma takes 4 k, 4 k + 1 (top) and 4 k + 2,
+    4 k + 3 (bottom)."""
+    pairs = np.tile(np.arange(1 << 16).reshape(128, 512), (64, 1))
+    u, v = (pairs >> 8).astype(np.uint8), (pairs & 255).astype(np.uint8)
+    rows, cols = np.ogrid[0:16384, 0:1024]
+    y = (4 * (rows // 256) + 2 * (rows % 2) + cols % 2).astype(np.uint8)
+    return y, u, v
+
+
+@pytest.fixture(scope="module")
+def triples():
+    return every_triple()
+
+
+def test_every_triple_is_there(triples):
+    y, u, v = triples
+    cu, cv = _replicated(y, u, v)
+    codes = (y.astype(np.int64) << 16) | ((cu + 128) << 8) | (cv + 128)
+    assert np.unique(codes).size == 1 << 24
 
 
 @pytest.mark.parametrize("matrix", ["bt601", "bt709"])
 @pytest.mark.parametrize("full_range", [False, True])
+def test_fast_arithmetic_is_within_one_level_for_every_triple(triples, matrix, full_range):
+    # Every (Y, U, V): the fast path's bytes are its NumPy oracle's on every
+    # variant, and within one level of the exact arithmetic (cvtColor's own
+    # pixels for BT.601 limited range).
+    y, u, v = triples
+    expected = fast_oracle(y, u, v, matrix, full_range)
+    for name, kernels in EVERY:
+        np.testing.assert_array_equal(
+            kernel_rgb(kernels.yuv, y, u, v, matrix=matrix, full_range=full_range,
+                       exact=False), expected, err_msg=name)
+    exact = kernel_rgb(EVERY[0][1].yuv, y, u, v, matrix=matrix, full_range=full_range)
+    np.testing.assert_array_equal(exact, exact_oracle(y, u, v, matrix, full_range))
+    if (matrix, full_range) == ("bt601", False):
+        np.testing.assert_array_equal(
+            exact, cv2.cvtColor(i420_buffer(y, u, v), cv2.COLOR_YUV2RGB_I420))
+    difference = np.abs(expected.astype(np.int16) - exact)
+    assert difference.max() == 1
+    assert np.count_nonzero(difference) < 0.1 * difference.size
+
+
+@pytest.mark.skipif(not (X86 and shutil.which("objdump")), reason="needs x86-64 objdump")
+@pytest.mark.parametrize("variant", ["avx2", "avxvnni", "avx512"])
+def test_fast_arithmetic_is_16_bit_high_products_in_ymm(variant):
+    # The fast step's products: unsigned (luma) and signed (chroma) 16-bit
+    # high multiplies, 16 lanes a register.
+    if variant not in built_variants():
+        pytest.skip(f"{variant} was not built")
+    code = disassembly(_dispatch.module_names(variant)["yuv"])
+    if "__asan_" in code:
+        pytest.skip("sanitized build (.ci/sanitize): instrumentation keeps loops scalar")
+    lines = code.splitlines()
+    assert any("\tvpmulhuw " in line and "%ymm" in line for line in lines)
+    assert any("\tvpmulhw " in line and "%ymm" in line for line in lines)
+
+
+@pytest.mark.parametrize("exact", [True, False])
+@pytest.mark.parametrize("matrix", ["bt601", "bt709"])
+@pytest.mark.parametrize("full_range", [False, True])
 @pytest.mark.parametrize("rows, cols", [(1, 1), (3, 5), (17, 31), (64, 257)])
-def test_every_matrix_matches_the_oracle(yuv_kernels, rng, matrix, full_range, rows, cols):
+def test_every_matrix_matches_the_oracle(yuv_kernels, rng, matrix, full_range, rows, cols,
+                                         exact):
     y, u, v = frame(rng, rows, cols, pad=7)
-    expected = oracle(y, u, v, matrix, full_range)
+    expected = ORACLES[exact](y, u, v, matrix, full_range)
     for n_threads in (1, 2, 3):
         np.testing.assert_array_equal(
-            kernel_rgb(yuv_kernels, y, u, v, "i420", matrix, full_range, n_threads=n_threads),
-            expected)
+            kernel_rgb(yuv_kernels, y, u, v, "i420", matrix, full_range, n_threads=n_threads,
+                       exact=exact), expected)
     np.testing.assert_array_equal(
-        kernel_rgb(yuv_kernels, *nv12(y, u, v), "nv12", matrix, full_range), expected)
+        kernel_rgb(yuv_kernels, *nv12(y, u, v), "nv12", matrix, full_range, exact=exact),
+        expected)
+    np.testing.assert_array_equal(
+        kernel_rgb(yuv_kernels, y, u, v, "i420", matrix, full_range, bgr=True, exact=exact),
+        expected[:, :, ::-1])
 
 
 def test_bt709_and_full_range_are_the_standard_matrices():
@@ -115,7 +209,8 @@ def test_bt709_and_full_range_are_the_standard_matrices():
        seed=st.integers(0, 2**32 - 1))
 def test_odd_sizes_and_strides_match_the_oracle(rows, cols, pad, seed):
     y, u, v = frame(np.random.default_rng(seed), rows, cols, pad)
-    np.testing.assert_array_equal(yuv_to_rgb(y, u, v), oracle(y, u, v))
+    np.testing.assert_array_equal(yuv_to_rgb(y, u, v), fast_oracle(y, u, v))
+    np.testing.assert_array_equal(yuv_to_rgb(y, u, v, converter="opencv"), exact_oracle(y, u, v))
 
 
 def test_out_and_order(rng):
@@ -123,7 +218,7 @@ def test_out_and_order(rng):
     holder = np.zeros((10, 20, 3), np.uint8)
     out = holder[:, 4:16]
     assert yuv_to_rgb(y, u, v, out=out, order="bgr") is out
-    np.testing.assert_array_equal(out, oracle(y, u, v)[:, :, ::-1])
+    np.testing.assert_array_equal(out, fast_oracle(y, u, v)[:, :, ::-1])
     assert (holder[:, :4] == 0).all() and (holder[:, 16:] == 0).all()
 
 
@@ -134,12 +229,14 @@ def test_out_and_order(rng):
                                       ((45, 67), (45, 67)), ((33, 47), (70, 90)),
                                       ((40, 80), (10, 20)), ((31, 29), (13, 11))])
 @pytest.mark.parametrize("bilinear", [False, True])
+@pytest.mark.parametrize("exact", [True, False])
 @pytest.mark.parametrize("kernels", [k for _, k in EVERY], ids=[n for n, _ in EVERY])
-def test_resize_window_is_the_resize_of_the_converted_frame(kernels, rng, src, dst, bilinear):
+def test_resize_window_is_the_resize_of_the_converted_frame(kernels, rng, src, dst, bilinear,
+                                                            exact):
     # The variant's own image resize of the converted frame, cut to the window.
     image_kernels, yuv_kernels = kernels.image, kernels.yuv
     y, u, v = smooth_frame(rng, *src)
-    rgb = oracle(y, u, v)
+    rgb = ORACLES[exact](y, u, v)
     planes = yuv_planes(y, u, v, "i420")
     rows, cols = dst
     for top, left, h, w in ((0, 0, rows, cols), (rows // 3, cols // 4, rows - rows // 3,
@@ -149,7 +246,8 @@ def test_resize_window_is_the_resize_of_the_converted_frame(kernels, rng, src, d
         for n_threads in (1, 2):
             window = np.empty((h, w, 3), np.uint8)
             yuv_kernels.resize_window(planes.y, planes.u, planes.v, 1, yuv_matrix("bt601", False),
-                                      window, rows, cols, top, left, bilinear, n_threads)
+                                      exact, window, rows, cols, top, left, bilinear,
+                                      n_threads)
             np.testing.assert_array_equal(window, full[top:top + h, left:left + w])
 
 
@@ -162,14 +260,16 @@ OPTIONS = [dict(), dict(color="bgr", mean=(0.485, 0.456, 0.406), std=(0.229, 0.2
            dict(normalize="standardize")]
 
 
+@pytest.mark.parametrize("converter", ["scipix", "opencv"])
 @pytest.mark.parametrize("options", OPTIONS)
 @pytest.mark.parametrize("shape", [(32, 32), (48, 80), (120, 100)])
-def test_preprocess_yuv_is_preprocess_batch_of_the_rgb_frames(rng, options, shape):
+def test_preprocess_yuv_is_preprocess_batch_of_the_rgb_frames(rng, options, shape, converter):
     frames = [smooth_frame(rng, 90, 160), smooth_frame(rng, 45, 61), frame(rng, 64, 64, 3)]
-    rgb = [yuv_to_rgb(*f) for f in frames]
+    rgb = [yuv_to_rgb(*f, converter=converter) for f in frames]
     for n_threads in (1, 2):
         with local_thread_count(n_threads):
-            fused = preprocess_yuv(frames, shape, return_transforms=True, **options)
+            fused = preprocess_yuv(frames, shape, return_transforms=True, converter=converter,
+                                   **options)
             expected = preprocess_batch(rgb, shape, return_transforms=True,
                                         **{"color": "rgb", **options})
         np.testing.assert_array_equal(fused.tensor, expected.tensor)
@@ -208,6 +308,8 @@ def test_preprocess_yuv_nv12_and_out(rng):
     ((np.zeros((4, 4), np.uint8),) * 3, {"matrix": "bt2020"}, ValueError, "matrix must be one"),
     ((np.zeros((4, 4), np.uint8),) * 3, {"full_range": "yes"}, TypeError, "full_range"),
     ((np.zeros((4, 4), np.uint8),) * 3, {"order": "rgba"}, ValueError, "order"),
+    ((np.zeros((4, 4), np.uint8),) * 3, {"converter": "swscale"}, ValueError,
+     "converter must be 'scipix', 'opencv' or 'ffmpeg'"),
     ((np.zeros((4, 4), np.uint8),) * 3, {"out": np.zeros((4, 4, 3), np.float32)},
      TypeError, "out must have dtype uint8"),
     ((np.zeros((4, 4), np.uint8),) * 3, {"out": np.zeros((4, 4, 3), np.uint8)[:, :, ::-1]},
@@ -242,7 +344,7 @@ def test_ffmpeg_truncates_where_scipix_rounds(rng):
     y, u, v = smooth_frame(rng, 120, 160)
     frame = av.VideoFrame.from_ndarray(i420_buffer(y, u, v), format="yuv420p")
     swscale = frame.to_ndarray(format="rgb24").astype(int)
-    ours = yuv_to_rgb(y, u, v).astype(int)
+    ours = yuv_to_rgb(y, u, v, converter="opencv").astype(int)
     # swscale's fast path rounds down (truncating 16-bit products): within a
     # few levels, and lower on average by about one.
     assert np.abs(ours - swscale).max() <= 3

@@ -19,20 +19,28 @@ include "_resize_rows.pxi"
 cdef extern from "scipix_yuv.h":
     ctypedef struct YuvMatrix "scipix_yuv_matrix":
         int32_t y_scale, y_offset, v_red, u_green, v_green, u_blue
+    ctypedef struct FastMatrix "scipix_yuv_fast_matrix":
+        int32_t y_scale, y_offset, v_red, u_green, v_green, u_blue
+    FastMatrix scipix_yuv_fast_table(const YuvMatrix* m) noexcept nogil
     void scipix_yuv_row(const uint8_t* luma, const uint8_t* u, const uint8_t* v,
                         Py_ssize_t step, Py_ssize_t x0, Py_ssize_t n, uint8_t* dst,
                         const YuvMatrix* m, int bgr) noexcept nogil
+    void scipix_yuv_fast_row(const uint8_t* luma, const uint8_t* u, const uint8_t* v,
+                             Py_ssize_t step, Py_ssize_t x0, Py_ssize_t n, uint8_t* dst,
+                             const FastMatrix* m, int bgr) noexcept nogil
 
 
 cdef struct Frame:
     # One frame's planes: luma row y is ``luma + y * luma_stride``; its
     # chroma row (y // 2) holds sample j at ``u + (y // 2) * u_stride + j * step``
-    # (``v`` likewise).
+    # (``v`` likewise); ``exact`` picks the arithmetic (see scipix_yuv.h).
     const uint8_t* luma
     const uint8_t* u
     const uint8_t* v
     Py_ssize_t luma_stride, u_stride, v_stride, step
     YuvMatrix matrix
+    FastMatrix fast
+    bint exact
 
 
 def target_macros():
@@ -40,18 +48,29 @@ def target_macros():
     return target_macro_names()
 
 
+cdef inline void _convert_row(const Frame* f, Py_ssize_t y, Py_ssize_t x0, Py_ssize_t n,
+                              uint8_t* row, int bgr) noexcept nogil:
+    """Pixels [x0, x0 + n) of RGB (``bgr``: BGR) row ``y`` of the frame."""
+    if f.exact:
+        scipix_yuv_row(f.luma + y * f.luma_stride, f.u + (y >> 1) * f.u_stride,
+                       f.v + (y >> 1) * f.v_stride, f.step, x0, n, row, &f.matrix, bgr)
+    else:
+        scipix_yuv_fast_row(f.luma + y * f.luma_stride, f.u + (y >> 1) * f.u_stride,
+                            f.v + (y >> 1) * f.v_stride, f.step, x0, n, row, &f.fast, bgr)
+
+
 cdef void _frame_row(const void* source, Py_ssize_t y, Py_ssize_t x0, Py_ssize_t n,
                      uint8_t* row) noexcept nogil:
     """Pixels [x0, x0 + n) of RGB row ``y`` of the Frame ``source``."""
-    cdef const Frame* f = <const Frame*>source
-    scipix_yuv_row(f.luma + y * f.luma_stride, f.u + (y >> 1) * f.u_stride,
-                   f.v + (y >> 1) * f.v_stride, f.step, x0, n, row, &f.matrix, 0)
+    _convert_row(<const Frame*>source, y, x0, n, row, 0)
 
 
 cdef Frame _frame(const uint8_t[:, :] y, const uint8_t[:, :] u, const uint8_t[:, :] v,
-                  Py_ssize_t step, const int32_t[::1] matrix) except *:
+                  Py_ssize_t step, const int32_t[::1] matrix, bint exact) except *:
     """The planes as a Frame, after the checks memory safety depends on:
-    chroma covering every pixel's sample, bytes within a row contiguous."""
+    chroma covering every pixel's sample, bytes within a row contiguous;
+    and the bounds that keep the fast arithmetic's 16-bit sums from
+    overflowing."""
     cdef Py_ssize_t rows = y.shape[0], cols = y.shape[1]
     cdef Py_ssize_t chroma_rows = (rows + 1) // 2, chroma_bytes = ((cols + 1) // 2 - 1) * step + 1
     cdef Frame f
@@ -77,6 +96,11 @@ cdef Frame _frame(const uint8_t[:, :] y, const uint8_t[:, :] u, const uint8_t[:,
     f.matrix.u_green = matrix[3]
     f.matrix.v_green = matrix[4]
     f.matrix.u_blue = matrix[5]
+    f.fast = scipix_yuv_fast_table(&f.matrix)
+    f.exact = exact
+    if not (0 <= f.fast.y_scale < 1 << 14 and abs(f.fast.u_green) + abs(f.fast.v_green) < 1 << 14
+            and abs(f.fast.v_red) < 1 << 15 and abs(f.fast.u_blue) < 1 << 15):
+        raise ValueError("matrix's coefficients are out of the fast arithmetic's range")
     return f
 
 
@@ -84,14 +108,12 @@ cdef void _rgb_rows(const Frame* f, uint8_t* out, Py_ssize_t out_stride, Py_ssiz
                     Py_ssize_t y0, Py_ssize_t y1, int bgr) noexcept nogil:
     cdef Py_ssize_t y
     for y in range(y0, y1):
-        scipix_yuv_row(f.luma + y * f.luma_stride, f.u + (y >> 1) * f.u_stride,
-                       f.v + (y >> 1) * f.v_stride, f.step, 0, cols, out + y * out_stride,
-                       &f.matrix, bgr)
+        _convert_row(f, y, 0, cols, out + y * out_stride, bgr)
 
 
 def yuv_to_rgb(const uint8_t[:, :] y, const uint8_t[:, :] u, const uint8_t[:, :] v,
-               Py_ssize_t step, const int32_t[::1] matrix, uint8_t[:, :, :] out, bint bgr,
-               int n_threads):
+               Py_ssize_t step, const int32_t[::1] matrix, bint exact, uint8_t[:, :, :] out,
+               bint bgr, int n_threads):
     """Convert a 4:2:0 frame to packed RGB (BGR with ``bgr``), chroma replicated.
 
     Parameters
@@ -104,11 +126,14 @@ def yuv_to_rgb(const uint8_t[:, :] y, const uint8_t[:, :] u, const uint8_t[:, :]
     matrix : int32 memoryview, shape (6,)
         ``(y_scale, y_offset, v_red, u_green, v_green, u_blue)`` in units of
         2**-20 (see ``scipix_yuv.h``).
+    exact : bool
+        cvtColor's 32-bit arithmetic; otherwise the fast 16-bit one (the
+        coefficients rounded to 2**-13), within one level of it.
     out : uint8 memoryview, shape (H, W, 3), packed pixels
     n_threads : int
         Bands of rows, one per thread.
     """
-    cdef Frame f = _frame(y, u, v, step, matrix)
+    cdef Frame f = _frame(y, u, v, step, matrix, exact)
     cdef Py_ssize_t rows = y.shape[0], cols = y.shape[1], band
     if out.shape[0] != rows or out.shape[1] != cols or out.shape[2] != 3 \
             or out.strides[2] != 1 or out.strides[1] != 3:
@@ -126,8 +151,8 @@ def yuv_to_rgb(const uint8_t[:, :] y, const uint8_t[:, :] u, const uint8_t[:, :]
 
 
 def resize_window(const uint8_t[:, :] y, const uint8_t[:, :] u, const uint8_t[:, :] v,
-                  Py_ssize_t step, const int32_t[::1] matrix, uint8_t[:, :, :] out,
-                  Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t top, Py_ssize_t left,
+                  Py_ssize_t step, const int32_t[::1] matrix, bint exact,
+                  uint8_t[:, :, :] out, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t top, Py_ssize_t left,
                   bint bilinear, int n_threads):
     """The frame's RGB pixels (gray for a 1-channel ``out``) resized to
     (``rows``, ``cols``), rows [top, top + out rows) and columns [left,
@@ -138,7 +163,7 @@ def resize_window(const uint8_t[:, :] y, const uint8_t[:, :] u, const uint8_t[:,
 
     Parameters
     ----------
-    y, u, v, step, matrix
+    y, u, v, step, matrix, exact
         As :func:`yuv_to_rgb`.
     out : uint8 memoryview, shape (h, w, 1 or 3), packed pixels
     rows, cols : int
@@ -147,7 +172,7 @@ def resize_window(const uint8_t[:, :] y, const uint8_t[:, :] u, const uint8_t[:,
         The window's place in the resized image, >= 0.
     n_threads : int
     """
-    cdef Frame f = _frame(y, u, v, step, matrix)
+    cdef Frame f = _frame(y, u, v, step, matrix, exact)
     cdef Image image
     cdef Plane plane
     cdef ResizeMode mode

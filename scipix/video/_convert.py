@@ -17,13 +17,13 @@ from ._planes import Planes, frame_planes, yuv_matrix, yuv_planes
 __all__ = ["yuv_to_rgb", "preprocess_yuv"]
 
 _ORDERS = ("rgb", "bgr")
-_CONVERTERS = ("scipix", "ffmpeg")
+_CONVERTERS = ("scipix", "opencv", "ffmpeg")
 _FFMPEG_MATRICES = {"bt601": "ITU601", "bt709": "ITU709"}
 
 
 def _converter(value: Any) -> str:
     if not isinstance(value, str) or value not in _CONVERTERS:
-        raise ValueError(f"converter must be 'scipix' or 'ffmpeg', got {value!r}")
+        raise ValueError(f"converter must be 'scipix', 'opencv' or 'ffmpeg', got {value!r}")
     return value
 
 
@@ -54,12 +54,14 @@ def yuv_to_rgb(y: Any, u: Any, v: Any = None, *, layout: str = "i420",
     """Convert one YUV 4:2:0 frame to packed RGB pixels.
 
     Each chroma sample covers a 2x2 block of luma (replicated, as OpenCV's
-    ``cvtColor`` and libyuv do); the arithmetic is fixed point with 20
-    fractional bits, rounded once.  With the defaults (BT.601, limited
-    range) the pixels are ``cv2.cvtColor(..., COLOR_YUV2RGB_I420)``'s (or
-    ``COLOR_YUV2RGB_NV12``'s) exactly.  FFmpeg's swscale (PyAV's
-    ``frame.to_ndarray(format="rgb24")``) differs by a few levels: see the
-    video guide.
+    ``cvtColor`` and libyuv do).  The default arithmetic is libyuv's kind
+    of 16-bit fixed point (coefficients with 13 fractional bits): within
+    one level of ``cv2.cvtColor(..., COLOR_YUV2RGB_I420)``'s (or
+    ``COLOR_YUV2RGB_NV12``'s) pixels for every (Y, U, V), and about 1.5x
+    its speed.  ``converter="opencv"`` gives cvtColor's pixels exactly (its
+    32-bit arithmetic, 20 fractional bits rounded once), at its speed.
+    FFmpeg's swscale (PyAV's ``frame.to_ndarray(format="rgb24")``) differs
+    by a few levels: see the video guide.
 
     Parameters
     ----------
@@ -79,11 +81,15 @@ def yuv_to_rgb(y: Any, u: Any, v: Any = None, *, layout: str = "i420",
         [16, 235] and [16, 240].
     order : {"rgb", "bgr"}
         Channel order of the output.
-    converter : {"scipix", "ffmpeg"}
-        ``"ffmpeg"``: FFmpeg's swscale through PyAV (the ``video`` extra)
-        instead, for the pixels of a pipeline that used
+    converter : {"scipix", "opencv", "ffmpeg"}
+        ``"scipix"``: the fast 16-bit arithmetic.  ``"opencv"``:
+        cvtColor's arithmetic, its pixels exactly for BT.601 limited range
+        (its formula with the other matrices' coefficients otherwise).
+        ``"ffmpeg"``: FFmpeg's swscale through PyAV (the ``video`` extra),
+        for the pixels of a pipeline that used
         ``frame.to_ndarray(format="rgb24")`` (at swscale's speed, through
-        a copy of the planes).
+        a copy of the planes).  Every converter but ``"ffmpeg"`` gives the
+        same bytes on every instruction set and thread count.
     out : uint8 ndarray, shape (H, W, 3), optional
         Packed pixels (rows may be strided); written and returned.
 
@@ -124,7 +130,8 @@ def yuv_to_rgb(y: Any, u: Any, v: Any = None, *, layout: str = "i420",
         out[...] = rgb[:, :, ::-1] if order == "bgr" else rgb
         return out
     current_kernels().yuv.yuv_to_rgb(planes.y, planes.u, planes.v, planes.step, coefficients,
-                                     out, order == "bgr", kernel_threads())
+                                     converter == "opencv", out, order == "bgr",
+                                     kernel_threads())
     return out
 
 
@@ -167,7 +174,8 @@ def preprocess_yuv(frames: Iterable[Any], shape: tuple[int, int], *,
     """Decoded YUV frames into one model input tensor, without full-size RGB.
 
     The tensor is what :func:`~scipix.optimize.parallel.preprocess_batch`
-    gives for the frames converted by :func:`yuv_to_rgb`, bit for bit, for
+    gives for the frames converted by :func:`yuv_to_rgb` (with the same
+    ``converter``), bit for bit, for
     every option it shares (``shape``, ``color``, ``mean``, ``std``,
     ``scale``, ``normalize``, ``resize``, ``anchor``, ``pad_value``,
     ``interpolation``, ``layout``, ``dtype``, ``out``,
@@ -188,7 +196,9 @@ def preprocess_yuv(frames: Iterable[Any], shape: tuple[int, int], *,
     matrix : {"bt601", "bt709"}
     full_range : bool
         As :func:`yuv_to_rgb`; apply to every frame.
-    converter : {"scipix", "ffmpeg"}
+    converter : {"scipix", "opencv", "ffmpeg"}
+        As :func:`yuv_to_rgb`: the fast arithmetic (the default) or
+        cvtColor's, fused with the resize either way.
         ``"ffmpeg"``: each frame converted at full size by FFmpeg's swscale
         (as :func:`yuv_to_rgb` with it), then resized and normalized as
         preprocess_batch does: the tensor a pipeline of
@@ -238,8 +248,9 @@ def preprocess_yuv(frames: Iterable[Any], shape: tuple[int, int], *,
         y0, x0 = max(0, top), max(0, left)
         y1, x1 = min(options.height, top + rows), min(options.width, left + cols)
         window = np.empty((y1 - y0, x1 - x0, options.channels), np.uint8)
-        kernels.resize_window(p.y, p.u, p.v, p.step, coefficients, window, int(rows),
-                              int(cols), int(y0 - top), int(x0 - left), bilinear, n_threads)
+        kernels.resize_window(p.y, p.u, p.v, p.step, coefficients, converter == "opencv",
+                              window, int(rows), int(cols), int(y0 - top), int(x0 - left),
+                              bilinear, n_threads)
         windows.append(window)
         window_placement[i] = (y1 - y0, x1 - x0, y0, x0)
     fill_tensor(windows, out, window_placement, options, False, False)

@@ -1,6 +1,12 @@
-/* YUV 4:2:0 (I420, NV12) to packed RGB, one row at a time, in the fixed
- * point OpenCV's cvtColor uses (20 fractional bits, rounded once at the
- * end), so that BT.601 limited range gives cvtColor's pixels exactly.
+/* YUV 4:2:0 (I420, NV12) to packed RGB, one row at a time, in two
+ * arithmetics:
+ * - exact: the fixed point OpenCV's cvtColor uses (20 fractional bits,
+ *   rounded once at the end), so that BT.601 limited range gives
+ *   cvtColor's pixels exactly;
+ * - fast: 16-bit fixed point as libyuv's row functions (coefficients with
+ *   13 fractional bits, sums with 5), every product one 16-bit high
+ *   multiply, so a vector holds twice the pixels; within one level of the
+ *   exact arithmetic for every (Y, U, V) (the tests check all of them).
  *
  * As libyuv's row functions: a plain loop beside a vector one, the matrix
  * and range as a table of constants.  Chroma is replicated (each chroma
@@ -90,6 +96,81 @@ static inline void scipix_yuv_interleave(const uint8_t *first, const uint8_t *se
     }
 }
 
+/* The fast arithmetic's table: the exact one's coefficients rounded to 13
+ * fractional bits.  R = (Yt + (v_red * (V - 128) >> 8)) >> 5 with
+ * Yt = (max(Y - y_offset, 0) * y_scale >> 8) + 16 (half a unit of the
+ * final shift), G and B likewise; each >> 8 is the high half of a 16-bit
+ * product of (C - 128) * 256 (floor), so the vector code gives these
+ * bytes.  With y_scale < 2**14, |u_green| + |v_green| < 2**14 (the caller
+ * checks) no 16-bit sum overflows. */
+#define SCIPIX_YUV_FAST_SHIFT 5
+typedef struct {
+    int32_t y_scale, y_offset, v_red, u_green, v_green, u_blue;
+} scipix_yuv_fast_matrix;
+
+static inline int32_t scipix_yuv_fast_coefficient(int32_t exact)
+{
+    return (exact + (1 << 6)) >> 7;
+}
+
+static inline scipix_yuv_fast_matrix scipix_yuv_fast_table(const scipix_yuv_matrix *m)
+{
+    scipix_yuv_fast_matrix f;
+    f.y_scale = scipix_yuv_fast_coefficient(m->y_scale);
+    f.y_offset = m->y_offset;
+    f.v_red = scipix_yuv_fast_coefficient(m->v_red);
+    f.u_green = scipix_yuv_fast_coefficient(m->u_green);
+    f.v_green = scipix_yuv_fast_coefficient(m->v_green);
+    f.u_blue = scipix_yuv_fast_coefficient(m->u_blue);
+    return f;
+}
+
+static inline void scipix_yuv_fast_pixel(int32_t luma, int32_t u, int32_t v, uint8_t *rgb,
+                                         const scipix_yuv_fast_matrix *m)
+{
+    int32_t y = luma - m->y_offset;
+    y = (((y < 0 ? 0 : y) * m->y_scale) >> 8) + (1 << (SCIPIX_YUV_FAST_SHIFT - 1));
+    u -= 128;
+    v -= 128;
+    rgb[0] = scipix_yuv_clamp((y + ((v * m->v_red) >> 8)) >> SCIPIX_YUV_FAST_SHIFT);
+    rgb[1] = scipix_yuv_clamp((y + ((u * m->u_green) >> 8) + ((v * m->v_green) >> 8))
+                              >> SCIPIX_YUV_FAST_SHIFT);
+    rgb[2] = scipix_yuv_clamp((y + ((u * m->u_blue) >> 8)) >> SCIPIX_YUV_FAST_SHIFT);
+}
+
+/* As scipix_yuv_planar, in the fast arithmetic. */
+static inline void scipix_yuv_fast_planar(const uint8_t *luma, const uint8_t *u,
+                                          const uint8_t *v, ptrdiff_t step, ptrdiff_t n,
+                                          uint8_t *red, uint8_t *green, uint8_t *blue,
+                                          const scipix_yuv_fast_matrix *m)
+{
+    const int32_t half = 1 << (SCIPIX_YUV_FAST_SHIFT - 1);
+    const int32_t ys = m->y_scale, yo = m->y_offset, vr = m->v_red, ug = m->u_green,
+                  vg = m->v_green, ub = m->u_blue;
+    ptrdiff_t j;
+    for (j = 0; j < n / 2; j++) {
+        int32_t cu = (int32_t)u[j * step] - 128, cv = (int32_t)v[j * step] - 128;
+        int32_t r = (cv * vr) >> 8, g = ((cu * ug) >> 8) + ((cv * vg) >> 8),
+                b = (cu * ub) >> 8;
+        int32_t y0 = (int32_t)luma[2 * j] - yo, y1 = (int32_t)luma[2 * j + 1] - yo;
+        y0 = (((y0 < 0 ? 0 : y0) * ys) >> 8) + half;
+        y1 = (((y1 < 0 ? 0 : y1) * ys) >> 8) + half;
+        red[2 * j] = scipix_yuv_clamp((y0 + r) >> SCIPIX_YUV_FAST_SHIFT);
+        red[2 * j + 1] = scipix_yuv_clamp((y1 + r) >> SCIPIX_YUV_FAST_SHIFT);
+        green[2 * j] = scipix_yuv_clamp((y0 + g) >> SCIPIX_YUV_FAST_SHIFT);
+        green[2 * j + 1] = scipix_yuv_clamp((y1 + g) >> SCIPIX_YUV_FAST_SHIFT);
+        blue[2 * j] = scipix_yuv_clamp((y0 + b) >> SCIPIX_YUV_FAST_SHIFT);
+        blue[2 * j + 1] = scipix_yuv_clamp((y1 + b) >> SCIPIX_YUV_FAST_SHIFT);
+    }
+    if (n & 1) {
+        uint8_t rgb[3];
+        scipix_yuv_fast_pixel(luma[n - 1], u[(n / 2) * step], v[(n / 2) * step], rgb, m);
+        red[n - 1] = rgb[0];
+        green[n - 1] = rgb[1];
+        blue[n - 1] = rgb[2];
+    }
+}
+
 #if defined(__AVX2__) && !defined(SCIPIX_SCALAR_REFERENCE)
 /* AVX2, 32 pixels a step, the same int32 arithmetic as the plain loops:
  * luma and chroma widened to 32-bit lanes, the chroma terms computed once
@@ -126,6 +207,35 @@ static inline __m256i scipix_yuv_bytes(const __m256i sums[4])
     __m256i high = _mm256_packs_epi32(_mm256_srai_epi32(sums[2], SCIPIX_YUV_SHIFT),
                                       _mm256_srai_epi32(sums[3], SCIPIX_YUV_SHIFT));
     return _mm256_permute4x64_epi64(_mm256_packus_epi16(low, high), 0xd8);
+}
+
+/* Three channel vectors of 32 pixels in order (lane 0 pixels 0..15) as
+ * 96 bytes of RGB24. */
+static inline void scipix_yuv_store96(const __m256i channel[3], const __m256i masks[9],
+                                      uint8_t *dst)
+{
+    int k;
+    for (k = 0; k < 3; k++) {
+        /* Part k of each lane's 48 bytes. */
+        __m256i part = _mm256_or_si256(
+            _mm256_or_si256(_mm256_shuffle_epi8(channel[0], masks[3 * k]),
+                            _mm256_shuffle_epi8(channel[1], masks[3 * k + 1])),
+            _mm256_shuffle_epi8(channel[2], masks[3 * k + 2]));
+        _mm_storeu_si128((__m128i *)(dst + 16 * k), _mm256_castsi256_si128(part));
+        _mm_storeu_si128((__m128i *)(dst + 48 + 16 * k), _mm256_extracti128_si256(part, 1));
+    }
+}
+
+/* The nine shuffles scipix_yuv_store96 takes; with `bgr` the red and blue
+ * ones trade places. */
+static inline void scipix_yuv_masks(__m256i masks[9], int bgr)
+{
+    int k;
+    for (k = 0; k < 3; k++) {
+        masks[3 * k] = scipix_yuv_mask(3 * k + (bgr ? 2 : 0));
+        masks[3 * k + 1] = scipix_yuv_mask(3 * k + 1);
+        masks[3 * k + 2] = scipix_yuv_mask(3 * k + (bgr ? 0 : 2));
+    }
 }
 
 /* Pixels [x, x + 32) of a row, x even; `u`, `v` point at the chroma of pixel 0
@@ -181,15 +291,54 @@ static inline void scipix_yuv_step32(const uint8_t *luma, const uint8_t *u, cons
     channel[0] = scipix_yuv_bytes(r);
     channel[1] = scipix_yuv_bytes(g);
     channel[2] = scipix_yuv_bytes(b);
-    for (k = 0; k < 3; k++) {
-        /* Part k of each lane's 48 bytes: lane 0 holds pixels 0..15. */
-        __m256i part = _mm256_or_si256(
-            _mm256_or_si256(_mm256_shuffle_epi8(channel[0], masks[3 * k]),
-                            _mm256_shuffle_epi8(channel[1], masks[3 * k + 1])),
-            _mm256_shuffle_epi8(channel[2], masks[3 * k + 2]));
-        _mm_storeu_si128((__m128i *)(dst + 16 * k), _mm256_castsi256_si128(part));
-        _mm_storeu_si128((__m128i *)(dst + 48 + 16 * k), _mm256_extracti128_si256(part, 1));
+    scipix_yuv_store96(channel, masks, dst);
+}
+
+/* scipix_yuv_step32 in the fast arithmetic: 16-bit lanes, the luma
+ * unpacked against zero into Y * 256 and the chroma shifted into
+ * (C - 128) * 256, so each product is one high multiply; unpacking bytes
+ * 0..7 | 16..23 and 8..15 | 24..31 meets the chroma samples 0..3 | 8..11
+ * and 4..7 | 12..15 unpacked with themselves, and the saturating pack of
+ * the two halves puts the pixels back in order. */
+static inline void scipix_yuv_fast_step32(const uint8_t *luma, const uint8_t *u,
+                                          const uint8_t *v, int interleaved, uint8_t *dst,
+                                          __m256i ys, __m256i offset, __m256i vr, __m256i ug,
+                                          __m256i vg, __m256i ub, const __m256i masks[9])
+{
+    const __m256i zero = _mm256_setzero_si256(), half = _mm256_set1_epi16(
+        1 << (SCIPIX_YUV_FAST_SHIFT - 1));
+    __m256i lum = _mm256_subs_epu8(_mm256_loadu_si256((const __m256i *)luma), offset);
+    __m256i y_low = _mm256_add_epi16(_mm256_mulhi_epu16(_mm256_unpacklo_epi8(zero, lum), ys),
+                                     half);
+    __m256i y_high = _mm256_add_epi16(_mm256_mulhi_epu16(_mm256_unpackhi_epi8(zero, lum), ys),
+                                      half);
+    __m256i cu, cv, rc, gc, bc, channel[3];
+    /* C - 128 as the byte C ^ 0x80 read signed, in the high byte. */
+    if (interleaved) {
+        __m256i pairs = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)u),
+                                         _mm256_set1_epi8((char)0x80));
+        cu = _mm256_slli_epi16(pairs, 8);
+        cv = _mm256_and_si256(pairs, _mm256_set1_epi16((short)0xff00));
+    } else {
+        const __m128i flip = _mm_set1_epi8((char)0x80);
+        cu = _mm256_slli_epi16(_mm256_cvtepu8_epi16(
+            _mm_xor_si128(_mm_loadu_si128((const __m128i *)u), flip)), 8);
+        cv = _mm256_slli_epi16(_mm256_cvtepu8_epi16(
+            _mm_xor_si128(_mm_loadu_si128((const __m128i *)v), flip)), 8);
     }
+    rc = _mm256_mulhi_epi16(cv, vr);
+    gc = _mm256_add_epi16(_mm256_mulhi_epi16(cu, ug), _mm256_mulhi_epi16(cv, vg));
+    bc = _mm256_mulhi_epi16(cu, ub);
+#define SCIPIX_YUV_FAST_CHANNEL(c) _mm256_packus_epi16(                               \
+        _mm256_srai_epi16(_mm256_add_epi16(y_low, _mm256_unpacklo_epi16(c, c)),        \
+                          SCIPIX_YUV_FAST_SHIFT),                                      \
+        _mm256_srai_epi16(_mm256_add_epi16(y_high, _mm256_unpackhi_epi16(c, c)),       \
+                          SCIPIX_YUV_FAST_SHIFT))
+    channel[0] = SCIPIX_YUV_FAST_CHANNEL(rc);
+    channel[1] = SCIPIX_YUV_FAST_CHANNEL(gc);
+    channel[2] = SCIPIX_YUV_FAST_CHANNEL(bc);
+#undef SCIPIX_YUV_FAST_CHANNEL
+    scipix_yuv_store96(channel, masks, dst);
 }
 #endif
 
@@ -222,13 +371,7 @@ static inline void scipix_yuv_row(const uint8_t *luma, const uint8_t *u, const u
                       vg = _mm256_set1_epi32(m->v_green), ub = _mm256_set1_epi32(m->u_blue),
                       half = _mm256_set1_epi32(1 << (SCIPIX_YUV_SHIFT - 1));
         __m256i masks[9];
-        int k;
-        /* bgr: the red and blue shuffles trade places. */
-        for (k = 0; k < 3; k++) {
-            masks[3 * k] = scipix_yuv_mask(3 * k + (bgr ? 2 : 0));
-            masks[3 * k + 1] = scipix_yuv_mask(3 * k + 1);
-            masks[3 * k + 2] = scipix_yuv_mask(3 * k + (bgr ? 0 : 2));
-        }
+        scipix_yuv_masks(masks, bgr);
         for (; x + 32 <= end; x += 32) {
             scipix_yuv_step32(luma + x, u + (x / 2) * step, v + (x / 2) * step, step == 2, dst,
                               ys, m->y_offset, vr, ug, vg, ub, half, masks);
@@ -240,6 +383,56 @@ static inline void scipix_yuv_row(const uint8_t *luma, const uint8_t *u, const u
         ptrdiff_t count = end - x < SCIPIX_YUV_CHUNK ? end - x : SCIPIX_YUV_CHUNK;
         scipix_yuv_planar(luma + x, u + (x / 2) * step, v + (x / 2) * step, step, count,
                           red, green, blue, m);
+        if (bgr)
+            scipix_yuv_interleave(blue, green, red, count, dst);
+        else
+            scipix_yuv_interleave(red, green, blue, count, dst);
+        dst += 3 * count;
+        x += count;
+    }
+}
+
+
+/* scipix_yuv_row in the fast arithmetic. */
+static inline void scipix_yuv_fast_row(const uint8_t *luma, const uint8_t *u,
+                                       const uint8_t *v, ptrdiff_t step, ptrdiff_t x0,
+                                       ptrdiff_t n, uint8_t *dst,
+                                       const scipix_yuv_fast_matrix *m, int bgr)
+{
+    uint8_t red[SCIPIX_YUV_CHUNK], green[SCIPIX_YUV_CHUNK], blue[SCIPIX_YUV_CHUNK];
+    ptrdiff_t x = x0, end = x0 + n;
+    if (n <= 0)
+        return;
+    if (x & 1) {
+        uint8_t rgb[3];
+        scipix_yuv_fast_pixel(luma[x], u[(x / 2) * step], v[(x / 2) * step], rgb, m);
+        dst[0] = rgb[bgr ? 2 : 0];
+        dst[1] = rgb[1];
+        dst[2] = rgb[bgr ? 0 : 2];
+        dst += 3;
+        x++;
+    }
+#if defined(__AVX2__) && !defined(SCIPIX_SCALAR_REFERENCE)
+    if (step == 1 || (step == 2 && v == u + 1)) {
+        const __m256i ys = _mm256_set1_epi16((short)m->y_scale),
+                      offset = _mm256_set1_epi8((char)m->y_offset),
+                      vr = _mm256_set1_epi16((short)m->v_red),
+                      ug = _mm256_set1_epi16((short)m->u_green),
+                      vg = _mm256_set1_epi16((short)m->v_green),
+                      ub = _mm256_set1_epi16((short)m->u_blue);
+        __m256i masks[9];
+        scipix_yuv_masks(masks, bgr);
+        for (; x + 32 <= end; x += 32) {
+            scipix_yuv_fast_step32(luma + x, u + (x / 2) * step, v + (x / 2) * step, step == 2,
+                                   dst, ys, offset, vr, ug, vg, ub, masks);
+            dst += 96;
+        }
+    }
+#endif
+    while (x < end) {
+        ptrdiff_t count = end - x < SCIPIX_YUV_CHUNK ? end - x : SCIPIX_YUV_CHUNK;
+        scipix_yuv_fast_planar(luma + x, u + (x / 2) * step, v + (x / 2) * step, step, count,
+                               red, green, blue, m);
         if (bgr)
             scipix_yuv_interleave(blue, green, red, count, dst);
         else

@@ -28,6 +28,10 @@ cdef extern from "scipix_yuv.h":
     void scipix_yuv_fast_row(const uint8_t* luma, const uint8_t* u, const uint8_t* v,
                              Py_ssize_t step, Py_ssize_t x0, Py_ssize_t n, uint8_t* dst,
                              const FastMatrix* m, int bgr) noexcept nogil
+    void scipix_yuv_fast_area2x2_row(const uint8_t* top, const uint8_t* bottom,
+                                     const uint8_t* u, const uint8_t* v, Py_ssize_t step,
+                                     Py_ssize_t x0, Py_ssize_t n, uint8_t* dst,
+                                     const FastMatrix* m) noexcept nogil
 
 
 cdef struct Frame:
@@ -150,6 +154,21 @@ def yuv_to_rgb(const uint8_t[:, :] y, const uint8_t[:, :] u, const uint8_t[:, :]
                           (band + 1) * rows // bands, bgr)
 
 
+cdef void _fast_halved_rows(const Frame* f, const Plane* plane, Py_ssize_t top,
+                            Py_ssize_t left, Py_ssize_t y0, Py_ssize_t y1) noexcept nogil:
+    """Rows [y0, y1) of the window at (``top``, ``left``) of the frame halved
+    (2x2 average) in the fast arithmetic: each output pixel's four luma
+    pixels share one chroma sample."""
+    cdef Py_ssize_t y, source
+    for y in range(y0, y1):
+        source = 2 * (top + y)
+        scipix_yuv_fast_area2x2_row(f.luma + source * f.luma_stride,
+                                    f.luma + (source + 1) * f.luma_stride,
+                                    f.u + (top + y) * f.u_stride, f.v + (top + y) * f.v_stride,
+                                    f.step, left, plane.cols, plane.data + y * plane.stride,
+                                    &f.fast)
+
+
 def resize_window(const uint8_t[:, :] y, const uint8_t[:, :] u, const uint8_t[:, :] v,
                   Py_ssize_t step, const int32_t[::1] matrix, bint exact,
                   uint8_t[:, :, :] out, Py_ssize_t rows, Py_ssize_t cols, Py_ssize_t top, Py_ssize_t left,
@@ -176,7 +195,7 @@ def resize_window(const uint8_t[:, :] y, const uint8_t[:, :] u, const uint8_t[:,
     cdef Image image
     cdef Plane plane
     cdef ResizeMode mode
-    cdef int bands, failed
+    cdef int bands, band, failed
     if out.shape[2] not in (1, 3) or out.strides[2] != 1 or out.strides[1] != out.shape[2]:
         raise ValueError("out must be packed pixels of 1 or 3 channels")
     if out.shape[0] < 1 or out.shape[1] < 1 or top < 0 or left < 0 \
@@ -200,11 +219,22 @@ def resize_window(const uint8_t[:, :] y, const uint8_t[:, :] u, const uint8_t[:,
     plane.cols = out.shape[1]
     plane.stride = out.strides[0]
     plane.channels = out.shape[2]
+    bands = _row_chunks(plane.rows, image.cols * image.rows // plane.rows, n_threads)
+    if not exact and plane.channels == 3 and 2 * rows == image.rows and 2 * cols == image.cols:
+        # An exact halving (area and bilinear alike) in one pass over the
+        # planes, no RGB rows stored between.
+        with nogil:
+            if bands == 1:
+                _fast_halved_rows(&f, &plane, top, left, 0, plane.rows)
+            else:
+                for band in prange(bands, num_threads=bands, schedule="static"):
+                    _fast_halved_rows(&f, &plane, top, left, band * plane.rows // bands,
+                                      (band + 1) * plane.rows // bands)
+        return
     if bilinear or rows > image.rows or cols > image.cols:
         mode = BILINEAR
     else:
         mode = _area_mode(&image, rows, cols)
-    bands = _row_chunks(plane.rows, image.cols * image.rows // plane.rows, n_threads)
     with nogil:
         failed = _resize_window(mode, &image, &plane, bands, top, left, rows, cols)
     if failed:

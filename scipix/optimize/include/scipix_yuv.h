@@ -294,26 +294,14 @@ static inline void scipix_yuv_step32(const uint8_t *luma, const uint8_t *u, cons
     scipix_yuv_store96(channel, masks, dst);
 }
 
-/* scipix_yuv_step32 in the fast arithmetic: 16-bit lanes, the luma
- * unpacked against zero into Y * 256 and the chroma shifted into
- * (C - 128) * 256, so each product is one high multiply; unpacking bytes
- * 0..7 | 16..23 and 8..15 | 24..31 meets the chroma samples 0..3 | 8..11
- * and 4..7 | 12..15 unpacked with themselves, and the saturating pack of
- * the two halves puts the pixels back in order. */
-static inline void scipix_yuv_fast_step32(const uint8_t *luma, const uint8_t *u,
-                                          const uint8_t *v, int interleaved, uint8_t *dst,
-                                          __m256i ys, __m256i offset, __m256i vr, __m256i ug,
-                                          __m256i vg, __m256i ub, const __m256i masks[9])
+/* The fast arithmetic's chroma terms of 16 samples in order (`interleaved`:
+ * NV12, v == u + 1): C - 128 as the byte C ^ 0x80 read signed, in the
+ * high byte, so each product is one high multiply. */
+static inline void scipix_yuv_fast_chroma16(const uint8_t *u, const uint8_t *v, int interleaved,
+                                            __m256i vr, __m256i ug, __m256i vg, __m256i ub,
+                                            __m256i terms[3])
 {
-    const __m256i zero = _mm256_setzero_si256(), half = _mm256_set1_epi16(
-        1 << (SCIPIX_YUV_FAST_SHIFT - 1));
-    __m256i lum = _mm256_subs_epu8(_mm256_loadu_si256((const __m256i *)luma), offset);
-    __m256i y_low = _mm256_add_epi16(_mm256_mulhi_epu16(_mm256_unpacklo_epi8(zero, lum), ys),
-                                     half);
-    __m256i y_high = _mm256_add_epi16(_mm256_mulhi_epu16(_mm256_unpackhi_epi8(zero, lum), ys),
-                                      half);
-    __m256i cu, cv, rc, gc, bc, channel[3];
-    /* C - 128 as the byte C ^ 0x80 read signed, in the high byte. */
+    __m256i cu, cv;
     if (interleaved) {
         __m256i pairs = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)u),
                                          _mm256_set1_epi8((char)0x80));
@@ -326,19 +314,79 @@ static inline void scipix_yuv_fast_step32(const uint8_t *luma, const uint8_t *u,
         cv = _mm256_slli_epi16(_mm256_cvtepu8_epi16(
             _mm_xor_si128(_mm_loadu_si128((const __m128i *)v), flip)), 8);
     }
-    rc = _mm256_mulhi_epi16(cv, vr);
-    gc = _mm256_add_epi16(_mm256_mulhi_epi16(cu, ug), _mm256_mulhi_epi16(cv, vg));
-    bc = _mm256_mulhi_epi16(cu, ub);
-#define SCIPIX_YUV_FAST_CHANNEL(c) _mm256_packus_epi16(                               \
-        _mm256_srai_epi16(_mm256_add_epi16(y_low, _mm256_unpacklo_epi16(c, c)),        \
-                          SCIPIX_YUV_FAST_SHIFT),                                      \
-        _mm256_srai_epi16(_mm256_add_epi16(y_high, _mm256_unpackhi_epi16(c, c)),       \
-                          SCIPIX_YUV_FAST_SHIFT))
-    channel[0] = SCIPIX_YUV_FAST_CHANNEL(rc);
-    channel[1] = SCIPIX_YUV_FAST_CHANNEL(gc);
-    channel[2] = SCIPIX_YUV_FAST_CHANNEL(bc);
-#undef SCIPIX_YUV_FAST_CHANNEL
+    terms[0] = _mm256_mulhi_epi16(cv, vr);
+    terms[1] = _mm256_add_epi16(_mm256_mulhi_epi16(cu, ug), _mm256_mulhi_epi16(cv, vg));
+    terms[2] = _mm256_mulhi_epi16(cu, ub);
+}
+
+/* R, G and B bytes of 32 pixels in order from their luma and the chroma
+ * terms of their 16 samples: unpacking luma bytes 0..7 | 16..23 and
+ * 8..15 | 24..31 against zero gives Y * 256 for the high multiply and
+ * meets the terms of samples 0..3 | 8..11 and 4..7 | 12..15 unpacked with
+ * themselves; the saturating pack of the two halves (the clamp) puts the
+ * pixels back in order. */
+static inline void scipix_yuv_fast_channels32(const uint8_t *luma, __m256i ys, __m256i offset,
+                                              const __m256i terms[3], __m256i channel[3])
+{
+    const __m256i zero = _mm256_setzero_si256(), half = _mm256_set1_epi16(
+        1 << (SCIPIX_YUV_FAST_SHIFT - 1));
+    __m256i lum = _mm256_subs_epu8(_mm256_loadu_si256((const __m256i *)luma), offset);
+    __m256i y_low = _mm256_add_epi16(_mm256_mulhi_epu16(_mm256_unpacklo_epi8(zero, lum), ys),
+                                     half);
+    __m256i y_high = _mm256_add_epi16(_mm256_mulhi_epu16(_mm256_unpackhi_epi8(zero, lum), ys),
+                                      half);
+    int k;
+    for (k = 0; k < 3; k++)
+        channel[k] = _mm256_packus_epi16(
+            _mm256_srai_epi16(_mm256_add_epi16(y_low, _mm256_unpacklo_epi16(terms[k], terms[k])),
+                              SCIPIX_YUV_FAST_SHIFT),
+            _mm256_srai_epi16(_mm256_add_epi16(y_high, _mm256_unpackhi_epi16(terms[k], terms[k])),
+                              SCIPIX_YUV_FAST_SHIFT));
+}
+
+/* scipix_yuv_step32 in the fast arithmetic. */
+static inline void scipix_yuv_fast_step32(const uint8_t *luma, const uint8_t *u,
+                                          const uint8_t *v, int interleaved, uint8_t *dst,
+                                          __m256i ys, __m256i offset, __m256i vr, __m256i ug,
+                                          __m256i vg, __m256i ub, const __m256i masks[9])
+{
+    __m256i terms[3], channel[3];
+    scipix_yuv_fast_chroma16(u, v, interleaved, vr, ug, vg, ub, terms);
+    scipix_yuv_fast_channels32(luma, ys, offset, terms, channel);
     scipix_yuv_store96(channel, masks, dst);
+}
+
+/* 16 output pixels of the 2x2 average of the fast conversion: rows `top`
+ * and `bottom` of luma (32 pixels each) under 16 chroma samples, each
+ * channel's four values summed in 16 bits (vertical add, horizontal
+ * pairs by vpmaddubsw) and rounded as scipix_area2x2_packed_row does, then
+ * interleaved into 48 bytes. */
+static inline void scipix_yuv_fast_area_step16(const uint8_t *top, const uint8_t *bottom,
+                                               const uint8_t *u, const uint8_t *v,
+                                               int interleaved, uint8_t *dst, __m256i ys,
+                                               __m256i offset, __m256i vr, __m256i ug,
+                                               __m256i vg, __m256i ub, const __m128i masks[9])
+{
+    const __m256i ones = _mm256_set1_epi8(1), two = _mm256_set1_epi16(2);
+    __m256i terms[3], upper[3], lower[3];
+    __m128i channel[3];
+    int k;
+    scipix_yuv_fast_chroma16(u, v, interleaved, vr, ug, vg, ub, terms);
+    scipix_yuv_fast_channels32(top, ys, offset, terms, upper);
+    scipix_yuv_fast_channels32(bottom, ys, offset, terms, lower);
+    for (k = 0; k < 3; k++) {
+        __m256i sums = _mm256_add_epi16(_mm256_maddubs_epi16(upper[k], ones),
+                                        _mm256_maddubs_epi16(lower[k], ones));
+        __m256i mean = _mm256_srli_epi16(_mm256_add_epi16(sums, two), 2);
+        /* Packed with itself: quadwords 0 and 2 hold pixels 0..7 and 8..15. */
+        channel[k] = _mm256_castsi256_si128(
+            _mm256_permute4x64_epi64(_mm256_packus_epi16(mean, mean), 0x08));
+    }
+    for (k = 0; k < 3; k++)
+        _mm_storeu_si128((__m128i *)(dst + 16 * k), _mm_or_si128(
+            _mm_or_si128(_mm_shuffle_epi8(channel[0], masks[3 * k]),
+                         _mm_shuffle_epi8(channel[1], masks[3 * k + 1])),
+            _mm_shuffle_epi8(channel[2], masks[3 * k + 2])));
 }
 #endif
 
@@ -439,6 +487,50 @@ static inline void scipix_yuv_fast_row(const uint8_t *luma, const uint8_t *u,
             scipix_yuv_interleave(red, green, blue, count, dst);
         dst += 3 * count;
         x += count;
+    }
+}
+
+
+/* Output pixels [x0, x0 + n) of the 2x2 average of two converted rows (fast
+ * arithmetic, RGB): pixel x averages luma [2 x, 2 x + 2) of `top` and
+ * `bottom`, whose chroma is the one sample x (`u`, `v` from sample 0), each
+ * channel rounded as (a + b + c + d + 2) >> 2: the bytes of
+ * scipix_yuv_fast_row's two rows averaged by scipix_area2x2_packed_row,
+ * without storing the rows. */
+static inline void scipix_yuv_fast_area2x2_row(const uint8_t *top, const uint8_t *bottom,
+                                               const uint8_t *u, const uint8_t *v,
+                                               ptrdiff_t step, ptrdiff_t x0, ptrdiff_t n,
+                                               uint8_t *dst, const scipix_yuv_fast_matrix *m)
+{
+    ptrdiff_t x = x0, end = x0 + n;
+    int c;
+#if defined(__AVX2__) && !defined(SCIPIX_SCALAR_REFERENCE)
+    if (step == 1 || (step == 2 && v == u + 1)) {
+        const __m256i ys = _mm256_set1_epi16((short)m->y_scale),
+                      offset = _mm256_set1_epi8((char)m->y_offset),
+                      vr = _mm256_set1_epi16((short)m->v_red),
+                      ug = _mm256_set1_epi16((short)m->u_green),
+                      vg = _mm256_set1_epi16((short)m->v_green),
+                      ub = _mm256_set1_epi16((short)m->u_blue);
+        __m128i masks[9];
+        for (c = 0; c < 9; c++)
+            masks[c] = _mm_loadu_si128((const __m128i *)scipix_yuv_spread[c]);
+        for (; x + 16 <= end; x += 16) {
+            scipix_yuv_fast_area_step16(top + 2 * x, bottom + 2 * x, u + x * step, v + x * step,
+                                        step == 2, dst, ys, offset, vr, ug, vg, ub, masks);
+            dst += 48;
+        }
+    }
+#endif
+    for (; x < end; x++) {
+        uint8_t rgb[4][3];
+        scipix_yuv_fast_pixel(top[2 * x], u[x * step], v[x * step], rgb[0], m);
+        scipix_yuv_fast_pixel(top[2 * x + 1], u[x * step], v[x * step], rgb[1], m);
+        scipix_yuv_fast_pixel(bottom[2 * x], u[x * step], v[x * step], rgb[2], m);
+        scipix_yuv_fast_pixel(bottom[2 * x + 1], u[x * step], v[x * step], rgb[3], m);
+        for (c = 0; c < 3; c++)
+            dst[c] = (uint8_t)((rgb[0][c] + rgb[1][c] + rgb[2][c] + rgb[3][c] + 2) >> 2);
+        dst += 3;
     }
 }
 

@@ -1,6 +1,7 @@
 """Video: decoded YUV frames to model input, frame sources, streaming.
 
-- :func:`yuv_to_rgb`: one I420 / NV12 frame to packed RGB (cvtColor's pixels).
+- :func:`yuv_to_rgb`: one I420 / NV12 frame to packed RGB (within one level of
+  cvtColor, or its pixels exactly with ``converter="opencv"``).
 - :func:`preprocess_yuv`: frames straight to a model's input tensor, as
   :func:`~scipix.optimize.parallel.preprocess_batch` makes it, without
   full-size RGB in between.

@@ -357,6 +357,20 @@ def test_preprocess_yuv_bad_input(rng):
         preprocess_yuv([good], (4, 4), mean=0, std=0)
 
 
+def test_remembered_options_are_checked_as_the_first_time(rng):
+    # The options of recent calls are remembered; a value the checks tell
+    # apart from a remembered one (True from 1) is checked afresh.
+    from scipix.video._convert import _key
+    assert len({_key(1), _key(1.0), _key(True), _key((1,)), _key((True,))}) == 5
+    assert _key([1]) is None and _key((1, [1])) is None
+    good = frame(rng, 8, 8)
+    first = preprocess_yuv([good], (4, 4), mean=0.5, std=(1, 1, 1), scale=1 / 255)
+    np.testing.assert_array_equal(
+        preprocess_yuv([good], (4, 4), mean=0.5, std=(1, 1, 1), scale=1 / 255), first)
+    with pytest.raises(ValueError, match="std must be positive"):
+        preprocess_yuv([good], (4, 4), mean=0.5, std=(1, 1, 0), scale=1 / 255)
+
+
 # ---------------------------------------------------------------------------
 # FFmpeg's conversion: what it differs by, and the option to get its pixels
 

@@ -10,8 +10,8 @@ from numpy.typing import DTypeLike, NDArray
 from ..optimize._dispatch import current_kernels
 from ..optimize._validate import output_array, unaliased
 from ..optimize.config import kernel_threads
-from ..optimize.parallel._batch import (BatchResult, batch_options, fill_tensor, output_tensor,
-                                        placements, transforms)
+from ..optimize.parallel._batch import (BatchOptions, BatchResult, batch_options, fill_tensor,
+                                        output_tensor, placements, transforms)
 from ._planes import Planes, frame_planes, yuv_matrix, yuv_planes
 
 __all__ = ["yuv_to_rgb", "preprocess_yuv"]
@@ -135,6 +135,39 @@ def yuv_to_rgb(y: Any, u: Any, v: Any = None, *, layout: str = "i420",
     return out
 
 
+# Checked options of recent calls: a stream calls preprocess_yuv with the
+# same options for every batch, and checking them costs as much as a small
+# frame's conversion.
+_CHECKED: dict[Any, BatchOptions] = {}
+_CHECKED_MAX = 32
+
+
+def _key(value: Any) -> Any:
+    """``value`` as a dict key that tells apart what the checks tell apart
+    (``1``, ``1.0`` and ``True`` included), or None when it has none."""
+    if value is None or type(value) in (str, int, float, bool):
+        return (type(value), value)
+    if type(value) is tuple:
+        inner = tuple(_key(item) for item in value)
+        return None if any(item is None for item in inner) else (tuple, inner)
+    if isinstance(value, type):
+        return (type, value)
+    return None
+
+
+def _checked_options(shape: Any, **options: Any) -> BatchOptions:
+    """batch_options for preprocess_yuv, remembered for hashable options."""
+    key = _key((shape, *sorted(options.items())))
+    checked = _CHECKED.get(key) if key is not None else None
+    if checked is None:
+        checked = batch_options(shape, **options)
+        if key is not None:
+            if len(_CHECKED) >= _CHECKED_MAX:
+                _CHECKED.clear()
+            _CHECKED[key] = checked
+    return checked
+
+
 def _frames(frames: Iterable[Any], layout: str) -> list[Planes]:
     if isinstance(frames, (tuple, np.ndarray)) and len(frames) == 3 and not isinstance(
             frames[0], tuple):
@@ -224,10 +257,10 @@ def preprocess_yuv(frames: Iterable[Any], shape: tuple[int, int], *,
     TypeError, ValueError
         Naming the argument (``frames[i].u``, ``mean``, ...).
     """
-    options = batch_options(shape, color=color, mean=mean, std=std, scale=scale,
-                            normalize=normalize, resize=resize, anchor=anchor,
-                            pad_value=pad_value, interpolation=interpolation, layout=layout,
-                            dtype=dtype, reference="opencv", edge=edge)
+    options = _checked_options(shape, color=color, mean=mean, std=std, scale=scale,
+                               normalize=normalize, resize=resize, anchor=anchor,
+                               pad_value=pad_value, interpolation=interpolation,
+                               layout=layout, dtype=dtype, reference="opencv", edge=edge)
     coefficients = yuv_matrix(matrix, full_range)
     converter = _converter(converter)
     planes = _frames(frames, yuv_layout)

@@ -28,7 +28,7 @@ def test_demo():
 
 
 def test_bench_prints_a_row_per_kernel():
-    # Emulated, every table would take the test's 10 minutes: there it runs
+    # Emulated, every table would outlast the subprocess timeout: there it runs
     # the tables of the rows checked, through the same command line.
     tables = ("--kernels", "grayscale", "threshold", "normalize", "bilinear",
               "area") if EMULATED else ()

@@ -37,8 +37,8 @@ def test_memory_and_descriptors_flat():
     assert len(results) == 13
     for result in results:
         # Under qemu-user each thread a batcher wave starts (asyncio.run's
-        # executor) keeps emulator memory (2.5 MiB per 9 waves, none
-        # natively): there only its descriptors are checked.
+        # executor) keeps emulator memory, which a native run does not:
+        # there only the batcher's descriptors are checked.
         if not (EMULATED and result.name.startswith("DynamicBatcher")):
             assert result.rss_growth < GROWTH_BOUND, result
         assert result.fds_after == result.fds_before, result

@@ -1,20 +1,53 @@
+/* argv: channels, repeats: the horizontal bilinear pass of a 1024-value row
+ * to 3/4 of its width, with taps made as _image.pyx's linear_taps makes
+ * them.  Prints a checksum and the output values per pass. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <math.h>
 #include "scipix_resize.h"
+
 #define COEF_ONE 2048
-/* argv: channels, repeats: the horizontal bilinear pass of a 1024-value row
- * to 3/4 of its width, with taps made as _image.pyx makes them. */
-int main(int argc, char **argv){
-  int ch=atoi(argv[1]), r=atoi(argv[2]); ptrdiff_t n_in=1024/ch*ch/ch, n_out=n_in*3/4, n=n_out*ch;
-  uint8_t *row=malloc(n_in*ch); for (ptrdiff_t i=0;i<n_in*ch;i++) row[i]=i*31;
-  int32_t *f=malloc(n*4),*s=malloc(n*4),*wf=malloc(n*4),*ws=malloc(n*4),*wp=malloc(n*4),*o=malloc((n+1)*4);
-  uint8_t *win = ch==1 ? malloc((n_out/8)*32+1) : NULL;
-  double scale=1.0/((double)n_in/n_out);
-  for (ptrdiff_t q=0;q<n_out;q++){ float fr=(float)((q+0.5)*(1.0/scale)-0.5); ptrdiff_t s0=(ptrdiff_t)floor(fr); fr-=s0;
-    if (s0<0){s0=0;fr=0;} if (s0>=n_in-1){s0=n_in-1;fr=0;}
-    for (int c=0;c<ch;c++){ ptrdiff_t v=q*ch+c; f[v]=s0*ch+c; s[v]=(s0+1>n_in-1?n_in-1:s0+1)*ch+c; ws[v]=(int32_t)floor(fr*COEF_ONE+0.5); wf[v]=COEF_ONE-ws[v]; wp[v]=wf[v]|(ws[v]<<16);} }
-  if (win) scipix_linear_windows(f,n_out,n_in,win);
-  long sum=0; for (int k=0;k<r;k++){ scipix_linear_hrow(row,n_in*ch,o,f,s,wf,ws,wp,win,n,ch); sum+=o[k%n]; }
-  printf("%ld %ld\n", sum, (long)n); return 0;
+
+int main(int argc, char **argv)
+{
+    int channels = atoi(argv[1]), repeats = atoi(argv[2]), r, c;
+    ptrdiff_t n_in = 1024 / channels, n_out = n_in * 3 / 4, n = n_out * channels, i, x;
+    double step = (double)n_in / n_out;
+    uint8_t *row = malloc(n_in * channels);
+    uint8_t *windows = channels == 1 ? malloc((n_out / 8) * SCIPIX_WINDOW_BYTES + 1) : NULL;
+    int32_t *first = malloc(n * 4), *second = malloc(n * 4), *w_first = malloc(n * 4);
+    int32_t *w_second = malloc(n * 4), *w_pair = malloc(n * 4), *out = malloc((n + 1) * 4);
+    long sum = 0;
+    for (i = 0; i < n_in * channels; i++)
+        row[i] = (uint8_t)(i * 31);
+    for (x = 0; x < n_out; x++) {
+        float f = (float)((x + 0.5) * step - 0.5);
+        ptrdiff_t s = (ptrdiff_t)floor(f);
+        f -= s;
+        if (s < 0) {
+            s = 0;
+            f = 0;
+        }
+        if (s >= n_in - 1) {
+            s = n_in - 1;
+            f = 0;
+        }
+        for (c = 0; c < channels; c++) {
+            ptrdiff_t v = x * channels + c;
+            first[v] = (int32_t)(s * channels + c);
+            second[v] = (int32_t)((s + 1 < n_in ? s + 1 : n_in - 1) * channels + c);
+            w_second[v] = (int32_t)floor(f * COEF_ONE + 0.5);
+            w_first[v] = COEF_ONE - w_second[v];
+            w_pair[v] = w_first[v] | (w_second[v] << 16);
+        }
+    }
+    if (windows != NULL)
+        scipix_linear_windows(first, n_out, n_in, windows);
+    for (r = 0; r < repeats; r++) {
+        scipix_linear_hrow(row, n_in * channels, out, first, second, w_first, w_second, w_pair,
+                           windows, n, channels);
+        sum += out[r % n];
+    }
+    printf("%ld %ld\n", sum, (long)n);
+    return 0;
 }

@@ -63,10 +63,14 @@ X86_VARIANTS = {
     # gcc keeps 256-bit vectors for x86-64-v4 unless told to prefer 512.
     "avx512": ["-O3", "-march=x86-64-v4", "-mavx512vnni", "-mprefer-vector-width=512"],
 }
+# Every ARMv8-A CPU has Advanced SIMD (NEON) and gcc uses it for plain
+# scalar code too (__ARM_NEON is always defined): the reference turns it off.
 ARM64_VARIANTS = {
-    "scalar": ["-O2", "-fno-tree-vectorize", "-fno-tree-slp-vectorize",
-               "-DSCIPIX_SCALAR_REFERENCE"],
-    "neon": ["-O3", "-march=armv8-a+simd"],
+    "scalar": ["-O2", "-march=armv8-a+nosimd", "-fno-tree-vectorize",
+               "-fno-tree-slp-vectorize", "-DSCIPIX_SCALAR_REFERENCE"],
+    "neon": ["-O3", "-march=armv8-a"],
+    # ARMv8.2-A's sdot/udot (HWCAP_ASIMDDP): the INT8 matrix product's kernel.
+    "neondot": ["-O3", "-march=armv8.2-a+dotprod"],
 }
 OTHER_VARIANTS = {
     "scalar": ["-O2", "-fno-tree-vectorize", "-fno-tree-slp-vectorize",

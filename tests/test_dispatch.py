@@ -12,6 +12,9 @@ import scipix
 from scipix.optimize import _dispatch, active_variant, built_variants, runnable_variants
 
 X86 = platform.machine() in ("x86_64", "AMD64")
+ARM64 = platform.machine() in ("aarch64", "arm64")
+# objdump of the build machine reads its own architecture's modules.
+OBJDUMP = shutil.which("objdump")
 
 
 def _run(code, **env):
@@ -42,6 +45,11 @@ def test_all_x86_variants_built():
     assert built_variants() == ["avx512", "avxvnni", "avx2", "sse42", "baseline"]
 
 
+@pytest.mark.skipif(not ARM64, reason="aarch64 variants")
+def test_all_aarch64_variants_built():
+    assert built_variants() == ["neondot", "neon"]
+
+
 def test_runnable_variants_have_their_features():
     for variant in runnable_variants():
         assert not _dispatch.missing_features(variant)
@@ -54,10 +62,38 @@ def test_each_variant_was_compiled_for_its_target():
                 "avxvnni": {"__SSE4_2__", "__AVX2__", "__FMA__", "__AVXVNNI__"},
                 "avx512": {"__SSE4_2__", "__AVX2__", "__FMA__", "__AVX512F__",
                            "__AVX512BW__", "__AVX512VNNI__"},
+                "neondot": {"__ARM_NEON", "__ARM_FEATURE_DOTPROD"},
                 "neon": {"__ARM_NEON"}, "scalar": set()}
     for variant in runnable_variants() + ["scalar"]:
         for module in vars(_dispatch.load_variant(variant)).values():
             assert set(module.target_macros()) == expected[variant], (variant, module)
+
+
+# aarch64: the vector instructions that show a loop was vectorized (objdump
+# spells NEON's arrangements v<n>.16b / .8h / .4s), per variant.
+NEON_VECTOR = re.compile(r"\tv?(add|mul|mla|umlal|umull|smull|sdot|uzp[12]|ld[1-4]|tbl|fmul|fadd)"
+                         r"\S*\s+v\d+\.(16b|8h|4s|2d)")
+
+
+@pytest.mark.skipif(not (ARM64 and OBJDUMP), reason="needs aarch64 objdump")
+@pytest.mark.parametrize("variant", ["neondot", "neon"])
+@pytest.mark.parametrize("family", _dispatch.module_names("neon"))
+def test_aarch64_disassembly_uses_vector_registers(variant, family):
+    code = disassembly(_dispatch.module_names(variant)[family])
+    if "__asan_" in code:
+        pytest.skip("sanitized build: instrumentation keeps loops scalar")
+    vector = [line for line in code.splitlines() if NEON_VECTOR.search(line)]
+    assert len(vector) >= 100, (variant, family, len(vector))
+
+
+@pytest.mark.skipif(not (ARM64 and OBJDUMP), reason="needs aarch64 objdump")
+@pytest.mark.parametrize("family", _dispatch.module_names("neon"))
+def test_aarch64_scalar_reference_has_no_vector_arithmetic(family):
+    # Built with -march=armv8-a+nosimd: no Advanced SIMD instruction at all
+    # (gcc would otherwise use it for plain code too).
+    code = disassembly(_dispatch.module_names(_dispatch.REFERENCE)[family])
+    vector = [line for line in code.splitlines() if NEON_VECTOR.search(line)]
+    assert not vector, vector[:3]
 
 
 @pytest.mark.skipif(not (X86 and shutil.which("objdump")), reason="needs x86-64 objdump")
@@ -152,6 +188,41 @@ def test_disable_a_feature_disables_variants_needing_it():
     assert result.stdout.strip() == "baseline"
 
 
+@pytest.mark.skipif(not ARM64, reason="aarch64 feature names")
+def test_disable_dot_product_falls_back_to_neon():
+    if "neondot" not in runnable_variants():
+        pytest.skip("this CPU has no dot product (asimddp)")
+    for disabled in ("asimddp", "neondot"):
+        result = _run("import scipix.optimize as o; print(o.active_variant())",
+                      SCIPIX_DISABLE_CPU_FEATURES=disabled)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "neon"
+
+
+# The baseline of each architecture: every CPU of it runs these.
+BASELINE = ["baseline", "sse2"] if X86 else ["neon"] if ARM64 else []
+
+
+@pytest.mark.parametrize("name", BASELINE)
+def test_disable_the_baseline_is_an_error(name):
+    result = _run("import scipix", SCIPIX_DISABLE_CPU_FEATURES=name)
+    assert result.returncode != 0
+    assert f"cannot disable ['{name}']" in result.stderr
+    assert "OptLevel.NONE" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["avx2", "baseline", "sse2", "neon", "asimddp"])
+def test_disable_picks_the_best_variant_not_needing_it(name):
+    # Names of the other architecture disable nothing here.
+    if name in BASELINE:
+        pytest.skip(f"{name} is this architecture's baseline")
+    native = [v for v in runnable_variants() if name not in (v, *_dispatch.VARIANTS[v])]
+    result = _run("import scipix.optimize as o; print(o.active_variant())",
+                  SCIPIX_DISABLE_CPU_FEATURES=name)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == native[0]
+
+
 def test_disable_unknown_feature_is_an_error():
     result = _run("import scipix", SCIPIX_DISABLE_CPU_FEATURES="avx2,warp_drive")
     assert result.returncode != 0
@@ -189,19 +260,24 @@ def _functions(code, prefix):
     return bodies
 
 
-# A vector register stored to the stack frame.
-SPILL = re.compile(r"%[xyz]mm\d+,[^,\s]*\(%(rsp|rbp)")
+# A vector register stored to the stack frame (x86: AT&T operand order;
+# aarch64: q registers stored by str/stp/st1 to sp or x29).
+SPILL = re.compile(r"%[xyz]mm\d+,[^,\s]*\(%(rsp|rbp)|\t(str|stp|st1)\s+[^\[]*\bq\d+.*\[(sp|x29)")
 
 # The int8 matrix product's instruction in each variant's micro-kernels, as
 # objdump spells it (the VEX form of AVX-VNNI is marked {vex}), and the
 # name each module reports.
 DOT_PRODUCTS = {"avx512": ("vpdpbusd", "%zmm", "vpdpbusd-zmm"),
                 "avxvnni": ("{vex} vpdpbusd", "%ymm", "vpdpbusd-ymm"),
-                "avx2": ("vpmaddubsw", "%ymm", "vpmaddubsw")}
+                "avx2": ("vpmaddubsw", "%ymm", "vpmaddubsw"),
+                "neondot": ("sdot", ".4s", "sdot")}
+# The variants whose kernels the build machine's objdump reads.
+NATIVE_DOT_PRODUCTS = [v for v in DOT_PRODUCTS if v in _dispatch.VARIANTS
+                       and v in _dispatch._ARCH_VARIANTS.get(platform.machine().lower(), ())]
 
 
-@pytest.mark.skipif(not (X86 and shutil.which("objdump")), reason="needs x86-64 objdump")
-@pytest.mark.parametrize("variant", list(DOT_PRODUCTS))
+@pytest.mark.skipif(not (NATIVE_DOT_PRODUCTS and OBJDUMP), reason="needs objdump")
+@pytest.mark.parametrize("variant", NATIVE_DOT_PRODUCTS)
 def test_qgemm_micro_kernels_keep_their_sums_in_registers(variant):
     # Read without importing: covers variants this CPU cannot run (avxvnni
     # here).  A spill is a vector register stored to the stack frame.
@@ -214,7 +290,9 @@ def test_qgemm_micro_kernels_keep_their_sums_in_registers(variant):
     kernels = _functions(code, "scipix_qgemm_kernel_")
     assert len(kernels) >= 4, sorted(kernels)
     for name, body in kernels.items():
-        assert any(f"\t{mnemonic} " in line and register in line for line in body), name
+        # objdump pads x86 mnemonics with spaces, aarch64 ones with a tab.
+        assert any(re.search(rf"\t{re.escape(mnemonic)}\s", line) and register in line
+                   for line in body), name
         spills = [line for line in body if SPILL.search(line)]
         assert not spills, (name, spills[:3])
 

@@ -203,6 +203,20 @@ def test_resample_passes_are_vectorized(variant):
                    for line in code.splitlines()), mnemonic
 
 
+ARM64 = platform.machine() in ("aarch64", "arm64")
+
+
+@pytest.mark.skipif(not (ARM64 and shutil.which("objdump")), reason="needs aarch64 objdump")
+@pytest.mark.parametrize("variant", ["neondot", "neon"])
+def test_resample_passes_are_vectorized_on_neon(variant):
+    # Both passes' 32-bit multiply-adds of taps by weights: mla on .4s lanes.
+    code = disassembly(_dispatch.module_names(variant)["resample"])
+    if "__asan_" in code:
+        pytest.skip("sanitized build: instrumentation keeps loops scalar")
+    products = [line for line in code.splitlines() if re.search(r"\tmla\s+v\d+\.4s", line)]
+    assert len(products) >= 8, len(products)
+
+
 def test_bad_arguments_name_themselves_and_leave_out_untouched(rng):
     pixels = rng.integers(0, 256, (20, 30, 3), np.uint8)
     out = np.full((10, 15, 3), 9, np.uint8)

@@ -12,7 +12,12 @@ Environment (read at import, like NumPy's ``NPY_DISABLE_CPU_FEATURES``):
 
 ``SCIPIX_DISABLE_CPU_FEATURES``
     Comma- or space-separated variant or feature names (``avx512``,
-    ``avx2``, ``fma``, ...): no variant that needs one of them is chosen.
+    ``avx2``, ``fma``, ``neondot``, ``asimddp``, ...): no variant that needs
+    one of them is chosen.  The architecture's baseline (x86-64: the
+    ``baseline`` variant and ``sse2``; aarch64: the ``neon`` variant and
+    ``neon``, mandatory in ARMv8-A) cannot be disabled: use
+    ``OptLevel.NONE`` to run the scalar reference.  Names of another
+    architecture's variants and features disable nothing here.
 ``SCIPIX_FORCE_VARIANT``
     Run exactly this variant; an error if the CPU cannot run it or it was
     not built.
@@ -63,7 +68,8 @@ _FAMILY_MODULES = {"image": f"{__package__}._image",
                    "yuv": f"{__package__}._yuv"}
 
 # Best first; each with the CPU features its compiler flags let gcc use
-# (-march=x86-64-v2 / -v3 (+ AVX-VNNI) / -v4 + VNNI, armv8-a).
+# (-march=x86-64-v2 / -v3 (+ AVX-VNNI) / -v4 + VNNI, armv8-a,
+# armv8.2-a + dot product).
 _X86_64_V2 = ("sse3", "ssse3", "sse4_1", "sse4_2", "popcnt", "cx16", "lahf")
 _X86_64_V3 = _X86_64_V2 + ("avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "lzcnt", "movbe")
 VARIANTS = {
@@ -72,6 +78,7 @@ VARIANTS = {
     "avxvnni": _X86_64_V3 + ("avx_vnni",),
     "avx2": _X86_64_V3,
     "sse42": _X86_64_V2,
+    "neondot": ("neon", "asimddp"),
     "neon": ("neon",),
     "baseline": ("sse2",),
 }
@@ -82,9 +89,14 @@ _FEATURE_NAMES = {f.name for f in fields(CpuFeatures)}
 _ARCH_VARIANTS = {
     "x86_64": ("avx512", "avxvnni", "avx2", "sse42", "baseline"),
     "amd64": ("avx512", "avxvnni", "avx2", "sse42", "baseline"),
-    "aarch64": ("neon",),
-    "arm64": ("neon",),
+    "aarch64": ("neondot", "neon"),
+    "arm64": ("neondot", "neon"),
 }
+# The variant and features every CPU of an architecture has: never disabled.
+_X86_BASELINE = ("baseline", "sse2")
+_ARM64_BASELINE = ("neon",)
+_ARCH_BASELINE = {"x86_64": _X86_BASELINE, "amd64": _X86_BASELINE,
+                  "aarch64": _ARM64_BASELINE, "arm64": _ARM64_BASELINE}
 
 
 def module_names(variant: str) -> dict[str, str]:
@@ -159,8 +171,12 @@ def _choose(environ: Mapping[str, str]) -> str:
         return forced
     disabled = set(_parse_names(environ.get("SCIPIX_DISABLE_CPU_FEATURES", ""),
                                 "SCIPIX_DISABLE_CPU_FEATURES"))
-    if "baseline" in disabled or "sse2" in disabled:
-        raise ValueError("SCIPIX_DISABLE_CPU_FEATURES cannot disable the baseline")
+    machine = platform.machine().lower()
+    baseline = disabled.intersection(_ARCH_BASELINE.get(machine, ()))
+    if baseline:
+        raise ValueError(f"SCIPIX_DISABLE_CPU_FEATURES cannot disable {sorted(baseline)}: "
+                         f"the baseline every {machine} CPU runs; OptLevel.NONE runs "
+                         "the scalar reference")
     for variant in runnable_variants():
         if variant not in disabled and disabled.isdisjoint(VARIANTS[variant]):
             return variant

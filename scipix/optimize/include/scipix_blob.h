@@ -39,8 +39,9 @@ static inline uint16_t scipix_half_bits(float f)
                               : abs < 0x38800000u ? small : normal));
 }
 
-/* out[i] = the half bits of x[i], i < n; F16C's vcvtps2ph where the target
- * has it (same rounding, same results). */
+/* out[i] = the half bits of x[i], i < n; F16C's vcvtps2ph or NEON's fcvtn
+ * where the target has it (same rounding, same results: Linux runs aarch64
+ * with FPCR's round-to-nearest and no flush to zero). */
 static inline void scipix_to_half(const float *x, uint16_t *out, ptrdiff_t n)
 {
     ptrdiff_t i = 0;
@@ -54,6 +55,11 @@ static inline void scipix_to_half(const float *x, uint16_t *out, ptrdiff_t n)
     for (; i + 8 <= n; i += 8)
         _mm_storeu_si128((__m128i *)(out + i),
                          _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+#endif
+#if defined(__ARM_NEON) && !defined(SCIPIX_SCALAR_REFERENCE)
+    for (; i + 8 <= n; i += 8)
+        vst1q_u16(out + i, vreinterpretq_u16_f16(
+            vcvt_high_f16_f32(vcvt_f16_f32(vld1q_f32(x + i)), vld1q_f32(x + i + 4))));
 #endif
     for (; i < n; i++)
         out[i] = scipix_half_bits(x[i]);

@@ -6,7 +6,7 @@
  * panels of SCIPIX_QGEMM_NR output columns, each panel K in groups of 4,
  *     packed[panel][group][column][4] = w[panel * NR + column][4 * group + 0..3]
  * (zeros past n and k), so that one 32-bit lane holds 4 consecutive k of one
- * column: the operand of vpdpbusd, and of vpmaddubsw + vpmaddwd.  The layout
+ * column: the operand of vpdpbusd, of vpmaddubsw + vpmaddwd, and of sdot.  The layout
  * is the same on every variant, so a packed matrix moves between machines.
  *
  * The micro-kernel keeps an MR x NR block of int32 sums in registers,
@@ -14,6 +14,8 @@
  * the instruction that multiplies depends on the variant:
  *   avx512 (AVX-512 VNNI)  vpdpbusd on 512-bit vectors;
  *   avxvnni (AVX-VNNI)     the VEX vpdpbusd on 256-bit vectors;
+ *   neondot (ARMv8.2-A)    sdot by lane on 128-bit vectors: s8 x s8 only, so
+ *                          a is read as a - 128 and 128 * colsum added back;
  *   avx2                   vpmaddubsw + vpmaddwd: u8 x s8 pairs summed into
  *                          int16, exact when every a <= 127 (seven_bit:
  *                          2 * 127 * 128 < 32767); 8-bit a is split into
@@ -39,6 +41,9 @@
 #include <string.h>
 #if !defined(SCIPIX_SCALAR_REFERENCE) && defined(__AVX2__)
 #include <immintrin.h>
+#endif
+#if !defined(SCIPIX_SCALAR_REFERENCE) && defined(__ARM_FEATURE_DOTPROD)
+#include <arm_neon.h>
 #endif
 
 #define SCIPIX_QGEMM_NR 32      /* columns per weight panel */
@@ -300,6 +305,85 @@ SCIPIX_QINLINE void scipix_qgemm_ymm(SCIPIX_QGEMM_KERNEL_ARGS, const int mr, con
                                  MR - 2, 0); \
         } \
     } while (0)
+
+#elif !defined(SCIPIX_SCALAR_REFERENCE) && defined(__ARM_FEATURE_DOTPROD)
+/* ---- ARMv8.2 dot product: 4 rows x 16 columns, 16 q-register sums ------- */
+#define SCIPIX_QGEMM_KMR 4
+#define SCIPIX_QGEMM_KNR 16
+#define SCIPIX_QGEMM_DOT "sdot"
+
+/* sdot multiplies signed bytes only: a is read as a - 128 (a ^ 0x80), and
+ * the last K block adds back 128 * colsum, which packing computed.  The
+ * shifted sums stay within int32 (128 * 128 * 65536 = 2**30). */
+#define SCIPIX_SDOT_ROWS(X) X(0) X(1) X(2) X(3)
+#define SCIPIX_SDOT_DECLARE(i) int32x4_t c##i##0, c##i##1, c##i##2, c##i##3; int8x16_t a##i;
+#define SCIPIX_SDOT_START(i) if (i < mr) { \
+        c##i##0 = first ? vdupq_n_s32(0) : vld1q_s32(partial + i * SCIPIX_QGEMM_NR); \
+        c##i##1 = first ? vdupq_n_s32(0) : vld1q_s32(partial + i * SCIPIX_QGEMM_NR + 4); \
+        c##i##2 = first ? vdupq_n_s32(0) : vld1q_s32(partial + i * SCIPIX_QGEMM_NR + 8); \
+        c##i##3 = first ? vdupq_n_s32(0) : vld1q_s32(partial + i * SCIPIX_QGEMM_NR + 12); }
+/* 16 activation bytes of row i: groups g .. g + 3, one per 32-bit lane. */
+#define SCIPIX_SDOT_LOAD4(i) if (i < mr) \
+        a##i = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(a + i * lda + 4 * g), flip));
+/* One group of row i in lane 0 (the groups left after the fours). */
+#define SCIPIX_SDOT_LOAD1(i) if (i < mr) \
+        a##i = vreinterpretq_s8_u8(veorq_u8(vreinterpretq_u8_s32( \
+            vdupq_n_s32(scipix_load4(a + i * lda + 4 * g))), flip));
+#define SCIPIX_SDOT_LANE(i, q) if (i < mr) { \
+        c##i##0 = vdotq_laneq_s32(c##i##0, b0, a##i, q); \
+        c##i##1 = vdotq_laneq_s32(c##i##1, b1, a##i, q); \
+        c##i##2 = vdotq_laneq_s32(c##i##2, b2, a##i, q); \
+        c##i##3 = vdotq_laneq_s32(c##i##3, b3, a##i, q); }
+#define SCIPIX_SDOT_LANE0(i) SCIPIX_SDOT_LANE(i, 0)
+#define SCIPIX_SDOT_LANE1(i) SCIPIX_SDOT_LANE(i, 1)
+#define SCIPIX_SDOT_LANE2(i) SCIPIX_SDOT_LANE(i, 2)
+#define SCIPIX_SDOT_LANE3(i) SCIPIX_SDOT_LANE(i, 3)
+/* Group g + q of the panel's 16 columns against lane q of every row.  The
+ * empty asm keeps gcc from hoisting the next groups' loads above these
+ * sdots: with 16 weight vectors live at once it spilled the sums. */
+#define SCIPIX_SDOT_GROUP(q) { \
+        __asm__ volatile("" ::: "memory"); \
+        const int8_t *bq = b + (g + q) * 4 * SCIPIX_QGEMM_NR; \
+        const int8x16_t b0 = vld1q_s8(bq), b1 = vld1q_s8(bq + 16); \
+        const int8x16_t b2 = vld1q_s8(bq + 32), b3 = vld1q_s8(bq + 48); \
+        SCIPIX_SDOT_ROWS(SCIPIX_SDOT_LANE##q) }
+#define SCIPIX_SDOT_SAVE(i) if (i < mr) { \
+        vst1q_s32(partial + i * SCIPIX_QGEMM_NR, c##i##0); \
+        vst1q_s32(partial + i * SCIPIX_QGEMM_NR + 4, c##i##1); \
+        vst1q_s32(partial + i * SCIPIX_QGEMM_NR + 8, c##i##2); \
+        vst1q_s32(partial + i * SCIPIX_QGEMM_NR + 12, c##i##3); }
+
+SCIPIX_QINLINE void scipix_qgemm_sdot(SCIPIX_QGEMM_KERNEL_ARGS, const int mr)
+{
+    SCIPIX_SDOT_ROWS(SCIPIX_SDOT_DECLARE)
+    const uint8x16_t flip = vdupq_n_u8(0x80);
+    const ptrdiff_t lda = job->lda;
+    const int first = phase & SCIPIX_QGEMM_FIRST;
+    ptrdiff_t g;
+    int i, j;
+    SCIPIX_SDOT_ROWS(SCIPIX_SDOT_START)
+    for (g = 0; g + 4 <= groups; g += 4) {
+        SCIPIX_SDOT_ROWS(SCIPIX_SDOT_LOAD4)
+        SCIPIX_SDOT_GROUP(0)
+        SCIPIX_SDOT_GROUP(1)
+        SCIPIX_SDOT_GROUP(2)
+        SCIPIX_SDOT_GROUP(3)
+    }
+    for (; g < groups; g++) {
+        SCIPIX_SDOT_ROWS(SCIPIX_SDOT_LOAD1)
+        SCIPIX_SDOT_GROUP(0)
+    }
+    SCIPIX_SDOT_ROWS(SCIPIX_SDOT_SAVE)
+    if (!(phase & SCIPIX_QGEMM_LAST))
+        return;
+    for (i = 0; i < mr; i++)
+        for (j = 0; j < cols && j < SCIPIX_QGEMM_KNR; j++)
+            partial[i * SCIPIX_QGEMM_NR + j] += 128 * job->col_sums[col0 + j];
+    scipix_qgemm_store_partial(job, partial, row0, mr, col0,
+                               cols < SCIPIX_QGEMM_KNR ? cols : SCIPIX_QGEMM_KNR);
+}
+#define SCIPIX_QGEMM_BODY(MR) scipix_qgemm_sdot(job, a, b, groups, partial, phase, row0, col0, \
+                                                 cols, MR)
 
 #else
 /* ---- the plain loop: 4 rows x 32 columns --------------------------------- */

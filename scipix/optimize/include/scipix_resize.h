@@ -267,6 +267,52 @@ static inline void scipix_linear_hrow(const uint8_t *row, ptrdiff_t n_in, int32_
                             _mm256_madd_epi16(pairs, _mm256_loadu_si256((const __m256i *)(w_pair + x))));
     }
 #endif
+#if defined(__ARM_NEON) && !defined(SCIPIX_SCALAR_REFERENCE)
+    /* NEON: the same tap pairs, spread by tbl (an index of 0x80 or more
+     * gives 0, as pshufb's high bit does); umull of the pairs by w_pair's
+     * two weights (both in [0, COEF_ONE]: unsigned 16 bits) and a pairwise
+     * add make the sums.  A block without a window takes the plain loop:
+     * NEON has no gather. */
+    if (channels == 3 || channels == 4) {
+        static const uint8_t spread3[16] = {0, 255, 3, 255, 1, 255, 4, 255, 2, 255, 5, 255,
+                                            255, 255, 255, 255};
+        static const uint8_t spread4[16] = {0, 255, 4, 255, 1, 255, 5, 255, 2, 255, 6, 255,
+                                            3, 255, 7, 255};
+        const uint8x16_t spread = vld1q_u8(channels == 3 ? spread3 : spread4);
+        for (; x < n && first[x] + 8 <= n_in; x += channels) {
+            const uint16x8_t pairs = vreinterpretq_u16_u8(
+                vqtbl1q_u8(vcombine_u8(vld1_u8(row + first[x]), vdup_n_u8(0)), spread));
+            const uint16x8_t weights = vreinterpretq_u16_s32(vdupq_n_s32(w_pair[x]));
+            vst1q_s32(out + x, vreinterpretq_s32_u32(vpaddq_u32(
+                vmull_u16(vget_low_u16(pairs), vget_low_u16(weights)),
+                vmull_high_u16(pairs, weights))));
+        }
+    }
+    if (windows != NULL) {
+        const uint8_t *control = windows + SCIPIX_WINDOW_BYTES * (x / 8);
+        for (; x + 8 <= n; x += 8, control += SCIPIX_WINDOW_BYTES) {
+            uint8x16_t window;
+            uint16x8_t pairs0, pairs1, weights0, weights1;
+            ptrdiff_t i;
+            if (control[0] != 0) {
+                for (i = x; i < x + 8; i++)
+                    out[i] = row[first[i]] * w_first[i] + row[second[i]] * w_second[i];
+                continue;
+            }
+            window = vld1q_u8(row + first[x]);
+            pairs0 = vreinterpretq_u16_u8(vqtbl1q_u8(window, vld1q_u8(control)));
+            pairs1 = vreinterpretq_u16_u8(vqtbl1q_u8(window, vld1q_u8(control + 16)));
+            weights0 = vld1q_u16((const uint16_t *)(w_pair + x));
+            weights1 = vld1q_u16((const uint16_t *)(w_pair + x + 4));
+            vst1q_s32(out + x, vreinterpretq_s32_u32(vpaddq_u32(
+                vmull_u16(vget_low_u16(pairs0), vget_low_u16(weights0)),
+                vmull_high_u16(pairs0, weights0))));
+            vst1q_s32(out + x + 4, vreinterpretq_s32_u32(vpaddq_u32(
+                vmull_u16(vget_low_u16(pairs1), vget_low_u16(weights1)),
+                vmull_high_u16(pairs1, weights1))));
+        }
+    }
+#endif
     (void)n_in;
     (void)w_pair;
     (void)windows;

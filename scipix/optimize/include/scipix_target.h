@@ -28,6 +28,9 @@ static const char *scipix_target_macros[] = {
 #ifdef __ARM_NEON
     "__ARM_NEON",
 #endif
+#ifdef __ARM_FEATURE_DOTPROD
+    "__ARM_FEATURE_DOTPROD",
+#endif
     0
 };
 

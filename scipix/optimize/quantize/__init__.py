@@ -18,7 +18,8 @@ SIMD kernel variants, on ``get_thread_count()`` threads.
 
 :func:`quantized_matmul` and :class:`QuantizedLinear` multiply int8 operands
 with int32 sums (VNNI ``vpdpbusd`` on the avx512 variant, ``vpmaddubsw`` or
-``vpmaddwd`` on avx2), exact against an integer reference.
+``vpmaddwd`` on avx2, ``sdot`` on aarch64's neondot), exact against an integer
+reference.
 """
 from ._matmul import QuantizedLinear, quantized_matmul
 from ._params import QuantParams

@@ -14,6 +14,7 @@ from scipix.optimize import _dispatch, local_thread_count, simd
 from scipix.optimize.parallel import crop_quads, preprocess_batch
 from scipix.optimize.quantize import (QuantizedLinear, dequantize, quantize_weights,
                                       quantized_matmul)
+from scipix.video import preprocess_yuv, yuv_to_rgb
 from variants import REFERENCE, RUNNABLE, names
 
 # More pixels than one thread takes on its own (_variant.pxd's PARALLEL_MIN_WORK).
@@ -64,7 +65,32 @@ def resample_family():
                                                   (4, 601, 140, "lanczos"),
                                                   (1, 37, 500, "bilinear"),
                                                   (2, 300, 300, "box"),
-                                                  (3, 1000, 800, "hamming")]]
+                                                  (3, 1000, 800, "hamming")]] + [
+        simd.resample(image(13, 3), 256, 341, "lanczos", reference="opencv"),
+        simd.resample(image(14, 1), 1300, 90, "lanczos", reference="opencv")]
+
+
+def planes(seed):
+    """I420 planes of a ROWS x COLS frame (odd: chroma rounds up), and NV12's
+    interleaved chroma."""
+    rng = np.random.default_rng(seed)
+    y = image(seed, 1)[..., 0]
+    u, v = (rng.integers(16, 241, ((ROWS + 1) // 2, (COLS + 1) // 2), np.uint8)
+            for _ in range(2))
+    return y, u, v, np.ascontiguousarray(np.stack([u, v], -1))
+
+
+def yuv_family():
+    y, u, v, uv = planes(15)
+    even = (y[:388, :516], u[:194, :258], v[:194, :258])
+    return [yuv_to_rgb(y, u, v), yuv_to_rgb(y, u, v, converter="opencv"),
+            yuv_to_rgb(y, uv, layout="nv12", matrix="bt709", full_range=True),
+            preprocess_yuv([(y, u, v)], (224, 224), mean=(0.485, 0.456, 0.406),
+                           std=(0.229, 0.224, 0.225), scale=1 / 255),
+            preprocess_yuv([even], (320, 320), resize="letterbox", pad_value=114,
+                           scale=1 / 255),
+            preprocess_yuv([even], (194, 258), scale=1 / 255),  # an exact halving
+            preprocess_yuv([(y, u, v)], (96, 128), converter="opencv", color="bgr")]
 
 
 def quantize_family():
@@ -82,7 +108,7 @@ def quantize_family():
 
 # One entry per kernel family of _dispatch.Kernels.
 FAMILIES = {"image": image_family, "warp": warp_family, "resample": resample_family,
-            "quantize": quantize_family}
+            "quantize": quantize_family, "yuv": yuv_family}
 
 
 def test_every_family_is_swept():

@@ -160,6 +160,43 @@ cdef Pass _pass(const int32_t[::1] first, const int32_t[::1] count,
     return taps
 
 
+ctypedef void (*BandFn)(const void* plan, Py_ssize_t y0, Py_ssize_t y1,
+                       void* scratch) noexcept nogil
+
+
+cdef void _check_packed(const uint8_t[:, :, :] src, uint8_t[:, :, :] dst) except *:
+    """Both images' pixels packed within a row, with the same 1 to 4 channels."""
+    cdef Py_ssize_t channels = src.shape[2]
+    if (src.shape[0] < 1 or src.shape[1] < 1 or not 1 <= channels <= 4
+            or src.strides[1] != channels or (channels > 1 and src.strides[2] != 1)):
+        raise ValueError("src must be non-empty with 1 to 4 packed channels")
+    if (dst.shape[2] != channels or dst.strides[1] != channels
+            or (channels > 1 and dst.strides[2] != 1)):
+        raise ValueError(f"dst must have {channels} packed channels")
+
+
+cdef void _run_bands(BandFn band, const void* plan, size_t scratch_bytes, Py_ssize_t rows,
+                     int team) except *:
+    """``band(plan, y0, y1, scratch)`` over the output rows, split into bands
+    of at least MIN_BAND_ROWS spread over ``team`` threads, each with its own
+    scratch."""
+    cdef Py_ssize_t bands = min(team, max(1, rows // MIN_BAND_ROWS)), i, y0, y1
+    cdef int failed = 0
+    cdef void* scratch
+    with nogil:
+        for i in prange(bands, num_threads=team, schedule="static", chunksize=1):
+            y0 = rows * i // bands
+            y1 = rows * (i + 1) // bands
+            scratch = malloc(scratch_bytes)
+            if scratch == NULL:
+                failed += 1
+            else:
+                band(plan, y0, y1, scratch)
+                free(scratch)
+    if failed:
+        raise MemoryError()
+
+
 def resample(const uint8_t[:, :, :] src, uint8_t[:, :, :] dst, horizontal, vertical,
              bint horizontal_first, bint alpha, int n_threads):
     """Two-pass resampling of ``src`` into ``dst`` (Pillow's order and rounding).
@@ -182,14 +219,9 @@ def resample(const uint8_t[:, :, :] src, uint8_t[:, :, :] dst, horizontal, verti
         Output rows are spread over this many OpenMP threads.
     """
     cdef Plan plan
-    cdef Py_ssize_t channels = src.shape[2], rows = dst.shape[0], i, y0, y1
+    cdef Py_ssize_t channels = src.shape[2], rows = dst.shape[0]
     memset(&plan, 0, sizeof(plan))
-    if (src.shape[0] < 1 or src.shape[1] < 1 or not 1 <= channels <= 4
-            or src.strides[1] != channels or (channels > 1 and src.strides[2] != 1)):
-        raise ValueError("src must be non-empty with 1 to 4 packed channels")
-    if (dst.shape[2] != channels or dst.strides[1] != channels
-            or (channels > 1 and dst.strides[2] != 1)):
-        raise ValueError(f"dst must have {channels} packed channels")
+    _check_packed(src, dst)
     if alpha and channels not in (2, 4):
         raise ValueError("alpha needs 2 or 4 channels")
     if horizontal is None and dst.shape[1] != src.shape[1]:
@@ -219,21 +251,7 @@ def resample(const uint8_t[:, :, :] src, uint8_t[:, :, :] dst, horizontal, verti
     cdef size_t scratch_bytes = scipix_rs_scratch_bytes(&plan)
     cdef int team = team_size(rows * dst.shape[1] * channels * (plan.h.ksize if plan.horizontal
                                                                else 1), n_threads)
-    cdef Py_ssize_t bands = min(team, max(1, rows // MIN_BAND_ROWS))
-    cdef int failed = 0
-    cdef void* scratch
-    with nogil:
-        for i in prange(bands, num_threads=team, schedule="static", chunksize=1):
-            y0 = rows * i // bands
-            y1 = rows * (i + 1) // bands
-            scratch = malloc(scratch_bytes)
-            if scratch == NULL:
-                failed += 1
-            else:
-                scipix_rs_band(&plan, y0, y1, scratch)
-                free(scratch)
-    if failed:
-        raise MemoryError()
+    _run_bands(<BandFn>scipix_rs_band, &plan, scratch_bytes, rows, team)
 
 
 def resample_opencv(const uint8_t[:, :, :] src, uint8_t[:, :, :] dst, horizontal, vertical,
@@ -253,14 +271,9 @@ def resample_opencv(const uint8_t[:, :, :] src, uint8_t[:, :, :] dst, horizontal
         Output rows are spread over this many OpenMP threads.
     """
     cdef CvPlan plan
-    cdef Py_ssize_t channels = src.shape[2], rows = dst.shape[0], i, y0, y1
+    cdef Py_ssize_t channels = src.shape[2], rows = dst.shape[0]
     memset(&plan, 0, sizeof(plan))
-    if (src.shape[0] < 1 or src.shape[1] < 1 or not 1 <= channels <= 4
-            or src.strides[1] != channels or (channels > 1 and src.strides[2] != 1)):
-        raise ValueError("src must be non-empty with 1 to 4 packed channels")
-    if (dst.shape[2] != channels or dst.strides[1] != channels
-            or (channels > 1 and dst.strides[2] != 1)):
-        raise ValueError(f"dst must have {channels} packed channels")
+    _check_packed(src, dst)
     if rows == 0 or dst.shape[1] == 0:
         return
     plan.v = _pass(vertical[0], vertical[1], vertical[2], OPENCV_BITS, src.shape[0], rows,
@@ -281,21 +294,7 @@ def resample_opencv(const uint8_t[:, :, :] src, uint8_t[:, :, :] dst, horizontal
                            < 4 * source_rows * dst.shape[1] + rows * dst.shape[1])
     cdef size_t scratch_bytes = scipix_rs_cv_scratch_bytes(&plan)
     cdef int team = team_size(rows * dst.shape[1] * channels * plan.h.ksize, n_threads)
-    cdef Py_ssize_t bands = min(team, max(1, rows // MIN_BAND_ROWS))
-    cdef int failed = 0
-    cdef void* scratch
-    with nogil:
-        for i in prange(bands, num_threads=team, schedule="static", chunksize=1):
-            y0 = rows * i // bands
-            y1 = rows * (i + 1) // bands
-            scratch = malloc(scratch_bytes)
-            if scratch == NULL:
-                failed += 1
-            else:
-                scipix_rs_cv_band(&plan, y0, y1, scratch)
-                free(scratch)
-    if failed:
-        raise MemoryError()
+    _run_bands(<BandFn>scipix_rs_cv_band, &plan, scratch_bytes, rows, team)
 
 
 cdef void _spread_weights(Plan* plan, uint32_t[::1] spread) noexcept:

@@ -325,6 +325,23 @@ def test_shutdown_drains_under_load_then_refuses():
     run(main())
 
 
+@pytest.mark.parametrize("in_flight", [1, 3])
+def test_clean_shutdown_leaves_no_processor_thread(in_flight):
+    def alive():
+        return [t for t in threading.enumerate() if t.name.startswith("scipix-batch-")]
+
+    async def main():
+        batcher = DynamicBatcher(FAST, echo, max_in_flight=in_flight)
+        task = await running(batcher)
+        assert len(alive()) == in_flight
+        assert await asyncio.gather(*(batcher.add(i) for i in range(50))) == list(range(50))
+        await batcher.shutdown()
+        assert task.done() and alive() == []
+
+    for _ in range(20):
+        run(main())
+
+
 def test_shutdown_without_drain_fails_waiting_items():
     async def main():
         batcher = DynamicBatcher(BatchConfig(max_wait_ms=10_000), echo)

@@ -327,6 +327,9 @@ class DynamicBatcher(Generic[T, R]):
                 stop = await self._first_stop(lanes)
             if stop is not None:
                 raise stop
+            for thread in threads:  # a clean stop leaves no thread behind
+                if thread is not None:
+                    await thread.retire(loop)
             self._state = "stopped"
         except BaseException as exc:  # our own bug, or run() cancelled: fail, never hang
             self._state = "dead"

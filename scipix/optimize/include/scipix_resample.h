@@ -785,15 +785,15 @@ static inline ptrdiff_t scipix_rs_ring_values(const scipix_rs_plan *plan)
     return (scipix_rs_rows_first(plan) ? plan->dst_cols : plan->src_cols) * plan->channels;
 }
 
-/* Scratch one band needs: a ring of the rows the vertical filter reads, a
- * premultiplied source rows (4), a vertically resampled source row (vertical
- * pass first), the ring's row pointers and the current window's, 64-byte
- * aligned. */
+/* Scratch one band needs: a ring of the rows the vertical filter reads,
+ * premultiplied source rows (4), vertically resampled source rows (4, when
+ * the vertical pass comes first), the ring's row pointers and the current
+ * window's, 64-byte aligned. */
 static inline size_t scipix_rs_scratch_bytes(const scipix_rs_plan *plan)
 {
     const ptrdiff_t ring_rows = plan->vertical ? plan->v.ksize + 3 : 1;
     return (size_t)ring_rows * scipix_rs_ring_values(plan)
-           + (size_t)5 * plan->src_cols * plan->channels
+           + (size_t)8 * plan->src_cols * plan->channels
            + (size_t)(2 * ring_rows) * sizeof(uint8_t *) + 64;
 }
 
@@ -843,22 +843,48 @@ static inline void scipix_rs_prepare_rows4(const scipix_rs_plan *plan, ptrdiff_t
                     plan->channels);
 }
 
+/* Output rows `out[0 .. rows)` from their vertically resampled source rows
+ * `columns[0 .. rows)` (vertical pass first): the horizontal pass 4 rows
+ * at once when there are 4, then Pillow's unpremultiplication. */
+static inline void scipix_rs_finish_columns(const scipix_rs_plan *plan,
+                                            const uint8_t *const *columns, uint8_t *const *out,
+                                            int rows)
+{
+    int i;
+    if (rows == 4)
+        scipix_rs_hrows(columns, plan->src_cols, out, plan->dst_cols, &plan->h,
+                        plan->h_spread, 4, plan->channels);
+    else
+        for (i = 0; i < rows; i++)
+            scipix_rs_hrows(columns + i, plan->src_cols, out + i, plan->dst_cols, &plan->h,
+                            plan->h_spread, 1, plan->channels);
+    if (plan->alpha)
+        for (i = 0; i < rows; i++)
+            scipix_rs_unpremultiply(out[i], plan->dst_cols, plan->channels,
+                                    plan->unpremultiply);
+}
+
 /* Output rows [y0, y1): each source row the band needs is prepared once,
  * into a ring as long as the vertical filter and 3 rows (source rows are
- * in order: first[] and first[] + count[] never decrease). */
+ * in order: first[] and first[] + count[] never decrease).  With the
+ * vertical pass first, its rows wait 4 at a time for the horizontal pass. */
 static inline void scipix_rs_band(const scipix_rs_plan *plan, ptrdiff_t y0, ptrdiff_t y1,
                                   void *scratch)
 {
     const ptrdiff_t ring_rows = plan->vertical ? plan->v.ksize + 3 : 1;
     const ptrdiff_t ring_values = scipix_rs_ring_values(plan);
     const ptrdiff_t source_values = plan->src_cols * plan->channels;
+    const int columns_first = plan->vertical && plan->horizontal && !scipix_rs_rows_first(plan);
     uint8_t *ring = (uint8_t *)scratch;
     uint8_t *alpha_row = ring + ring_rows * ring_values;
     uint8_t *column_pass = alpha_row + 4 * source_values;
-    const uint8_t **slots = (const uint8_t **)(((uintptr_t)(column_pass + source_values)
+    const uint8_t **slots = (const uint8_t **)(((uintptr_t)(column_pass + 4 * source_values)
                                                 + 63) & ~(uintptr_t)63);
     const uint8_t **window = slots + ring_rows;
+    const uint8_t *columns[4];
+    uint8_t *pending[4];
     ptrdiff_t y, next = 0, r, t;
+    int waiting = 0;
     for (y = y0; y < y1; y++) {
         uint8_t *out = plan->dst + y * plan->dst_stride;
         if (!plan->vertical) {
@@ -885,20 +911,25 @@ static inline void scipix_rs_band(const scipix_rs_plan *plan, ptrdiff_t y0, ptrd
                 next = r;
             for (t = 0; t < n; t++)
                 window[t] = slots[(lo + t) % ring_rows];
-            if (scipix_rs_rows_first(plan) || !plan->horizontal) {
-                scipix_rs_vrow(window, k, (int32_t)n, ring_values, plan->v.shift, out);
-            } else {
-                scipix_rs_vrow(window, k, (int32_t)n, source_values, plan->v.shift,
-                               column_pass);
-                const uint8_t *column = column_pass;
-                scipix_rs_hrows(&column, plan->src_cols, &out, plan->dst_cols, &plan->h,
-                                plan->h_spread, 1, plan->channels);
+            if (columns_first) {
+                uint8_t *column = column_pass + waiting * source_values;
+                scipix_rs_vrow(window, k, (int32_t)n, source_values, plan->v.shift, column);
+                columns[waiting] = column;
+                pending[waiting++] = out;
+                if (waiting == 4) {
+                    scipix_rs_finish_columns(plan, columns, pending, 4);
+                    waiting = 0;
+                }
+                continue;
             }
+            scipix_rs_vrow(window, k, (int32_t)n, ring_values, plan->v.shift, out);
         }
         if (plan->alpha)
             scipix_rs_unpremultiply(out, plan->dst_cols, plan->channels,
                                     plan->unpremultiply);
     }
+    if (waiting)
+        scipix_rs_finish_columns(plan, columns, pending, waiting);
 }
 
 #endif

@@ -111,6 +111,15 @@ def test_refusals_name_the_option(transformers, rng, tmp_path):
         from_hf({"image_processor_type": "SamImageProcessor"})
     with pytest.raises(ValueError, match="image_processor_type"):
         from_hf({"size": {"shortest_edge": 224}})
+    legacy = processor(transformers, "ViT").to_dict()
+    legacy["size"] = 224  # a bare number: a square for ViT, a shortest edge for CLIP
+    with pytest.raises(ValueError, match="size must be a dict"):
+        from_hf(legacy)
+    clip = processor(transformers, "CLIP")
+    config = clip.to_dict()
+    config["crop_size"] = 224  # always a square, as transformers reads it
+    image = Image.fromarray(photo(rng, 300, 260))
+    np.testing.assert_array_equal(from_hf(config)([image]), from_hf(clip)([image]))
     recipe = from_hf(processor(transformers, "ViT"))  # no RGB conversion by default
     out = np.full((1, 3, 224, 224), 7, np.float32)
     with pytest.raises(ValueError, match="mode 'RGBA'"):

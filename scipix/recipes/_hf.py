@@ -58,8 +58,17 @@ def _options(processor: Any) -> tuple[str, dict[str, Any], str]:
         backend = getattr(processor, "backend", "pil")
     options = {key: config.get(key) for key in _OPTIONS}
     for key in ("size", "crop_size"):
-        if options[key] is not None:
-            options[key] = {k: v for k, v in dict(options[key]).items() if v is not None}
+        value = options[key]
+        if key == "crop_size" and isinstance(value, int):  # as get_size_dict reads it
+            options[key] = {"height": value, "width": value}
+        elif isinstance(value, int):
+            # A bare number means a square or a shortest edge depending on the
+            # processor class: the processor object itself has the dict.
+            raise ValueError(f"{key} must be a dict such as {{'shortest_edge': 224}} or "
+                             f"{{'height': 224, 'width': 224}}, got {value!r}; pass the "
+                             f"processor object to read it as transformers does")
+        elif value is not None:  # a dict, or transformers' SizeDict
+            options[key] = {k: v for k, v in dict(value).items() if v is not None}
     return _model(name), options, "pil" if backend == "pil" else "torchvision"
 
 

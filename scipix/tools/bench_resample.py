@@ -21,7 +21,7 @@ import numpy as np
 
 from ..optimize import local_thread_count
 from ..optimize.simd import resample
-from .timing import interleaved_medians
+from .timing import interleaved_medians, speedup_row
 
 CASES = [((1440, 1080), (224, 298)), ((2048, 2048), (512, 512)), ((224, 224), (512, 512))]
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -42,15 +42,6 @@ def _optional(name):
         return __import__(name)
     except ImportError:
         return None
-
-
-def _row(table, case, medians, ours):
-    table.add(case=case, **{name: medians.get(name) for name in table.times})
-    cells = [f"{medians[ours] * 1e3:8.2f} ms"]
-    for name, seconds in medians.items():
-        if name != ours:
-            cells.append(f"{name} {seconds * 1e3:8.2f} ms ({seconds / medians[ours]:5.2f}x)")
-    print(f"  {case:<34} {'   '.join(cells)}")
 
 
 def resample_table(repeat, record):
@@ -79,7 +70,7 @@ def resample_table(repeat, record):
                     tensor, (height, width), mode=name, antialias=True, align_corners=False)
             with local_thread_count(1):
                 medians = interleaved_medians(contenders, repeat)
-            _row(table, f"{cols}x{rows} -> {width}x{height} {name}", medians, "scipix")
+            speedup_row(table, f"{cols}x{rows} -> {width}x{height} {name}", medians, "scipix")
 
 
 def _clip_processor():
@@ -147,7 +138,7 @@ def recipes_table(repeat, record, n_images=32):
                          ["scipix 1T", "scipix 2T", "scipix draft 1T", "transformers Pil 1T",
                           "torch 1T", "decode only 1T", "Image.open+transformers 1T"],
                          ours="scipix 1T", chart="speedup")
-    _row(table, "decoded images", medians, "scipix 1T")
+    speedup_row(table, "decoded images", medians, "scipix 1T")
 
     with tempfile.TemporaryDirectory() as folder:
         paths = []
@@ -171,7 +162,7 @@ def recipes_table(repeat, record, n_images=32):
             contenders["Image.open+transformers 1T"] = lambda: processor(
                 images=[Image.open(path) for path in paths], return_tensors="np")
         medians = interleaved_medians(contenders, max(3, repeat // 3), round_seconds=0)
-        _row(table, "JPEG files (quality 90)", medians, "scipix 1T")
+        speedup_row(table, "JPEG files (quality 90)", medians, "scipix 1T")
         exact = recipe(paths)
         drafted = recipe(paths, draft=True)
         print(f"  draft decode: max |difference| {np.abs(exact - drafted).max():.3f}, mean "

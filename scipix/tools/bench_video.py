@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from ..optimize import local_thread_count
-from .timing import interleaved_medians
+from .timing import interleaved_medians, speedup_row
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -37,15 +37,6 @@ def yuv_frame(rows, cols, seed=0):
     planes = tuple(np.clip(p, 0, 255).astype(np.uint8) for p in (luma, u, v))
     buffer = np.concatenate([p.ravel() for p in planes]).reshape(-1, cols)
     return planes, buffer
-
-
-def _row(table, case, medians, ours="scipix"):
-    table.add(case=case, **{name: medians.get(name) for name in table.times})
-    cells = [f"{medians[ours] * 1e3:7.2f} ms"]
-    for name, seconds in medians.items():
-        if name != ours:
-            cells.append(f"{name} {seconds * 1e3:7.2f} ms ({seconds / medians[ours]:5.2f}x)")
-    print(f"  {case:<30} {'   '.join(cells)}")
 
 
 def _letterbox(rgb, size, cv2):
@@ -76,7 +67,7 @@ def _conversion_rows(repeat, cv2, av, table):
     if av:
         contenders["PyAV+cv2"] = lambda: imagenet(frame.to_ndarray(format="rgb24"))
     contenders["cv2"] = lambda: imagenet(cv2.cvtColor(buffer, cv2.COLOR_YUV2RGB_I420))
-    _row(table, "1080p -> (3, 224, 224)", interleaved_medians(contenders, repeat))
+    speedup_row(table, "1080p -> (3, 224, 224)", interleaved_medians(contenders, repeat))
 
     planes, buffer = yuv_frame(720, 1280)
     frame = av.VideoFrame.from_ndarray(buffer, format="yuv420p") if av else None
@@ -87,11 +78,11 @@ def _conversion_rows(repeat, cv2, av, table):
         contenders["PyAV+cv2"] = lambda: _letterbox(frame.to_ndarray(format="rgb24"), 640, cv2)
     contenders["cv2"] = lambda: _letterbox(cv2.cvtColor(buffer, cv2.COLOR_YUV2RGB_I420), 640,
                                            cv2)
-    _row(table, "720p -> 640x640 letterbox", interleaved_medians(contenders, repeat))
+    speedup_row(table, "720p -> 640x640 letterbox", interleaved_medians(contenders, repeat))
 
     planes, buffer = yuv_frame(1080, 1920)
     rgb = np.empty((1080, 1920, 3), np.uint8)
-    _row(table, "1080p yuv_to_rgb", interleaved_medians({
+    speedup_row(table, "1080p yuv_to_rgb", interleaved_medians({
         "scipix": lambda: yuv_to_rgb(*planes, out=rgb),
         "cv2": lambda: cv2.cvtColor(buffer, cv2.COLOR_YUV2RGB_I420, dst=rgb)}, repeat))
 

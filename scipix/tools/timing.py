@@ -57,3 +57,14 @@ def interleaved_medians(contenders, rounds, *, round_seconds=2e-3, settle_second
                     fn()
                 samples[name].append(_seconds_per_call(fn, calls[name]))
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def speedup_row(table, case, medians, ours="scipix"):
+    """Record ``medians`` (seconds per contender) as ``case`` in ``table``
+    and print them: ours first, each other contender with ours' speed-up."""
+    table.add(case=case, **{name: medians.get(name) for name in table.times})
+    cells = [f"{medians[ours] * 1e3:8.2f} ms"]
+    for name, seconds in medians.items():
+        if name != ours:
+            cells.append(f"{name} {seconds * 1e3:8.2f} ms ({seconds / medians[ours]:5.2f}x)")
+    print(f"  {case:<34} {'   '.join(cells)}")

@@ -71,6 +71,8 @@ ARM64_VARIANTS = {
     "neon": ["-O3", "-march=armv8-a"],
     # ARMv8.2-A's sdot/udot (HWCAP_ASIMDDP): the INT8 matrix product's kernel.
     "neondot": ["-O3", "-march=armv8.2-a+dotprod"],
+    # Armv8.6's INT8 matrix multiply (HWCAP2_I8MM): usmmla in the INT8 product.
+    "neoni8mm": ["-O3", "-march=armv8.2-a+dotprod+i8mm"],
 }
 OTHER_VARIANTS = {
     "scalar": ["-O2", "-fno-tree-vectorize", "-fno-tree-slp-vectorize",

@@ -47,7 +47,7 @@ def test_all_x86_variants_built():
 
 @pytest.mark.skipif(not ARM64, reason="aarch64 variants")
 def test_all_aarch64_variants_built():
-    assert built_variants() == ["neondot", "neon"]
+    assert built_variants() == ["neoni8mm", "neondot", "neon"]
 
 
 def test_runnable_variants_have_their_features():
@@ -62,6 +62,8 @@ def test_each_variant_was_compiled_for_its_target():
                 "avxvnni": {"__SSE4_2__", "__AVX2__", "__FMA__", "__AVXVNNI__"},
                 "avx512": {"__SSE4_2__", "__AVX2__", "__FMA__", "__AVX512F__",
                            "__AVX512BW__", "__AVX512VNNI__"},
+                "neoni8mm": {"__ARM_NEON", "__ARM_FEATURE_DOTPROD",
+                             "__ARM_FEATURE_MATMUL_INT8"},
                 "neondot": {"__ARM_NEON", "__ARM_FEATURE_DOTPROD"},
                 "neon": {"__ARM_NEON"}, "scalar": set()}
     for variant in runnable_variants() + ["scalar"]:
@@ -71,12 +73,12 @@ def test_each_variant_was_compiled_for_its_target():
 
 # aarch64: the vector instructions that show a loop was vectorized (objdump
 # spells NEON's arrangements v<n>.16b / .8h / .4s), per variant.
-NEON_VECTOR = re.compile(r"\tv?(add|mul|mla|umlal|umull|smull|sdot|uzp[12]|ld[1-4]|tbl|fmul|fadd)"
-                         r"\S*\s+v\d+\.(16b|8h|4s|2d)")
+NEON_VECTOR = re.compile(r"\tv?(add|mul|mla|umlal|umull|smull|sdot|usmmla|uzp[12]|ld[1-4]|tbl|"
+                         r"fmul|fadd)\S*\s+v\d+\.(16b|8h|4s|2d)")
 
 
 @pytest.mark.skipif(not (ARM64 and OBJDUMP), reason="needs aarch64 objdump")
-@pytest.mark.parametrize("variant", ["neondot", "neon"])
+@pytest.mark.parametrize("variant", ["neoni8mm", "neondot", "neon"])
 @pytest.mark.parametrize("family", _dispatch.module_names("neon"))
 def test_aarch64_disassembly_uses_vector_registers(variant, family):
     code = disassembly(_dispatch.module_names(variant)[family])
@@ -199,6 +201,17 @@ def test_disable_dot_product_falls_back_to_neon():
         assert result.stdout.strip() == "neon"
 
 
+@pytest.mark.skipif(not ARM64, reason="aarch64 feature names")
+def test_disable_i8mm_falls_back_to_dot_product():
+    if "neoni8mm" not in runnable_variants():
+        pytest.skip("this CPU has no INT8 matrix multiply (i8mm)")
+    for disabled in ("i8mm", "neoni8mm"):
+        result = _run("import scipix.optimize as o; print(o.active_variant())",
+                      SCIPIX_DISABLE_CPU_FEATURES=disabled)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "neondot"
+
+
 # The baseline of each architecture: every CPU of it runs these.
 BASELINE = ["baseline", "sse2"] if X86 else ["neon"] if ARM64 else []
 
@@ -270,6 +283,7 @@ SPILL = re.compile(r"%[xyz]mm\d+,[^,\s]*\(%(rsp|rbp)|\t(str|stp|st1)\s+[^\[]*\bq
 DOT_PRODUCTS = {"avx512": ("vpdpbusd", "%zmm", "vpdpbusd-zmm"),
                 "avxvnni": ("{vex} vpdpbusd", "%ymm", "vpdpbusd-ymm"),
                 "avx2": ("vpmaddubsw", "%ymm", "vpmaddubsw"),
+                "neoni8mm": ("usmmla", ".4s", "usmmla"),
                 "neondot": ("sdot", ".4s", "sdot")}
 # The variants whose kernels the build machine's objdump reads.
 NATIVE_DOT_PRODUCTS = [v for v in DOT_PRODUCTS if v in _dispatch.VARIANTS

@@ -208,7 +208,7 @@ ARM64 = platform.machine() in ("aarch64", "arm64")
 
 
 @pytest.mark.skipif(not (ARM64 and shutil.which("objdump")), reason="needs aarch64 objdump")
-@pytest.mark.parametrize("variant", ["neondot", "neon"])
+@pytest.mark.parametrize("variant", ["neoni8mm", "neondot", "neon"])
 def test_resample_passes_are_vectorized_on_neon(variant):
     # Both passes' 32-bit multiply-adds of taps by weights: mla on .4s lanes.
     code = disassembly(_dispatch.module_names(variant)["resample"])

@@ -4,7 +4,7 @@ public API, on 1 and 2 threads: each output equal bit for bit.
 The kernel tests compare each variant with an oracle family by family; this
 sweep is the one place that runs every family's public calls on every
 variant, on inputs large enough that two threads split the work.  It is the
-check .ci/arm64 runs for neon and neondot (and x86's variants here)."""
+check .ci/arm64 runs for neon, neondot and neoni8mm (and x86's variants here)."""
 from dataclasses import fields
 
 import numpy as np

@@ -16,7 +16,7 @@ typedef struct {
     int avx, avx2, fma, f16c, bmi1, bmi2, lzcnt, movbe, osxsave;
     int avx512f, avx512bw, avx512cd, avx512dq, avx512vl, avx512vnni;
     int avx_vnni;  /* VEX-encoded VNNI on 256-bit vectors (Alder Lake, Zen 5) */
-    int neon, asimddp;
+    int neon, asimddp, i8mm;
 } scipix_cpu_features;
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -100,6 +100,9 @@ static void scipix_detect_cpu(scipix_cpu_features *f)
     f->neon = (hwcap & HWCAP_ASIMD) != 0;
 #ifdef HWCAP_ASIMDDP
     f->asimddp = (hwcap & HWCAP_ASIMDDP) != 0;
+#endif
+#ifdef HWCAP2_I8MM
+    f->i8mm = (getauxval(AT_HWCAP2) & HWCAP2_I8MM) != 0;
 #endif
 }
 

@@ -6,7 +6,7 @@ cdef extern from "_cpu_features.h":
         int avx, avx2, fma, f16c, bmi1, bmi2, lzcnt, movbe, osxsave
         int avx512f, avx512bw, avx512cd, avx512dq, avx512vl, avx512vnni
         int avx_vnni
-        int neon, asimddp
+        int neon, asimddp, i8mm
     void scipix_detect_cpu(scipix_cpu_features *f) noexcept nogil
 
 

@@ -69,7 +69,7 @@ _FAMILY_MODULES = {"image": f"{__package__}._image",
 
 # Best first; each with the CPU features its compiler flags let gcc use
 # (-march=x86-64-v2 / -v3 (+ AVX-VNNI) / -v4 + VNNI, armv8-a,
-# armv8.2-a + dot product).
+# armv8.2-a + dot product (+ i8mm)).
 _X86_64_V2 = ("sse3", "ssse3", "sse4_1", "sse4_2", "popcnt", "cx16", "lahf")
 _X86_64_V3 = _X86_64_V2 + ("avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "lzcnt", "movbe")
 VARIANTS = {
@@ -78,6 +78,7 @@ VARIANTS = {
     "avxvnni": _X86_64_V3 + ("avx_vnni",),
     "avx2": _X86_64_V3,
     "sse42": _X86_64_V2,
+    "neoni8mm": ("neon", "asimddp", "i8mm"),
     "neondot": ("neon", "asimddp"),
     "neon": ("neon",),
     "baseline": ("sse2",),
@@ -89,8 +90,8 @@ _FEATURE_NAMES = {f.name for f in fields(CpuFeatures)}
 _ARCH_VARIANTS = {
     "x86_64": ("avx512", "avxvnni", "avx2", "sse42", "baseline"),
     "amd64": ("avx512", "avxvnni", "avx2", "sse42", "baseline"),
-    "aarch64": ("neondot", "neon"),
-    "arm64": ("neondot", "neon"),
+    "aarch64": ("neoni8mm", "neondot", "neon"),
+    "arm64": ("neoni8mm", "neondot", "neon"),
 }
 # The variant and features every CPU of an architecture has: never disabled.
 _X86_BASELINE = ("baseline", "sse2")

@@ -43,6 +43,7 @@ class CpuFeatures:
     avx_vnni: bool = False
     neon: bool = False
     asimddp: bool = False
+    i8mm: bool = False
 
     def enabled(self) -> list[str]:
         """Names of the features present, in field order."""

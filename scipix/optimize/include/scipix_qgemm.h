@@ -14,6 +14,8 @@
  * the instruction that multiplies depends on the variant:
  *   avx512 (AVX-512 VNNI)  vpdpbusd on 512-bit vectors;
  *   avxvnni (AVX-VNNI)     the VEX vpdpbusd on 256-bit vectors;
+ *   neoni8mm (Armv8.6 i8mm) usmmla: 2 x 8 u8 by 8 x 2 s8 blocks into 2 x 2
+ *                          int32 sums, two groups at once;
  *   neondot (ARMv8.2-A)    sdot by lane on 128-bit vectors: s8 x s8 only, so
  *                          a is read as a - 128 and 128 * colsum added back;
  *   avx2                   vpmaddubsw + vpmaddwd: u8 x s8 pairs summed into
@@ -42,7 +44,8 @@
 #if !defined(SCIPIX_SCALAR_REFERENCE) && defined(__AVX2__)
 #include <immintrin.h>
 #endif
-#if !defined(SCIPIX_SCALAR_REFERENCE) && defined(__ARM_FEATURE_DOTPROD)
+#if !defined(SCIPIX_SCALAR_REFERENCE) && (defined(__ARM_FEATURE_DOTPROD) \
+                                          || defined(__ARM_FEATURE_MATMUL_INT8))
 #include <arm_neon.h>
 #endif
 
@@ -305,6 +308,97 @@ SCIPIX_QINLINE void scipix_qgemm_ymm(SCIPIX_QGEMM_KERNEL_ARGS, const int mr, con
                                  MR - 2, 0); \
         } \
     } while (0)
+
+#elif !defined(SCIPIX_SCALAR_REFERENCE) && defined(__ARM_FEATURE_MATMUL_INT8)
+/* ---- Armv8.6 i8mm: 4 rows x 16 columns in 2 x 2 blocks, 16 q-register sums */
+#define SCIPIX_QGEMM_KMR 4
+#define SCIPIX_QGEMM_KNR 16
+#define SCIPIX_QGEMM_DOT "usmmla"
+
+/* usmmla multiplies 2 x 8 unsigned bytes (two rows, two groups) by 2 x 8
+ * signed ones (two columns, the same groups) into 2 x 2 int32 sums: c<p><q>
+ * holds rows 2p, 2p + 1 x columns 2q, 2q + 1.  Unsigned times signed, as
+ * vpdpbusd: no offset to add back.  Two groups of the panel (4 columns a
+ * vector) interleaved by 32-bit lanes (zip1, zip2) give the column pairs,
+ * so the packing stays the one of every variant. */
+#define SCIPIX_MMLA_PAIRS(X, p) X(p, 0) X(p, 1) X(p, 2) X(p, 3) X(p, 4) X(p, 5) X(p, 6) X(p, 7)
+#define SCIPIX_MMLA_ALL(X) SCIPIX_MMLA_PAIRS(X, 0) SCIPIX_MMLA_PAIRS(X, 1)
+#define SCIPIX_MMLA_DECLARE(p, q) int32x4_t c##p##q;
+#define SCIPIX_MMLA_START(p, q) c##p##q = first ? vdupq_n_s32(0) : vcombine_s32( \
+        scipix_mmla_load_sums(partial, 2 * p, 2 * q, mr), \
+        scipix_mmla_load_sums(partial, 2 * p + 1, 2 * q, mr));
+#define SCIPIX_MMLA_STEP(p, q) c##p##q = vusmmlaq_s32(c##p##q, a##p, w##q);
+#define SCIPIX_MMLA_SAVE(p, q) \
+    scipix_mmla_save_sums(partial, 2 * p, 2 * q, mr, vget_low_s32(c##p##q)); \
+    scipix_mmla_save_sums(partial, 2 * p + 1, 2 * q, mr, vget_high_s32(c##p##q));
+/* Groups g and g + 1 (with `both`; g alone, the second zero, without). */
+#define SCIPIX_MMLA_GROUPS(both) { \
+        const uint8x16_t a0 = scipix_mmla_rows(a + 4 * g, lda, 0, mr, both); \
+        const uint8x16_t a1 = scipix_mmla_rows(a + 4 * g, lda, 2, mr, both); \
+        const int8_t *bg = b + g * 4 * SCIPIX_QGEMM_NR; \
+        int8x16_t w0, w1, w2, w3, w4, w5, w6, w7; \
+        scipix_mmla_columns(bg, 0, both, &w0, &w1); \
+        scipix_mmla_columns(bg, 1, both, &w2, &w3); \
+        scipix_mmla_columns(bg, 2, both, &w4, &w5); \
+        scipix_mmla_columns(bg, 3, both, &w6, &w7); \
+        SCIPIX_MMLA_PAIRS(SCIPIX_MMLA_STEP, 0) \
+        if (mr > 2) { SCIPIX_MMLA_PAIRS(SCIPIX_MMLA_STEP, 1) } }
+
+/* Two sums of row `row` (zeros for a row past mr). */
+SCIPIX_QINLINE int32x2_t scipix_mmla_load_sums(const int32_t *partial, int row, int col, int mr)
+{
+    return row < mr ? vld1_s32(partial + row * SCIPIX_QGEMM_NR + col) : vdup_n_s32(0);
+}
+
+SCIPIX_QINLINE void scipix_mmla_save_sums(int32_t *partial, int row, int col, int mr,
+                                          int32x2_t sums)
+{
+    if (row < mr)
+        vst1_s32(partial + row * SCIPIX_QGEMM_NR + col, sums);
+}
+
+/* Rows `row`, `row` + 1 of a at its group g (8 bytes each: groups g, g + 1;
+ * 4 and zeros without `both`); zeros for a row past mr. */
+SCIPIX_QINLINE uint8x16_t scipix_mmla_rows(const uint8_t *a, ptrdiff_t lda, int row, int mr,
+                                           int both)
+{
+    uint64_t bytes[2] = {0, 0};
+    int i;
+    for (i = 0; i < 2; i++)
+        if (row + i < mr)
+            memcpy(&bytes[i], a + (row + i) * lda, both ? 8 : 4);
+    return vreinterpretq_u8_u64(vld1q_u64(bytes));
+}
+
+/* Columns 4j .. 4j + 3 of groups g, g + 1 (at bg) as two column pairs. */
+SCIPIX_QINLINE void scipix_mmla_columns(const int8_t *bg, int j, int both, int8x16_t *pair0,
+                                        int8x16_t *pair1)
+{
+    const int32x4_t g0 = vreinterpretq_s32_s8(vld1q_s8(bg + 16 * j));
+    const int32x4_t g1 = both ? vreinterpretq_s32_s8(vld1q_s8(bg + 4 * SCIPIX_QGEMM_NR + 16 * j))
+                              : vdupq_n_s32(0);
+    *pair0 = vreinterpretq_s8_s32(vzip1q_s32(g0, g1));
+    *pair1 = vreinterpretq_s8_s32(vzip2q_s32(g0, g1));
+}
+
+SCIPIX_QINLINE void scipix_qgemm_usmmla(SCIPIX_QGEMM_KERNEL_ARGS, const int mr)
+{
+    SCIPIX_MMLA_ALL(SCIPIX_MMLA_DECLARE)
+    const ptrdiff_t lda = job->lda;
+    const int first = phase & SCIPIX_QGEMM_FIRST;
+    ptrdiff_t g;
+    SCIPIX_MMLA_ALL(SCIPIX_MMLA_START)
+    for (g = 0; g + 2 <= groups; g += 2)
+        SCIPIX_MMLA_GROUPS(1)
+    if (g < groups)
+        SCIPIX_MMLA_GROUPS(0)
+    SCIPIX_MMLA_ALL(SCIPIX_MMLA_SAVE)
+    if (phase & SCIPIX_QGEMM_LAST)
+        scipix_qgemm_store_partial(job, partial, row0, mr, col0,
+                                   cols < SCIPIX_QGEMM_KNR ? cols : SCIPIX_QGEMM_KNR);
+}
+#define SCIPIX_QGEMM_BODY(MR) scipix_qgemm_usmmla(job, a, b, groups, partial, phase, row0, \
+                                                   col0, cols, MR)
 
 #elif !defined(SCIPIX_SCALAR_REFERENCE) && defined(__ARM_FEATURE_DOTPROD)
 /* ---- ARMv8.2 dot product: 4 rows x 16 columns, 16 q-register sums ------- */

@@ -31,6 +31,9 @@ static const char *scipix_target_macros[] = {
 #ifdef __ARM_FEATURE_DOTPROD
     "__ARM_FEATURE_DOTPROD",
 #endif
+#ifdef __ARM_FEATURE_MATMUL_INT8
+    "__ARM_FEATURE_MATMUL_INT8",
+#endif
     0
 };
 

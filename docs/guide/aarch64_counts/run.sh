@@ -33,8 +33,9 @@ build() {  # name source include flags...
 per() { python3 -c "print(f'{($2 - $1) / $3:.2f}')"; }
 
 echo "INT8 product, 64 more rows of 64 x 1024 by 1024 x 256: multiply-adds per instruction"
-for variant in neondot neon scalar; do
+for variant in neoni8mm neondot neon scalar; do
     case $variant in
+        neoni8mm) flags=(-O3 -march=armv8.2-a+dotprod+i8mm) ;;
         neondot) flags=(-O3 -march=armv8.2-a+dotprod) ;;
         neon) flags=(-O3 -march=armv8-a) ;;
         scalar) flags=("${scalar[@]}") ;;

@@ -24,6 +24,12 @@ def _bench(args):
 
 
 def _soak(args):
+    if args.video is not None:
+        if args.video <= 0:
+            sys.exit("--video must be a positive number of minutes")
+        from .tools.soak_video import soak_video
+        soak_video(args.video)
+        return
     from .tools.soak import run_soaks
     run_soaks(args.scale)
 
@@ -58,6 +64,9 @@ def main(argv=None):
                                             "a million calls of each operation")
     soak.add_argument("--scale", type=float, default=1.0,
                       help="fraction of the full call counts (default 1)")
+    soak.add_argument("--video", type=float, metavar="MINUTES",
+                      help="instead: a paced 1080p30 stream this long into a model slower "
+                           "than real time (policy latest_only): latency and memory")
     soak.set_defaults(run=_soak)
 
     argv = sys.argv[1:] if argv is None else list(argv)

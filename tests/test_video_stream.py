@@ -301,3 +301,22 @@ def test_streams_leave_memory_and_descriptors_flat(video):
     assert done.returncode == 0, done.stderr
     growth, fds = map(int, done.stdout.split())
     assert growth < 2 << 20 and fds == 0, (growth, fds)
+
+
+@pytest.mark.soak
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_video_soak_accounts_for_every_frame():
+    # `python -m scipix soak --video MINUTES`, for 3 seconds: every frame of
+    # the paced camera read, each processed or dropped by latest_only, the
+    # figures reported (their values depend on the machine: not checked).
+    if "libx264" not in av.codecs_available:
+        pytest.skip("this PyAV has no libx264")
+    from scipix.tools.soak_video import soak_video
+    lines = []
+    figures = soak_video(0.05, sample_seconds=0.5, log=lines.append)
+    assert figures["read"] == 90
+    assert figures["processed"] + figures["dropped"] == 90 and figures["processed"] > 0
+    assert figures["latency_p50_ms"] <= figures["latency_p99_ms"] <= figures["latency_max_ms"]
+    assert figures["latency_p50_ms"] >= figures["model_period_ms"]  # it includes the model
+    assert figures["descriptors_left"] == 0
+    assert any("latency p50" in line for line in lines)

@@ -178,10 +178,11 @@ def test_every_variant_and_thread_count_equal(monkeypatch, rng, resample_kernels
 
 X86 = platform.machine() in ("x86_64", "AMD64")
 # What each variant's passes multiply with, in its widest registers: the
-# horizontal pass 16-bit pairs (VNNI's vpdpwssd, else vpmaddwd) on AVX2 and
-# AVX-512, 32-bit products elsewhere; the vertical pass 32-bit products
-# (baseline SSE2 has only pmuludq).
-HORIZONTAL_PRODUCTS = {"avx512": ("vpdpwssd", "%zmm"), "avxvnni": ("vpdpwssd", "%ymm"),
+# horizontal pass bytes by signed-byte digits (VNNI's vpdpbusd) on AVX-512,
+# 16-bit pairs (AVX-VNNI's vpdpwssd, else vpmaddwd) on AVX2, 32-bit products
+# elsewhere; the vertical pass 32-bit products (baseline SSE2 has only
+# pmuludq).
+HORIZONTAL_PRODUCTS = {"avx512": ("vpdpbusd", "%zmm"), "avxvnni": ("vpdpwssd", "%ymm"),
                        "avx2": ("vpmaddwd", "%ymm"), "sse42": ("pmulld", "%xmm"),
                        "baseline": ("pmuludq", "%xmm")}
 VERTICAL_PRODUCTS = {"avx512": ("vpmulld", "%zmm"), "avxvnni": ("vpmulld", "%ymm"),

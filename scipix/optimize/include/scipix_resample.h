@@ -325,11 +325,9 @@ static inline void scipix_rs_store_levels(uint8_t *out, scipix_rs_i32v level)
 #endif
 }
 
+#if SCIPIX_RS_LANES < 16   /* AVX-512 reduces in 128-bit lanes instead (below) */
 /* Lanes of RGB pixels (widened bytes) spread to 4 each; one permute. */
-#if SCIPIX_RS_LANES == 16
-#define SCIPIX_RS_SPREAD3(v) __builtin_shufflevector(v, v, 0, 1, 2, 0, 3, 4, 5, 0, 6, 7, 8, 0, \
-    9, 10, 11, 0)
-#elif SCIPIX_RS_LANES == 8
+#if SCIPIX_RS_LANES == 8
 #define SCIPIX_RS_SPREAD3(v) __builtin_shufflevector(v, v, 0, 1, 2, 0, 3, 4, 5, 0)
 #else
 #define SCIPIX_RS_SPREAD3(v) __builtin_shufflevector(v, v, 0, 1, 2, 0)
@@ -339,19 +337,7 @@ static inline void scipix_rs_store_levels(uint8_t *out, scipix_rs_i32v level)
  * lanes at a time (the other lanes are left undefined). */
 static inline scipix_rs_u32v scipix_rs_fold(scipix_rs_u32v v, int width)
 {
-#if SCIPIX_RS_LANES == 16
-    if (width == 8)
-        return v + __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15,
-                                           8, 9, 10, 11, 12, 13, 14, 15);
-    if (width == 4)
-        return v + __builtin_shufflevector(v, v, 4, 5, 6, 7, 4, 5, 6, 7,
-                                           8, 9, 10, 11, 12, 13, 14, 15);
-    if (width == 2)
-        return v + __builtin_shufflevector(v, v, 2, 3, 2, 3, 4, 5, 6, 7,
-                                           8, 9, 10, 11, 12, 13, 14, 15);
-    return v + __builtin_shufflevector(v, v, 1, 1, 2, 3, 4, 5, 6, 7,
-                                       8, 9, 10, 11, 12, 13, 14, 15);
-#elif SCIPIX_RS_LANES == 8
+#if SCIPIX_RS_LANES == 8
     if (width == 4)
         return v + __builtin_shufflevector(v, v, 4, 5, 6, 7, 4, 5, 6, 7);
     if (width == 2)
@@ -363,18 +349,30 @@ static inline scipix_rs_u32v scipix_rs_fold(scipix_rs_u32v v, int width)
     return v + __builtin_shufflevector(v, v, 1, 1, 2, 3);
 #endif
 }
+#endif
 
-/* The horizontal pass takes its taps a group at a time.  On AVX2 and
- * AVX-512 a group is pairs of taps in 16-bit lanes, multiplied and summed
- * pairwise (vpmaddwd, or VNNI's vpdpwssd) with each 32-bit weight split in
- * two 16-bit halves, low 15 bits and the rest, summed apart and joined at
- * the end: Pillow's 32-bit products, exactly.  Elsewhere a group is whole
- * pixels widened to 32-bit lanes, multiplied by 32-bit weights.  Either
- * way 32-bit lane m of a group's sum holds channel m % slot. */
-#if defined(__AVX2__)
+/* The horizontal pass takes its taps a group at a time.  On AVX-512 (with
+ * VNNI) a group is 16 bytes of a row, 4 taps of each channel per 32-bit
+ * lane, multiplied by bytes with vpdpbusd: each 32-bit weight is written as
+ * three signed bytes (base 256; Pillow's weights stay below 2 ** 23 in
+ * magnitude: they are normalized, their sum is 2 ** 22), summed apart and
+ * joined at the end; the 4 rows of a block take the 4 128-bit lanes, so
+ * each lane ends holding its own row's sums.  On AVX2 a group is pairs of
+ * taps in 16-bit lanes, multiplied and summed pairwise (vpmaddwd, or
+ * AVX-VNNI's vpdpwssd) with each weight split in two 16-bit halves, low 15
+ * bits and the rest.  Either way the sums are Pillow's 32-bit products,
+ * exactly.  Elsewhere a group is whole pixels widened to 32-bit lanes,
+ * multiplied by 32-bit weights.  32-bit lane m of a group's sum holds
+ * channel m % slot. */
+#if SCIPIX_RS_LANES == 16
+#define SCIPIX_RS_DIGITS 1
+#define SCIPIX_RS_GROUP_WORDS 12   /* weights: 3 digits x 4 lanes of 4 taps */
+#define SCIPIX_RS_GROUP_BYTES 16
+#define SCIPIX_RS_GROUP_TAPS(channels) (16 / SCIPIX_RS_SLOT(channels))
+#elif defined(__AVX2__)
 #define SCIPIX_RS_MADD 1
 #define SCIPIX_RS_GROUP_WORDS (2 * SCIPIX_RS_LANES)   /* weights: low halves, high halves */
-#define SCIPIX_RS_GROUP_BYTES (SCIPIX_RS_LANES == 16 ? 32 : 16)   /* bytes a group reads */
+#define SCIPIX_RS_GROUP_BYTES 16   /* bytes a group reads */
 #define SCIPIX_RS_GROUP_TAPS(channels) (2 * SCIPIX_RS_LANES / SCIPIX_RS_SLOT(channels))
 #else
 #define SCIPIX_RS_GROUP_WORDS SCIPIX_RS_LANES
@@ -403,6 +401,27 @@ static inline void scipix_rs_spread_weights(const int32_t *coeffs, const int32_t
     for (i = 0; i < out_size; i++)
         for (g = 0; g < groups; g++) {
             uint32_t *dst = spread + (i * groups + g) * SCIPIX_RS_GROUP_WORDS;
+#if defined(SCIPIX_RS_DIGITS)
+            /* Word 4e + m: digit e of taps 4 (m / slot) .. + 3, for channel
+             * m % slot (0 past the channels). */
+            for (m = 0; m < 4; m++) {
+                uint32_t digits[3] = {0, 0, 0};
+                int j, e;
+                for (j = 0; j < 4; j++) {
+                    const ptrdiff_t tap = g * group_taps + 4 * (m / slot) + j;
+                    int32_t k = (m % slot < channels && tap < count[i])
+                        ? coeffs[i * ksize + tap] : 0;
+                    for (e = 0; e < 3; e++) {
+                        const int32_t digit = ((k + 128) & 255) - 128;
+                        digits[e] |= (uint32_t)(uint8_t)(int8_t)digit << (8 * j);
+                        k = (k - digit) / 256;
+                    }
+                }
+                dst[m] = digits[0];
+                dst[4 + m] = digits[1];
+                dst[8 + m] = digits[2];
+            }
+#else
             for (m = 0; m < SCIPIX_RS_LANES; m++) {
 #if defined(SCIPIX_RS_MADD)
                 /* Lane m: taps 2q and 2q + 1 of channel c, as 16-bit pairs. */
@@ -424,42 +443,11 @@ static inline void scipix_rs_spread_weights(const int32_t *coeffs, const int32_t
                     ? (uint32_t)coeffs[i * ksize + tap] : 0u;
 #endif
             }
+#endif
         }
 }
 
 #if defined(SCIPIX_RS_MADD)
-#if SCIPIX_RS_LANES == 16
-typedef __m512i scipix_rs_pairs;
-/* 16-bit lane 2m + e of a group: byte (2q + e) * channels + c (vpermw), 0
- * for RGB's fourth channel. */
-static const uint16_t scipix_rs_pair_index[3][32] = {
-    {0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15, 16, 18, 17, 19, 20, 22, 21, 23,
-     24, 26, 25, 27, 28, 30, 29, 31},
-    {0, 3, 1, 4, 2, 5, 0, 0, 6, 9, 7, 10, 8, 11, 0, 0, 12, 15, 13, 16, 14, 17, 0, 0, 18, 21,
-     19, 22, 20, 23, 0, 0},
-    {0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15, 16, 20, 17, 21, 18, 22, 19, 23, 24,
-     28, 25, 29, 26, 30, 27, 31}};
-
-static inline __attribute__((always_inline)) scipix_rs_pairs
-scipix_rs_load_pairs(const uint8_t *p, const int channels)
-{
-    const __m512i words = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)p));
-    if (channels == 1)
-        return words;
-    return _mm512_maskz_permutexvar_epi16(channels == 3 ? 0x3f3f3f3fu : 0xffffffffu,
-        _mm512_loadu_si512((const void *)scipix_rs_pair_index[channels - 2]), words);
-}
-
-static inline __m512i scipix_rs_madd(__m512i sum, scipix_rs_pairs pixels, const uint32_t *w)
-{
-    const __m512i weights = _mm512_loadu_si512((const void *)w);
-#if defined(__AVX512VNNI__)
-    return _mm512_dpwssd_epi32(sum, pixels, weights);
-#else
-    return _mm512_add_epi32(sum, _mm512_madd_epi16(pixels, weights));
-#endif
-}
-#else
 typedef __m256i scipix_rs_pairs;
 /* vpshufb within each 128-bit half of the 16 bytes loaded twice: byte
  * (2q + e) * channels + c into 16-bit lane 2m + e's low byte, 0 (0x80)
@@ -487,15 +475,175 @@ static inline __m256i scipix_rs_madd(__m256i sum, scipix_rs_pairs pixels, const 
     const __m256i weights = _mm256_loadu_si256((const __m256i *)w);
 #if defined(__AVXVNNI__)
     return _mm256_dpwssd_avx_epi32(sum, pixels, weights);
-#elif defined(__AVX512VNNI__) && defined(__AVX512VL__)
-    return _mm256_dpwssd_epi32(sum, pixels, weights);
 #else
     return _mm256_add_epi32(sum, _mm256_madd_epi16(pixels, weights));
 #endif
 }
 #endif
-#endif
 
+/* Adds lanes j + width onto lanes j within each group of 4. */
+static inline scipix_rs_u32v scipix_rs_fold4(scipix_rs_u32v v, int width)
+{
+#if SCIPIX_RS_LANES == 16
+    if (width == 2)
+        return v + __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9,
+                                           14, 15, 12, 13);
+    return v + __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10,
+                                       13, 12, 15, 14);
+#elif SCIPIX_RS_LANES == 8
+    if (width == 2)
+        return v + __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5);
+    return v + __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6);
+#else
+    if (width == 2)
+        return v + __builtin_shufflevector(v, v, 2, 3, 0, 1);
+    return v + __builtin_shufflevector(v, v, 1, 0, 3, 2);
+#endif
+}
+
+/* 4 rows' sums of one output pixel (`totals`: 16 / SCIPIX_RS_LANES
+ * vectors, row i's channel c summed over lanes 4 i + c mod 4 of its
+ * 128-bit lane) folded, rounded and stored at byte `at` of each row; with
+ * `spill` the pixel may write a byte past itself (it is not the row's
+ * last). */
+static inline __attribute__((always_inline)) void
+scipix_rs_store4(const scipix_rs_u32v *totals, const int channels, scipix_rs_u32v half,
+                 int shift, uint8_t *const *out, ptrdiff_t at, int spill)
+{
+    const int slot = SCIPIX_RS_SLOT(channels);
+    uint8_t levels[64];
+    int i, width, block;
+    for (block = 0; block < 16 / SCIPIX_RS_LANES; block++) {
+        scipix_rs_u32v total = totals[block];
+        for (width = 2; width >= slot; width /= 2)
+            total = scipix_rs_fold4(total, width);
+        scipix_rs_store_levels(levels + block * SCIPIX_RS_LANES,
+                               (scipix_rs_i32v)(total + half) >> shift);
+    }
+    /* RGB: 4 bytes a pixel, the fourth overwritten by the next pixel (sizes
+     * known at compile time: a store each, not a byte loop). */
+    if (spill && slot == 4)
+        for (i = 0; i < 4; i++)
+            memcpy(out[i] + at, levels + 4 * i, 4);
+    else
+        for (i = 0; i < 4; i++)
+            memcpy(out[i] + at, levels + 4 * i, (size_t)channels);
+}
+
+#if defined(SCIPIX_RS_DIGITS)
+/* vpshufb within a 128-bit lane: 32-bit lane d takes 4 taps of channel
+ * d % slot, taps 4 (d / slot) .. + 3 of the group (0x80: zero, RGB's
+ * fourth lane). */
+static const uint8_t scipix_rs_digit_index[4][16] = {
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
+    {0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15},
+    {0, 3, 6, 9, 1, 4, 7, 10, 2, 5, 8, 11, 128, 128, 128, 128},
+    {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15}};
+
+/* A group's 16 bytes at p, arranged per 32-bit lane as above. */
+static inline __attribute__((always_inline)) __m128i
+scipix_rs_group_bytes(const uint8_t *p, const int channels)
+{
+    const __m128i bytes = _mm_loadu_si128((const __m128i *)p);
+    if (channels == 1)
+        return bytes;
+    return _mm_shuffle_epi8(bytes, _mm_loadu_si128(
+        (const __m128i *)scipix_rs_digit_index[channels - 1]));
+}
+
+/* The same group of 4 rows, row i in 128-bit lane i. */
+static inline __attribute__((always_inline)) __m512i
+scipix_rs_group_bytes4(const uint8_t *const *in, ptrdiff_t byte, const int channels)
+{
+    __m512i bytes = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(in[0] + byte)));
+    bytes = _mm512_inserti32x4(bytes, _mm_loadu_si128((const __m128i *)(in[1] + byte)), 1);
+    bytes = _mm512_inserti32x4(bytes, _mm_loadu_si128((const __m128i *)(in[2] + byte)), 2);
+    bytes = _mm512_inserti32x4(bytes, _mm_loadu_si128((const __m128i *)(in[3] + byte)), 3);
+    if (channels == 1)
+        return bytes;
+    return _mm512_shuffle_epi8(bytes, _mm512_broadcast_i32x4(_mm_loadu_si128(
+        (const __m128i *)scipix_rs_digit_index[channels - 1])));
+}
+
+/* One output pixel of the horizontal pass, a group of taps at a time;
+ * `in` is the first tap's pixel.  The caller guarantees the last group's
+ * load stays inside the row. */
+static inline __attribute__((always_inline)) void
+scipix_rs_hpixel_vector(const uint8_t *in, const uint32_t *weights, ptrdiff_t groups,
+                        const int channels, int shift, uint8_t *out)
+{
+    const int slot = SCIPIX_RS_SLOT(channels);
+    const ptrdiff_t step = SCIPIX_RS_GROUP_TAPS(channels) * channels;
+    __m128i digit0 = _mm_setzero_si128(), digit1 = digit0, digit2 = digit0, sum;
+    uint32_t sums[4];
+    ptrdiff_t g;
+    int c;
+    for (g = 0; g < groups; g++) {
+        const __m128i bytes = scipix_rs_group_bytes(in + g * step, channels);
+        const uint32_t *w = weights + g * SCIPIX_RS_GROUP_WORDS;
+        digit0 = _mm_dpbusd_epi32(digit0, bytes, _mm_loadu_si128((const __m128i *)w));
+        digit1 = _mm_dpbusd_epi32(digit1, bytes, _mm_loadu_si128((const __m128i *)(w + 4)));
+        digit2 = _mm_dpbusd_epi32(digit2, bytes, _mm_loadu_si128((const __m128i *)(w + 8)));
+    }
+    sum = _mm_add_epi32(digit0, _mm_add_epi32(_mm_slli_epi32(digit1, 8),
+                                              _mm_slli_epi32(digit2, 16)));
+    if (slot <= 2)
+        sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0x4e));   /* lanes 2, 3, 0, 1 */
+    if (slot == 1)
+        sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0xb1));   /* lanes 1, 0, 3, 2 */
+    _mm_storeu_si128((__m128i *)sums, sum);
+    for (c = 0; c < channels; c++)
+        out[c] = scipix_rs_clip8(sums[c] + (1u << (shift - 1)), shift);
+}
+
+/* One output pixel of the horizontal pass in 4 rows at once, one row per
+ * 128-bit lane: the weights are loaded once for the 4 rows, and each lane
+ * ends holding its row's sums (no reduction across lanes).  `offset` is
+ * the first tap's byte in each row. */
+static inline __attribute__((always_inline)) void
+scipix_rs_hpixel_vector4(const uint8_t *const *in, ptrdiff_t offset, const uint32_t *weights,
+                         ptrdiff_t groups, const int channels, scipix_rs_u32v half, int shift,
+                         uint8_t *const *out, ptrdiff_t at, int spill)
+{
+    const ptrdiff_t step = SCIPIX_RS_GROUP_TAPS(channels) * channels;
+    __m512i digit0 = _mm512_setzero_si512(), digit1 = digit0, digit2 = digit0;
+    scipix_rs_u32v total;
+    ptrdiff_t g;
+    for (g = 0; g < groups; g++) {
+        const __m512i bytes = scipix_rs_group_bytes4(in, offset + g * step, channels);
+        const uint32_t *w = weights + g * SCIPIX_RS_GROUP_WORDS;
+        if (channels >= 3) {
+            /* Every channel's lane has the same 4 taps: one 32-bit word
+             * broadcast (vpdpbusd's embedded broadcast) per digit. */
+            digit0 = _mm512_dpbusd_epi32(digit0, bytes, _mm512_set1_epi32((int)w[0]));
+            digit1 = _mm512_dpbusd_epi32(digit1, bytes, _mm512_set1_epi32((int)w[4]));
+            digit2 = _mm512_dpbusd_epi32(digit2, bytes, _mm512_set1_epi32((int)w[8]));
+        } else {
+            digit0 = _mm512_dpbusd_epi32(digit0, bytes, _mm512_broadcast_i32x4(
+                _mm_loadu_si128((const __m128i *)w)));
+            digit1 = _mm512_dpbusd_epi32(digit1, bytes, _mm512_broadcast_i32x4(
+                _mm_loadu_si128((const __m128i *)(w + 4))));
+            digit2 = _mm512_dpbusd_epi32(digit2, bytes, _mm512_broadcast_i32x4(
+                _mm_loadu_si128((const __m128i *)(w + 8))));
+        }
+    }
+    total = (scipix_rs_u32v)_mm512_add_epi32(digit0, _mm512_add_epi32(
+        _mm512_slli_epi32(digit1, 8), _mm512_slli_epi32(digit2, 16)));
+    if (channels == 4 || (channels == 3 && spill)) {
+        /* Row i's 4 bytes straight from the vector (RGB: the fourth is
+         * overwritten by the next pixel). */
+        const __m512i level = _mm512_max_epi32(
+            _mm512_srai_epi32((__m512i)(total + half), shift), _mm512_setzero_si512());
+        const __m128i bytes = _mm512_cvtusepi32_epi8(level);
+        _mm_storeu_si32(out[0] + at, bytes);
+        _mm_storeu_si32(out[1] + at, _mm_bsrli_si128(bytes, 4));
+        _mm_storeu_si32(out[2] + at, _mm_bsrli_si128(bytes, 8));
+        _mm_storeu_si32(out[3] + at, _mm_bsrli_si128(bytes, 12));
+        return;
+    }
+    scipix_rs_store4(&total, channels, half, shift, out, at, spill);
+}
+#else
 /* A group's sum: (low, high) halves' sums of products (vpmaddwd builds),
  * or products of whole weights (others, `high` unused). */
 typedef struct {
@@ -560,20 +708,7 @@ static inline void scipix_rs_combine4(scipix_rs_u32v a0, scipix_rs_u32v a1,
                                       scipix_rs_u32v a2, scipix_rs_u32v a3,
                                       scipix_rs_u32v *totals)
 {
-#if SCIPIX_RS_LANES == 16
-    const scipix_rs_u32v c01 = __builtin_shufflevector(a0, a1, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17,
-                                                       18, 19, 20, 21, 22, 23)
-                               + __builtin_shufflevector(a0, a1, 8, 9, 10, 11, 12, 13, 14, 15,
-                                                         24, 25, 26, 27, 28, 29, 30, 31);
-    const scipix_rs_u32v c23 = __builtin_shufflevector(a2, a3, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17,
-                                                       18, 19, 20, 21, 22, 23)
-                               + __builtin_shufflevector(a2, a3, 8, 9, 10, 11, 12, 13, 14, 15,
-                                                         24, 25, 26, 27, 28, 29, 30, 31);
-    totals[0] = __builtin_shufflevector(c01, c23, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19,
-                                        24, 25, 26, 27)
-                + __builtin_shufflevector(c01, c23, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23,
-                                          28, 29, 30, 31);
-#elif SCIPIX_RS_LANES == 8
+#if SCIPIX_RS_LANES == 8
     totals[0] = __builtin_shufflevector(a0, a1, 0, 1, 2, 3, 8, 9, 10, 11)
                 + __builtin_shufflevector(a0, a1, 4, 5, 6, 7, 12, 13, 14, 15);
     totals[1] = __builtin_shufflevector(a2, a3, 0, 1, 2, 3, 8, 9, 10, 11)
@@ -586,42 +721,18 @@ static inline void scipix_rs_combine4(scipix_rs_u32v a0, scipix_rs_u32v a1,
 #endif
 }
 
-/* Adds lanes j + width onto lanes j within each group of 4. */
-static inline scipix_rs_u32v scipix_rs_fold4(scipix_rs_u32v v, int width)
-{
-#if SCIPIX_RS_LANES == 16
-    if (width == 2)
-        return v + __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9,
-                                           14, 15, 12, 13);
-    return v + __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10,
-                                       13, 12, 15, 14);
-#elif SCIPIX_RS_LANES == 8
-    if (width == 2)
-        return v + __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5);
-    return v + __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6);
-#else
-    if (width == 2)
-        return v + __builtin_shufflevector(v, v, 2, 3, 0, 1);
-    return v + __builtin_shufflevector(v, v, 1, 0, 3, 2);
-#endif
-}
-
 /* One output pixel of the horizontal pass in 4 rows at once: the weights
  * are loaded once for the 4 rows, and their sums are reduced and rounded
- * together.  `offset` is the first tap's byte in each row; with `spill`
- * the pixel may write a byte past itself (it is not the row's last). */
+ * together.  `offset` is the first tap's byte in each row. */
 static inline __attribute__((always_inline)) void
 scipix_rs_hpixel_vector4(const uint8_t *const *in, ptrdiff_t offset, const uint32_t *weights,
                          ptrdiff_t groups, const int channels, scipix_rs_u32v half, int shift,
                          uint8_t *const *out, ptrdiff_t at, int spill)
 {
-    const int slot = SCIPIX_RS_SLOT(channels);
     const ptrdiff_t step = SCIPIX_RS_GROUP_TAPS(channels) * channels;
     scipix_rs_sum sum0 = {{0}, {0}}, sum1 = sum0, sum2 = sum0, sum3 = sum0;
     scipix_rs_u32v totals[4];
-    uint8_t levels[64];
     ptrdiff_t g;
-    int i, width, block;
     for (g = 0; g < groups; g++) {
         const ptrdiff_t byte = offset + g * step;
         const uint32_t *w = weights + g * SCIPIX_RS_GROUP_WORDS;
@@ -632,22 +743,9 @@ scipix_rs_hpixel_vector4(const uint8_t *const *in, ptrdiff_t offset, const uint3
     }
     scipix_rs_combine4(scipix_rs_total(sum0), scipix_rs_total(sum1), scipix_rs_total(sum2),
                        scipix_rs_total(sum3), totals);
-    for (block = 0; block < 16 / SCIPIX_RS_LANES; block++) {
-        scipix_rs_u32v total = totals[block];
-        for (width = 2; width >= slot; width /= 2)
-            total = scipix_rs_fold4(total, width);
-        scipix_rs_store_levels(levels + block * SCIPIX_RS_LANES,
-                               (scipix_rs_i32v)(total + half) >> shift);
-    }
-    /* RGB: 4 bytes a pixel, the fourth overwritten by the next pixel (sizes
-     * known at compile time: a store each, not a byte loop). */
-    if (spill && slot == 4)
-        for (i = 0; i < 4; i++)
-            memcpy(out[i] + at, levels + 4 * i, 4);
-    else
-        for (i = 0; i < 4; i++)
-            memcpy(out[i] + at, levels + 4 * i, (size_t)channels);
+    scipix_rs_store4(totals, channels, half, shift, out, at, spill);
 }
+#endif
 #endif
 
 /* The horizontal pass over `rows` rows at once (1, or 4: their weights

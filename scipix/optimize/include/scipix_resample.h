@@ -916,16 +916,13 @@ static inline const uint8_t *scipix_rs_prepare_row(const scipix_rs_plan *plan, p
     return row;
 }
 
-/* Source rows r .. r + 3 through the horizontal pass at once, into their
- * ring slots (premultiplied first, into 4 rows at alpha_row, if alpha). */
-static inline void scipix_rs_prepare_rows4(const scipix_rs_plan *plan, ptrdiff_t r,
-                                           uint8_t *ring, ptrdiff_t ring_rows,
-                                           ptrdiff_t ring_values, const uint8_t **slots,
-                                           uint8_t *alpha_row)
+/* Source rows r .. r + 3 through the horizontal pass at once, into `out`
+ * (premultiplied first, into 4 rows at alpha_row, if alpha). */
+static inline void scipix_rs_hpass_rows4(const scipix_rs_plan *plan, ptrdiff_t r,
+                                         uint8_t *const *out, uint8_t *alpha_row)
 {
     const ptrdiff_t source_values = plan->src_cols * plan->channels;
     const uint8_t *in[4];
-    uint8_t *out[4];
     int i;
     for (i = 0; i < 4; i++) {
         in[i] = plan->src + (r + i) * plan->src_stride;
@@ -934,11 +931,24 @@ static inline void scipix_rs_prepare_rows4(const scipix_rs_plan *plan, ptrdiff_t
             scipix_rs_premultiply(in[i], premultiplied, plan->src_cols, plan->channels);
             in[i] = premultiplied;
         }
-        out[i] = ring + ((r + i) % ring_rows) * ring_values;
-        slots[(r + i) % ring_rows] = out[i];
     }
     scipix_rs_hrows(in, plan->src_cols, out, plan->dst_cols, &plan->h, plan->h_spread, 4,
                     plan->channels);
+}
+
+/* The same into their ring slots, which `slots` then points at. */
+static inline void scipix_rs_prepare_rows4(const scipix_rs_plan *plan, ptrdiff_t r,
+                                           uint8_t *ring, ptrdiff_t ring_rows,
+                                           ptrdiff_t ring_values, const uint8_t **slots,
+                                           uint8_t *alpha_row)
+{
+    uint8_t *out[4];
+    int i;
+    for (i = 0; i < 4; i++) {
+        out[i] = ring + ((r + i) % ring_rows) * ring_values;
+        slots[(r + i) % ring_rows] = out[i];
+    }
+    scipix_rs_hpass_rows4(plan, r, out, alpha_row);
 }
 
 /* Output rows `out[0 .. rows)` from their vertically resampled source rows
@@ -985,6 +995,17 @@ static inline void scipix_rs_band(const scipix_rs_plan *plan, ptrdiff_t y0, ptrd
     int waiting = 0;
     for (y = y0; y < y1; y++) {
         uint8_t *out = plan->dst + y * plan->dst_stride;
+        if (!plan->vertical && plan->horizontal && y + 4 <= y1) {
+            uint8_t *const rows[4] = {out, out + plan->dst_stride, out + 2 * plan->dst_stride,
+                                      out + 3 * plan->dst_stride};
+            scipix_rs_hpass_rows4(plan, y, rows, alpha_row);
+            if (plan->alpha)
+                for (t = 0; t < 4; t++)
+                    scipix_rs_unpremultiply(rows[t], plan->dst_cols, plan->channels,
+                                            plan->unpremultiply);
+            y += 3;
+            continue;
+        }
         if (!plan->vertical) {
             const uint8_t *row = scipix_rs_prepare_row(plan, y, out, alpha_row);
             if (row != out)

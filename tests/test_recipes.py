@@ -203,3 +203,39 @@ def test_timm_refusals():
         from_timm({"interpolation": "area"})
     with pytest.raises(ValueError, match="crop_border_pixels"):
         from_timm({"crop_border_pixels": 2})
+
+
+# ---------------------------------------------------------------- Pillow images, not copied
+
+def test_pillow_pixels_are_the_image_not_a_copy(rng):
+    from scipix.recipes._pillow_view import pillow_pixels
+    rgb = photo(rng, 37, 51)
+    for mode, pixels in [("RGB", rgb), ("L", rgb[:, :, 0]),
+                         ("RGBA", np.dstack([rgb, rgb[:, :, :1]]))]:
+        image = Image.fromarray(pixels, mode)
+        view = pillow_pixels(image)
+        if view is None:
+            pytest.skip("this Pillow exports no Arrow array (before 11.2)")
+        assert not view.flags.writeable
+        np.testing.assert_array_equal(view[..., :pixels.shape[-1]] if mode == "RGB" else view,
+                                      pixels)
+        assert np.shares_memory(view, pillow_pixels(image))  # the image's own memory
+    # The view keeps the memory alive after the image is gone.
+    image = Image.fromarray(rgb)
+    view = pillow_pixels(image)
+    del image
+    junk = [np.ones(1 << 16) for _ in range(64)]
+    np.testing.assert_array_equal(view[:, :, :3], rgb)
+    del junk
+    assert pillow_pixels(Image.new("P", (4, 4))) is None  # a palette: no plain view
+
+
+def test_recipe_reads_pillow_images_in_place_and_converts_colour_keys(transformers, rng):
+    clip = from_hf(processor(transformers, "CLIP"))
+    pixels = photo(rng, 300, 260)
+    np.testing.assert_array_equal(clip([Image.fromarray(pixels)]), clip([pixels]))
+    # An RGB image with a colour key is composited over white, as transformers does.
+    keyed = Image.fromarray(pixels)
+    keyed.info["transparency"] = tuple(int(v) for v in pixels[0, 0])
+    reference = processor(transformers, "CLIP")(images=[keyed], return_tensors="np")
+    np.testing.assert_array_equal(clip([keyed]), reference["pixel_values"])

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 from ..optimize._resampling import filter_name, resample_window
 from ..optimize.parallel._pillow_geometry import hf_crop_offset
 from ..optimize.config import kernel_threads, local_thread_count
+from ._pillow_view import pillow_pixels
 
 __all__ = ["Recipe", "Resize", "Window"]
 
@@ -163,7 +164,8 @@ class Recipe:
         return out
 
     def _rgb(self, image: Any, index: int, input_order: str, draft: bool) -> NDArray[np.uint8]:
-        """``images[index]`` as packed uint8 RGB (H, W, 3)."""
+        """``images[index]`` as uint8 RGB (H, W, 3), or (H, W, 4) with a
+        padding byte: a Pillow image's own memory, not copied."""
         if isinstance(image, (str, os.PathLike)):
             from PIL import Image  # noqa: PLC0415 (Pillow only for files and Pillow images)
             try:
@@ -172,16 +174,25 @@ class Recipe:
                         target = self.resizes[0].size(opened.height, opened.width) \
                             if self.resizes else (opened.height, opened.width)
                         opened.draft("RGB", (2 * target[1], 2 * target[0]))
-                    image = self.convert(opened)
-                    image.load()
+                    opened.load()  # decoded here; converted below, as any Pillow image
+                    image = opened
             except OSError as error:  # missing, unreadable or not an image
                 raise ValueError(f"images[{index}]: cannot read {os.fspath(image)!r} "
                                  f"({error})") from error
         if type(image).__module__.startswith("PIL."):
-            image = self.convert(image)
+            # Converting RGB to RGB copies the pixels and changes none (a
+            # colour key, info["transparency"], is what the references
+            # composite over white).
+            if image.mode != "RGB" or image.info.get("transparency") is not None:
+                image = self.convert(image)
             if image.mode != "RGB":
                 raise ValueError(f"images[{index}] is a Pillow image in mode {image.mode!r} "
                                  f"that {self.name} would not convert to RGB; convert it first")
+            view = pillow_pixels(image) if self.prepare is None else None
+            if view is not None:
+                if min(view.shape[:2]) < 1:
+                    raise ValueError(f"images[{index}] is empty ({view.shape})")
+                return view
             array = np.asarray(image)
         else:
             array = np.asarray(image)
@@ -207,7 +218,8 @@ class Recipe:
 
         def copy(out: NDArray[np.uint8], r: tuple[int, int], c: tuple[int, int]) -> None:
             np.copyto(out, pixels[r[0]:r[1], c[0]:c[1]])
-        return self._place_window(pixels.shape[0], pixels.shape[1], self.window, copy)
+        return self._place_window(pixels.shape[0], pixels.shape[1], pixels.shape[2], self.window,
+                                  copy)
 
     def _resize(self, pixels: NDArray[np.uint8], step: Resize,
                 window: Optional[Window]) -> NDArray[np.uint8]:
@@ -216,8 +228,8 @@ class Recipe:
         if step.reducing_gap is not None and (cols / width >= 2 * step.reducing_gap
                                               or rows / height >= 2 * step.reducing_gap):
             from PIL import Image  # noqa: PLC0415 (Pillow's reduce(): not reproduced)
-            image = Image.fromarray(pixels).resize((width, height), _pillow(step.filter),
-                                                   reducing_gap=step.reducing_gap)
+            image = Image.fromarray(np.ascontiguousarray(pixels[:, :, :3])).resize(
+                (width, height), _pillow(step.filter), reducing_gap=step.reducing_gap)
             pixels, rows, cols = np.asarray(image), height, width
         name = filter_name(step.filter)
 
@@ -228,21 +240,22 @@ class Recipe:
                 resample_window(pixels, height, width, name, self.reference, r, c, out)
 
         if window is None:
-            canvas = np.empty((height, width, 3), np.uint8)
+            canvas = np.empty((height, width, pixels.shape[2]), np.uint8)
             fill(canvas, (0, height), (0, width))
             return canvas
-        return self._place_window(height, width, window, fill)
+        return self._place_window(height, width, pixels.shape[2], window, fill)
 
     @staticmethod
-    def _place_window(height: int, width: int, window: Window,
+    def _place_window(height: int, width: int, channels: int, window: Window,
                       fill: Callable[..., None]) -> NDArray[np.uint8]:
+        """The window's canvas of `channels` (3, or 4: RGB and padding)."""
         top, left = window.offset(height, window.height), window.offset(width, window.width)
-        canvas = np.empty((window.height, window.width, 3), np.uint8)
+        canvas = np.empty((window.height, window.width, channels), np.uint8)
         rows = (max(0, top), min(height, top + window.height))
         cols = (max(0, left), min(width, left + window.width))
         inside = (slice(rows[0] - top, rows[1] - top), slice(cols[0] - left, cols[1] - left))
         if rows[1] - rows[0] < window.height or cols[1] - cols[0] < window.width:
-            canvas[...] = window.fill
+            canvas[...] = window.fill + (0,) * (channels - 3)
         if rows[1] > rows[0] and cols[1] > cols[0]:
             fill(canvas[inside], rows, cols)
         return canvas

@@ -826,12 +826,92 @@ static inline void scipix_rs_hrows(const uint8_t *const *in, ptrdiff_t in_cols,
 
 /* The vertical pass for one output row: `n` input rows `rows[t]` weighted
  * by k[t], `values` bytes each. */
+#if defined(SCIPIX_RS_DIGITS)
+/* Taps of the vertical pass the byte-digit path takes at most (more: the
+ * 32-bit products below). */
+#define SCIPIX_RS_VDIGIT_TAPS 1024
+
+/* Values [x, x + 64) of the vertical pass on AVX-512: 4 rows' bytes
+ * interleaved (vpunpck) so that each 32-bit lane holds one value of 4 taps,
+ * multiplied by the taps' weight digits broadcast (vpdpbusd, three digits as
+ * in the horizontal pass); the unpacking's order within 128-bit lanes is
+ * undone by the saturating packs, which also clamp to 0..255.  `digits`:
+ * word 3 q + e is digit e of taps 4 q .. 4 q + 3. */
+static inline void scipix_rs_vrow64(const uint8_t *const *rows, int32_t n,
+                                    const uint32_t *digits, ptrdiff_t x, uint32_t half,
+                                    int shift, uint8_t *out)
+{
+    __m512i s00 = _mm512_setzero_si512(), s01 = s00, s02 = s00, s10 = s00, s11 = s00,
+            s12 = s00, s20 = s00, s21 = s00, s22 = s00, s30 = s00, s31 = s00, s32 = s00;
+    __m512i t0, t1, t2, t3;
+    const __m512i rounding = _mm512_set1_epi32((int)half);
+    int32_t t;
+    for (t = 0; t < n; t += 4) {
+        /* Taps past n have weight 0: any row will do. */
+        const __m512i a = _mm512_loadu_si512((const void *)(rows[t] + x));
+        const __m512i b = _mm512_loadu_si512((const void *)(rows[t + 1 < n ? t + 1 : t] + x));
+        const __m512i c = _mm512_loadu_si512((const void *)(rows[t + 2 < n ? t + 2 : t] + x));
+        const __m512i d = _mm512_loadu_si512((const void *)(rows[t + 3 < n ? t + 3 : t] + x));
+        const __m512i ab_lo = _mm512_unpacklo_epi8(a, b), ab_hi = _mm512_unpackhi_epi8(a, b);
+        const __m512i cd_lo = _mm512_unpacklo_epi8(c, d), cd_hi = _mm512_unpackhi_epi8(c, d);
+        const __m512i v0 = _mm512_unpacklo_epi16(ab_lo, cd_lo);   /* values 0-3 of a lane */
+        const __m512i v1 = _mm512_unpackhi_epi16(ab_lo, cd_lo);   /* 4-7 */
+        const __m512i v2 = _mm512_unpacklo_epi16(ab_hi, cd_hi);   /* 8-11 */
+        const __m512i v3 = _mm512_unpackhi_epi16(ab_hi, cd_hi);   /* 12-15 */
+        const uint32_t *w = digits + 3 * (t / 4);
+        const __m512i w0 = _mm512_set1_epi32((int)w[0]), w1 = _mm512_set1_epi32((int)w[1]),
+                      w2 = _mm512_set1_epi32((int)w[2]);
+        s00 = _mm512_dpbusd_epi32(s00, v0, w0);
+        s01 = _mm512_dpbusd_epi32(s01, v0, w1);
+        s02 = _mm512_dpbusd_epi32(s02, v0, w2);
+        s10 = _mm512_dpbusd_epi32(s10, v1, w0);
+        s11 = _mm512_dpbusd_epi32(s11, v1, w1);
+        s12 = _mm512_dpbusd_epi32(s12, v1, w2);
+        s20 = _mm512_dpbusd_epi32(s20, v2, w0);
+        s21 = _mm512_dpbusd_epi32(s21, v2, w1);
+        s22 = _mm512_dpbusd_epi32(s22, v2, w2);
+        s30 = _mm512_dpbusd_epi32(s30, v3, w0);
+        s31 = _mm512_dpbusd_epi32(s31, v3, w1);
+        s32 = _mm512_dpbusd_epi32(s32, v3, w2);
+    }
+#define SCIPIX_RS_JOIN(S0, S1, S2) _mm512_srai_epi32(_mm512_add_epi32( \
+        _mm512_add_epi32(S0, rounding), _mm512_add_epi32(_mm512_slli_epi32(S1, 8), \
+                                                          _mm512_slli_epi32(S2, 16))), shift)
+    t0 = SCIPIX_RS_JOIN(s00, s01, s02);
+    t1 = SCIPIX_RS_JOIN(s10, s11, s12);
+    t2 = SCIPIX_RS_JOIN(s20, s21, s22);
+    t3 = SCIPIX_RS_JOIN(s30, s31, s32);
+#undef SCIPIX_RS_JOIN
+    _mm512_storeu_si512((void *)(out + x), _mm512_packus_epi16(_mm512_packs_epi32(t0, t1),
+                                                               _mm512_packs_epi32(t2, t3)));
+}
+#endif
+
 static inline void scipix_rs_vrow(const uint8_t *const *rows, const int32_t *k, int32_t n,
                                   ptrdiff_t values, int shift, uint8_t *out)
 {
     const uint32_t half = 1u << (shift - 1);
     ptrdiff_t x = 0;
     int32_t t;
+#if defined(SCIPIX_RS_DIGITS)
+    if (values >= 64 && n <= SCIPIX_RS_VDIGIT_TAPS) {
+        uint32_t digits[3 * SCIPIX_RS_VDIGIT_TAPS / 4];
+        int32_t q, j, e;
+        for (q = 0; q < (n + 3) / 4; q++) {
+            digits[3 * q] = digits[3 * q + 1] = digits[3 * q + 2] = 0;
+            for (j = 0; j < 4; j++) {
+                int32_t weight = 4 * q + j < n ? k[4 * q + j] : 0;
+                for (e = 0; e < 3; e++) {
+                    const int32_t digit = ((weight + 128) & 255) - 128;
+                    digits[3 * q + e] |= (uint32_t)(uint8_t)(int8_t)digit << (8 * j);
+                    weight = (weight - digit) / 256;
+                }
+            }
+        }
+        for (; x + 64 <= values; x += 64)
+            scipix_rs_vrow64(rows, n, digits, x, half, shift, out);
+    }
+#endif
 #if !defined(SCIPIX_SCALAR_REFERENCE)
     for (; x + 2 * SCIPIX_RS_LANES <= values; x += 2 * SCIPIX_RS_LANES) {
         scipix_rs_u32v sum0 = half + (scipix_rs_u32v){0}, sum1 = sum0;

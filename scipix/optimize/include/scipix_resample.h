@@ -382,6 +382,24 @@ static inline scipix_rs_u32v scipix_rs_fold(scipix_rs_u32v v, int width)
 /* Bits of a weight's low half. */
 #define SCIPIX_RS_LOW_BITS 15
 
+#if defined(SCIPIX_RS_DIGITS)
+/* Four weights as three words of signed-byte digits (base 256, least
+ * significant first): byte j of word e is digit e of weights[j]. */
+static inline void scipix_rs_digit_words(const int32_t *weights, uint32_t *words)
+{
+    int j, e;
+    words[0] = words[1] = words[2] = 0;
+    for (j = 0; j < 4; j++) {
+        int32_t weight = weights[j];
+        for (e = 0; e < 3; e++) {
+            const int32_t digit = ((weight + 128) & 255) - 128;
+            words[e] |= (uint32_t)(uint8_t)(int8_t)digit << (8 * j);
+            weight = (weight - digit) / 256;
+        }
+    }
+}
+#endif
+
 static inline ptrdiff_t scipix_rs_groups(ptrdiff_t ksize, int channels)
 {
     const ptrdiff_t taps = SCIPIX_RS_GROUP_TAPS(channels);
@@ -405,18 +423,15 @@ static inline void scipix_rs_spread_weights(const int32_t *coeffs, const int32_t
             /* Word 4e + m: digit e of taps 4 (m / slot) .. + 3, for channel
              * m % slot (0 past the channels). */
             for (m = 0; m < 4; m++) {
-                uint32_t digits[3] = {0, 0, 0};
-                int j, e;
+                int32_t four[4];
+                uint32_t digits[3];
+                int j;
                 for (j = 0; j < 4; j++) {
                     const ptrdiff_t tap = g * group_taps + 4 * (m / slot) + j;
-                    int32_t k = (m % slot < channels && tap < count[i])
+                    four[j] = (m % slot < channels && tap < count[i])
                         ? coeffs[i * ksize + tap] : 0;
-                    for (e = 0; e < 3; e++) {
-                        const int32_t digit = ((k + 128) & 255) - 128;
-                        digits[e] |= (uint32_t)(uint8_t)(int8_t)digit << (8 * j);
-                        k = (k - digit) / 256;
-                    }
                 }
+                scipix_rs_digit_words(four, digits);
                 dst[m] = digits[0];
                 dst[4 + m] = digits[1];
                 dst[8 + m] = digits[2];
@@ -896,17 +911,12 @@ static inline void scipix_rs_vrow(const uint8_t *const *rows, const int32_t *k, 
 #if defined(SCIPIX_RS_DIGITS)
     if (values >= 64 && n <= SCIPIX_RS_VDIGIT_TAPS) {
         uint32_t digits[3 * SCIPIX_RS_VDIGIT_TAPS / 4];
-        int32_t q, j, e;
+        int32_t q, j;
         for (q = 0; q < (n + 3) / 4; q++) {
-            digits[3 * q] = digits[3 * q + 1] = digits[3 * q + 2] = 0;
-            for (j = 0; j < 4; j++) {
-                int32_t weight = 4 * q + j < n ? k[4 * q + j] : 0;
-                for (e = 0; e < 3; e++) {
-                    const int32_t digit = ((weight + 128) & 255) - 128;
-                    digits[3 * q + e] |= (uint32_t)(uint8_t)(int8_t)digit << (8 * j);
-                    weight = (weight - digit) / 256;
-                }
-            }
+            int32_t four[4];
+            for (j = 0; j < 4; j++)
+                four[j] = 4 * q + j < n ? k[4 * q + j] : 0;
+            scipix_rs_digit_words(four, digits + 3 * q);
         }
         for (; x + 64 <= values; x += 64)
             scipix_rs_vrow64(rows, n, digits, x, half, shift, out);

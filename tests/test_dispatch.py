@@ -190,28 +190,21 @@ def test_disable_a_feature_disables_variants_needing_it():
     assert result.stdout.strip() == "baseline"
 
 
-@pytest.mark.skipif(not ARM64, reason="aarch64 feature names")
-def test_disable_dot_product_falls_back_to_neon():
-    if "neondot" not in runnable_variants():
-        pytest.skip("this CPU has no dot product (asimddp)")
-    # The feature takes both variants that need it; a variant's name takes
-    # that variant only.
-    for disabled in ("asimddp", "neondot,neoni8mm"):
-        result = _run("import scipix.optimize as o; print(o.active_variant())",
-                      SCIPIX_DISABLE_CPU_FEATURES=disabled)
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.strip() == "neon"
+# aarch64: what disabling a feature or a variant by name leaves.  A feature
+# takes every variant that needs it; a variant's name takes that variant only.
+ARM64_FALLBACKS = [("neondot", "asimddp", "neon"), ("neondot", "neondot,neoni8mm", "neon"),
+                   ("neoni8mm", "i8mm", "neondot"), ("neoni8mm", "neoni8mm", "neondot")]
 
 
 @pytest.mark.skipif(not ARM64, reason="aarch64 feature names")
-def test_disable_i8mm_falls_back_to_dot_product():
-    if "neoni8mm" not in runnable_variants():
-        pytest.skip("this CPU has no INT8 matrix multiply (i8mm)")
-    for disabled in ("i8mm", "neoni8mm"):
-        result = _run("import scipix.optimize as o; print(o.active_variant())",
-                      SCIPIX_DISABLE_CPU_FEATURES=disabled)
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.strip() == "neondot"
+@pytest.mark.parametrize("needs, disabled, expected", ARM64_FALLBACKS)
+def test_disable_aarch64_features_falls_back(needs, disabled, expected):
+    if needs not in runnable_variants():
+        pytest.skip(f"this CPU cannot run {needs}")
+    result = _run("import scipix.optimize as o; print(o.active_variant())",
+                  SCIPIX_DISABLE_CPU_FEATURES=disabled)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == expected
 
 
 # The baseline of each architecture: every CPU of it runs these.

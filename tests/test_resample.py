@@ -211,12 +211,16 @@ ARM64 = platform.machine() in ("aarch64", "arm64")
 @pytest.mark.skipif(not (ARM64 and shutil.which("objdump")), reason="needs aarch64 objdump")
 @pytest.mark.parametrize("variant", ["neoni8mm", "neondot", "neon"])
 def test_resample_passes_are_vectorized_on_neon(variant):
-    # Both passes' 32-bit multiply-adds of taps by weights: mla on .4s lanes.
+    # The vertical pass's 32-bit multiply-adds of taps by weights: mla on .4s
+    # lanes; the horizontal pass's the same on neon, sdot of pixel bytes by
+    # weight digits where the dot product is.
     code = disassembly(_dispatch.module_names(variant)["resample"])
     if "__asan_" in code:
         pytest.skip("sanitized build: instrumentation keeps loops scalar")
-    products = [line for line in code.splitlines() if re.search(r"\tmla\s+v\d+\.4s", line)]
-    assert len(products) >= 8, len(products)
+    for mnemonic in ("mla", "sdot") if variant != "neon" else ("mla",):
+        products = [line for line in code.splitlines()
+                    if re.search(rf"\t{mnemonic}\s+v\d+\.4s", line)]
+        assert len(products) >= 8, (mnemonic, len(products))
 
 
 def test_bad_arguments_name_themselves_and_leave_out_untouched(rng):

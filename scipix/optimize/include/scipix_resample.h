@@ -352,8 +352,10 @@ static inline scipix_rs_u32v scipix_rs_fold(scipix_rs_u32v v, int width)
 #endif
 
 /* The horizontal pass takes its taps a group at a time.  On AVX-512 (with
- * VNNI) a group is 16 bytes of a row, 4 taps of each channel per 32-bit
- * lane, multiplied by bytes with vpdpbusd: each 32-bit weight is written as
+ * VNNI) and on ARMv8.2 with the dot product a group is 16 bytes of a row, 4
+ * taps of each channel per 32-bit lane, multiplied by bytes with vpdpbusd
+ * (sdot: signed bytes, so the pixels are read as x - 128 and 128 times the
+ * weights' sum added back): each 32-bit weight is written as
  * three signed bytes (base 256; Pillow's weights stay below 2 ** 23 in
  * magnitude: they are normalized, their sum is 2 ** 22), summed apart and
  * joined at the end; the 4 rows of a block take the 4 128-bit lanes, so
@@ -364,7 +366,7 @@ static inline scipix_rs_u32v scipix_rs_fold(scipix_rs_u32v v, int width)
  * exactly.  Elsewhere a group is whole pixels widened to 32-bit lanes,
  * multiplied by 32-bit weights.  32-bit lane m of a group's sum holds
  * channel m % slot. */
-#if SCIPIX_RS_LANES == 16
+#if SCIPIX_RS_LANES == 16 || defined(__ARM_FEATURE_DOTPROD)
 #define SCIPIX_RS_DIGITS 1
 #define SCIPIX_RS_GROUP_WORDS 12   /* weights: 3 digits x 4 lanes of 4 taps */
 #define SCIPIX_RS_GROUP_BYTES 16
@@ -555,6 +557,7 @@ static const uint8_t scipix_rs_digit_index[4][16] = {
     {0, 3, 6, 9, 1, 4, 7, 10, 2, 5, 8, 11, 128, 128, 128, 128},
     {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15}};
 
+#if SCIPIX_RS_LANES == 16
 /* A group's 16 bytes at p, arranged per 32-bit lane as above. */
 static inline __attribute__((always_inline)) __m128i
 scipix_rs_group_bytes(const uint8_t *p, const int channels)
@@ -658,6 +661,94 @@ scipix_rs_hpixel_vector4(const uint8_t *const *in, ptrdiff_t offset, const uint3
     }
     scipix_rs_store4(&total, channels, half, shift, out, at, spill);
 }
+#else
+/* A group's 16 bytes at p, arranged per 32-bit lane as above, as signed
+ * bytes x - 128 (sdot multiplies signed bytes). */
+static inline __attribute__((always_inline)) int8x16_t
+scipix_rs_group_bytes(const uint8_t *p, const int channels)
+{
+    uint8x16_t bytes = vld1q_u8(p);
+    if (channels != 1)   /* tbl gives 0 for index 128 */
+        bytes = vqtbl1q_u8(bytes, vld1q_u8(scipix_rs_digit_index[channels - 1]));
+    return vreinterpretq_s8_u8(veorq_u8(bytes, vdupq_n_u8(0x80)));
+}
+
+/* A row's sums from its digit sums and the weights' own digit sums (the
+ * correction for reading x as x - 128: 128 times the weights' sum). */
+static inline __attribute__((always_inline)) scipix_rs_u32v
+scipix_rs_dot_total(const int32x4_t *digit, const int32x4_t *weights)
+{
+    const int32x4_t sum = vaddq_s32(digit[0], vaddq_s32(vshlq_n_s32(digit[1], 8),
+                                                       vshlq_n_s32(digit[2], 16)));
+    const int32x4_t weight = vaddq_s32(weights[0], vaddq_s32(vshlq_n_s32(weights[1], 8),
+                                                             vshlq_n_s32(weights[2], 16)));
+    return (scipix_rs_u32v)vaddq_s32(sum, vshlq_n_s32(weight, 7));
+}
+
+/* The three weight-digit vectors of one group, and their sums into w_sums. */
+static inline __attribute__((always_inline)) void
+scipix_rs_group_weights(const uint32_t *w, int8x16_t *digits, int32x4_t *w_sums)
+{
+    const int8x16_t ones = vdupq_n_s8(1);
+    int e;
+    for (e = 0; e < 3; e++) {
+        digits[e] = vreinterpretq_s8_u32(vld1q_u32(w + 4 * e));
+        w_sums[e] = vdotq_s32(w_sums[e], ones, digits[e]);
+    }
+}
+
+static inline __attribute__((always_inline)) void
+scipix_rs_hpixel_vector(const uint8_t *in, const uint32_t *weights, ptrdiff_t groups,
+                        const int channels, int shift, uint8_t *out)
+{
+    const int slot = SCIPIX_RS_SLOT(channels);
+    const ptrdiff_t step = SCIPIX_RS_GROUP_TAPS(channels) * channels;
+    int32x4_t digit[3] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
+    int32x4_t w_sums[3] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
+    scipix_rs_u32v sum;
+    ptrdiff_t g;
+    int c, e, width;
+    for (g = 0; g < groups; g++) {
+        const int8x16_t bytes = scipix_rs_group_bytes(in + g * step, channels);
+        int8x16_t w[3];
+        scipix_rs_group_weights(weights + g * SCIPIX_RS_GROUP_WORDS, w, w_sums);
+        for (e = 0; e < 3; e++)
+            digit[e] = vdotq_s32(digit[e], bytes, w[e]);
+    }
+    sum = scipix_rs_dot_total(digit, w_sums);
+    for (width = 2; width >= slot; width /= 2)
+        sum = scipix_rs_fold4(sum, width);
+    for (c = 0; c < channels; c++)
+        out[c] = scipix_rs_clip8(sum[c] + (1u << (shift - 1)), shift);
+}
+
+static inline __attribute__((always_inline)) void
+scipix_rs_hpixel_vector4(const uint8_t *const *in, ptrdiff_t offset, const uint32_t *weights,
+                         ptrdiff_t groups, const int channels, scipix_rs_u32v half, int shift,
+                         uint8_t *const *out, ptrdiff_t at, int spill)
+{
+    const ptrdiff_t step = SCIPIX_RS_GROUP_TAPS(channels) * channels;
+    int32x4_t digit[4][3], w_sums[3] = {vdupq_n_s32(0), vdupq_n_s32(0), vdupq_n_s32(0)};
+    scipix_rs_u32v totals[4];
+    ptrdiff_t g;
+    int r, e;
+    for (r = 0; r < 4; r++)
+        for (e = 0; e < 3; e++)
+            digit[r][e] = vdupq_n_s32(0);
+    for (g = 0; g < groups; g++) {
+        int8x16_t w[3];
+        scipix_rs_group_weights(weights + g * SCIPIX_RS_GROUP_WORDS, w, w_sums);
+        for (r = 0; r < 4; r++) {
+            const int8x16_t bytes = scipix_rs_group_bytes(in[r] + offset + g * step, channels);
+            for (e = 0; e < 3; e++)
+                digit[r][e] = vdotq_s32(digit[r][e], bytes, w[e]);
+        }
+    }
+    for (r = 0; r < 4; r++)
+        totals[r] = scipix_rs_dot_total(digit[r], w_sums);
+    scipix_rs_store4(totals, channels, half, shift, out, at, spill);
+}
+#endif
 #else
 /* A group's sum: (low, high) halves' sums of products (vpmaddwd builds),
  * or products of whole weights (others, `high` unused). */
@@ -841,7 +932,7 @@ static inline void scipix_rs_hrows(const uint8_t *const *in, ptrdiff_t in_cols,
 
 /* The vertical pass for one output row: `n` input rows `rows[t]` weighted
  * by k[t], `values` bytes each. */
-#if defined(SCIPIX_RS_DIGITS)
+#if defined(SCIPIX_RS_DIGITS) && SCIPIX_RS_LANES == 16
 /* Taps of the vertical pass the byte-digit path takes at most (more: the
  * 32-bit products below). */
 #define SCIPIX_RS_VDIGIT_TAPS 1024
@@ -908,7 +999,7 @@ static inline void scipix_rs_vrow(const uint8_t *const *rows, const int32_t *k, 
     const uint32_t half = 1u << (shift - 1);
     ptrdiff_t x = 0;
     int32_t t;
-#if defined(SCIPIX_RS_DIGITS)
+#if defined(SCIPIX_RS_DIGITS) && SCIPIX_RS_LANES == 16
     if (values >= 64 && n <= SCIPIX_RS_VDIGIT_TAPS) {
         uint32_t digits[3 * SCIPIX_RS_VDIGIT_TAPS / 4];
         int32_t q, j;

@@ -62,3 +62,19 @@ for variant in neon gcc scalar; do
     done
     echo "$line"
 done
+
+echo "resampling, 1080 x 1440 -> 224 x 298 RGB (Pillow's arithmetic): instructions per output value"
+for variant in neondot neon scalar; do
+    case $variant in
+        neondot) flags=(-O3 -march=armv8.2-a+dotprod) ;;
+        neon) flags=(-O3 -march=armv8-a) ;;
+        scalar) flags=("${scalar[@]}") ;;
+    esac
+    build "r_$variant" resample.c "$include" "${flags[@]}"
+    line="  $variant:"
+    for filter in 2 4; do
+        line+=" filter $filter $(per "$(count "$work/r_$variant" 1440 1080 298 224 $filter 1)" \
+                 "$(count "$work/r_$variant" 1440 1080 298 224 $filter 2)" $((298 * 224 * 3)))"
+    done
+    echo "$line"
+done

@@ -62,7 +62,10 @@ def soak_video(minutes, *, sample_seconds=5.0, log=print):
             f"{time.perf_counter() - start:.0f} s ({os.path.getsize(path) / 2**20:.1f} MiB)")
         fds = open_descriptors()
         samples = []   # (seconds into the stream, resident bytes)
-        latencies = []
+        # Written in place (its pages touched now): the soak's own record
+        # must not grow with the stream it measures.
+        latencies = np.full(int(minutes * 60 * RATE) + 1, np.nan)
+        processed = 0
         start = time.perf_counter()
         next_sample = 0.0
         with stream(VideoSource(path, paced=True), model, shape=(224, 224),
@@ -70,17 +73,18 @@ def soak_video(minutes, *, sample_seconds=5.0, log=print):
             for result in results:
                 if result.error is not None:
                     raise result.error
-                latencies.append(result.latency)
+                latencies[processed] = result.latency
+                processed += 1
                 now = time.perf_counter() - start
                 if now >= next_sample:
                     samples.append((now, resident_bytes()))
                     next_sample += sample_seconds
                     if len(samples) % 12 == 1:
                         log(f"  {now:6.0f} s  RSS {samples[-1][1] / 2**20:7.1f} MiB  "
-                            f"processed {len(latencies)}")
+                            f"processed {processed}")
             stats = results.stats
         seconds = time.perf_counter() - start
-    latencies_ms = np.asarray(latencies) * 1e3
+    latencies_ms = latencies[:processed] * 1e3
     after_minute = [rss for t, rss in samples if t >= 60] or [samples[-1][1]]
     figures = {
         "minutes": minutes, "seconds": seconds, "model_period_ms": period * 1e3,

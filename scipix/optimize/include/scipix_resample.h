@@ -647,18 +647,6 @@ scipix_rs_hpixel_vector4(const uint8_t *const *in, ptrdiff_t offset, const uint3
     }
     total = (scipix_rs_u32v)_mm512_add_epi32(digit0, _mm512_add_epi32(
         _mm512_slli_epi32(digit1, 8), _mm512_slli_epi32(digit2, 16)));
-    if (channels == 4 || (channels == 3 && spill)) {
-        /* Row i's 4 bytes straight from the vector (RGB: the fourth is
-         * overwritten by the next pixel). */
-        const __m512i level = _mm512_max_epi32(
-            _mm512_srai_epi32((__m512i)(total + half), shift), _mm512_setzero_si512());
-        const __m128i bytes = _mm512_cvtusepi32_epi8(level);
-        _mm_storeu_si32(out[0] + at, bytes);
-        _mm_storeu_si32(out[1] + at, _mm_bsrli_si128(bytes, 4));
-        _mm_storeu_si32(out[2] + at, _mm_bsrli_si128(bytes, 8));
-        _mm_storeu_si32(out[3] + at, _mm_bsrli_si128(bytes, 12));
-        return;
-    }
     scipix_rs_store4(&total, channels, half, shift, out, at, spill);
 }
 #else

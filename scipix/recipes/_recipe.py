@@ -188,12 +188,9 @@ class Recipe:
             if image.mode != "RGB":
                 raise ValueError(f"images[{index}] is a Pillow image in mode {image.mode!r} "
                                  f"that {self.name} would not convert to RGB; convert it first")
-            view = pillow_pixels(image) if self.prepare is None else None
-            if view is not None:
-                if min(view.shape[:2]) < 1:
-                    raise ValueError(f"images[{index}] is empty ({view.shape})")
-                return view
-            array = np.asarray(image)
+            array = pillow_pixels(image) if self.prepare is None else None
+            if array is None:
+                array = np.asarray(image)
         else:
             array = np.asarray(image)
             if array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
